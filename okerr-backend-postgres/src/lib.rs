@@ -1,0 +1,2 @@
+//! okerr `Storage` on postgres. The backend itself arrives with the backends issue; this crate
+//! only reserves its place in the workspace.

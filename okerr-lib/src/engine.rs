@@ -1,0 +1,443 @@
+//! The engine an embedding program uses: it runs okerr's pure decisions against a
+//! [`Storage`], reads the time from a [`Clock`] and hands released notifications to a
+//! [`Notifier`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
+
+use crate::action::{Action, decide_action, decide_expiry};
+use crate::clock::Clock;
+use crate::indicator::Indicator;
+use crate::name::IndicatorName;
+use crate::notify::Notifier;
+use crate::project::{Project, ProjectId};
+use crate::settings::Settings;
+use crate::storage::{Commit, Storage, StorageError};
+use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
+
+/// How the engine works: okerr's limits and the scheduler's knobs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Minimum period and patience.
+    pub settings: Settings,
+    /// How many indicators or notifications one claim takes.
+    pub batch: u32,
+    /// How long a claim holds its rows before another node may take them.
+    pub lease: TimeDelta,
+    /// How often a decision is retried when its indicator moved meanwhile.
+    pub max_conflict_retries: u32,
+    /// The longest the run loop sleeps without looking at storage.
+    pub max_sleep: std::time::Duration,
+    /// The first retry delay of a failed delivery; it doubles up to `retry_max`.
+    pub retry_base: TimeDelta,
+    /// The longest retry delay of a failed delivery.
+    pub retry_max: TimeDelta,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            settings: Settings::default(),
+            batch: 100,
+            lease: TimeDelta::seconds(60),
+            max_conflict_retries: 64,
+            max_sleep: std::time::Duration::from_secs(60),
+            retry_base: TimeDelta::seconds(5),
+            retry_max: TimeDelta::hours(1),
+        }
+    }
+}
+
+/// Why a user's action failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// No project has this textid.
+    #[error("No such project. (textid: '{0}')")]
+    NoSuchProject(String),
+    /// The project has no indicator of this name.
+    #[error("Project {textid} has no indicator {name}")]
+    NoSuchIndicator {
+        /// The project's textid.
+        textid: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// Storage failed.
+    #[error("storage failed")]
+    Storage(#[from] StorageError),
+}
+
+/// What one pass of the scheduler did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Indicators that expired to ERR.
+    pub expired: usize,
+    /// Notifications delivered.
+    pub delivered: usize,
+    /// Notifications whose delivery failed and will be retried.
+    pub failed: usize,
+}
+
+/// okerr's engine. Cheap to clone; clones share everything.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use okerr::{Engine, MemoryStorage, SystemClock, UpdateRequest, NewProject, TextId};
+/// use okerr::storage::Storage;
+/// use okerr::testing::RecordingNotifier;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let storage = Arc::new(MemoryStorage::new());
+/// storage.create_project(NewProject::new("demo", TextId::parse("demo")?)).await?;
+/// let engine = Engine::new(storage, Arc::new(RecordingNotifier::new()), Arc::new(SystemClock));
+/// engine.update(UpdateRequest::new("demo", "test:apache2", "OK")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    storage: Arc<dyn Storage>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    wake: Notify,
+    /// When the run loop plans to wake next; an earlier deadline wakes it now.
+    planned_wake: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Engine {
+    /// An engine with the default configuration.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Engine::with_config(storage, notifier, clock, EngineConfig::default())
+    }
+
+    /// An engine with its own configuration.
+    pub fn with_config(
+        storage: Arc<dyn Storage>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                storage,
+                notifier,
+                clock,
+                config,
+                wake: Notify::new(),
+                planned_wake: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The storage the engine works on.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Applies a pushed update (spec §5.3): decided, then committed with its log lines and
+    /// alerts in one atomic commit, retried when another writer moved the indicator.
+    ///
+    /// # Errors
+    /// okerr's refusals (their `Display` is okerr's text), or `Storage`.
+    pub async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, UpdateError> {
+        req.check_bounds()?;
+        let storage = &self.inner.storage;
+        let project = storage
+            .project_by_textid(&req.textid)
+            .await?
+            .ok_or_else(|| UpdateError::NoSuchProject(req.textid.clone()))?;
+        let name = IndicatorName::parse(&req.name).ok();
+        let mut attempt = 0;
+        loop {
+            let existing = match &name {
+                Some(name) => storage.indicator(project.id, name).await?,
+                None => None,
+            };
+            let count = match (&existing, project.max_indicators) {
+                (None, Some(_)) => storage.count_indicators(project.id).await?,
+                _ => 0,
+            };
+            let now = self.inner.clock.now();
+            let settings = &self.inner.config.settings;
+            let Some(commit) =
+                decide_update(&project, existing.as_ref(), count, &req, settings, now)?
+            else {
+                return Ok(UpdateOutcome::Ignored);
+            };
+            match self.commit(&commit, &mut attempt).await? {
+                Some(stored) => return Ok(UpdateOutcome::Applied(Box::new(stored))),
+                None => continue,
+            }
+        }
+    }
+
+    /// Applies a user's action to an indicator. Returns the indicator as stored after it.
+    ///
+    /// # Errors
+    /// Unknown project or indicator, or `Storage`.
+    pub async fn act(
+        &self,
+        textid: &str,
+        name: &IndicatorName,
+        action: &Action,
+        actor: &str,
+    ) -> Result<Indicator, ActionError> {
+        let storage = &self.inner.storage;
+        let project = storage
+            .project_by_textid(textid)
+            .await?
+            .ok_or_else(|| ActionError::NoSuchProject(textid.to_owned()))?;
+        let mut attempt = 0;
+        loop {
+            let ind = storage.indicator(project.id, name).await?.ok_or_else(|| {
+                ActionError::NoSuchIndicator {
+                    textid: textid.to_owned(),
+                    name: name.to_string(),
+                }
+            })?;
+            let now = self.inner.clock.now();
+            let settings = &self.inner.config.settings;
+            let Some(commit) = decide_action(&project, &ind, action, actor, settings, now) else {
+                return Ok(ind);
+            };
+            if let Some(stored) = self.commit(&commit, &mut attempt).await? {
+                return Ok(stored);
+            }
+        }
+    }
+
+    /// Commits a decision. `Ok(None)` asks the caller to re-read and decide again (the
+    /// indicator moved); after `max_conflict_retries` the conflict is returned.
+    async fn commit(
+        &self,
+        commit: &Commit,
+        attempt: &mut u32,
+    ) -> Result<Option<Indicator>, StorageError> {
+        match self.inner.storage.commit(commit).await {
+            Ok(stored) => {
+                let release = commit.notifications.iter().map(|n| n.release_at).min();
+                self.wake_for(stored.due_at().into_iter().chain(release).min());
+                Ok(Some(stored))
+            }
+            Err(e) if e.is_conflict() && *attempt < self.inner.config.max_conflict_retries => {
+                *attempt += 1;
+                tokio::task::yield_now().await;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Expires every indicator whose deadline has passed (spec §7.4): ERR `No heartbeat`,
+    /// dead, with its alert. Each expiry happens once, also with several engines on one
+    /// storage. Returns how many expired.
+    ///
+    /// # Errors
+    /// When storage fails; what was committed before stays.
+    pub async fn expire_due(&self) -> Result<usize, StorageError> {
+        let storage = &self.inner.storage;
+        let config = &self.inner.config;
+        let mut projects: HashMap<ProjectId, Option<Project>> = HashMap::new();
+        let mut expired = 0;
+        loop {
+            let now = self.inner.clock.now();
+            let claimed = storage
+                .claim_due(now, now + config.lease, config.batch)
+                .await?;
+            let full = claimed.len() >= config.batch as usize;
+            for ind in claimed {
+                if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(ind.project)
+                {
+                    slot.insert(storage.project(ind.project).await?);
+                }
+                if let Some(Some(project)) = projects.get(&ind.project) {
+                    expired += usize::from(self.expire_one(project, ind).await?);
+                }
+            }
+            if !full {
+                return Ok(expired);
+            }
+        }
+    }
+
+    async fn expire_one(
+        &self,
+        project: &Project,
+        mut ind: Indicator,
+    ) -> Result<bool, StorageError> {
+        let mut attempt = 0;
+        loop {
+            let now = self.inner.clock.now();
+            let Some(commit) = decide_expiry(project, &ind, &self.inner.config.settings, now)
+            else {
+                return Ok(false);
+            };
+            if self.commit(&commit, &mut attempt).await?.is_some() {
+                return Ok(true);
+            }
+            match self.inner.storage.indicator(project.id, &ind.name).await? {
+                Some(fresh) => ind = fresh,
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Hands released notifications to the notifier and records the outcome: delivered
+    /// ones are marked and never handed out again; failed ones are retried later with
+    /// exponential backoff.
+    ///
+    /// # Errors
+    /// When storage fails.
+    pub async fn deliver_released(&self) -> Result<TickReport, StorageError> {
+        let storage = &self.inner.storage;
+        let config = &self.inner.config;
+        let mut report = TickReport::default();
+        loop {
+            let now = self.inner.clock.now();
+            let batch = storage
+                .claim_notifications(now, now + config.lease, config.batch)
+                .await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let full = batch.len() >= config.batch as usize;
+            let outcome = self.inner.notifier.deliver(&batch).await;
+            let now = self.inner.clock.now();
+            let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
+            for (id, error) in &outcome.failed {
+                delivered.retain(|d| d != id);
+                let attempts = batch.iter().find(|e| e.id == *id).map_or(0, |e| e.attempts);
+                let delay = if error.is_permanent() {
+                    config.retry_max
+                } else {
+                    backoff(config.retry_base, config.retry_max, attempts)
+                };
+                tracing::warn!(notification = %id, %error, "delivery failed, will retry");
+                storage
+                    .retry_notification(*id, now + delay, &error.to_string())
+                    .await?;
+                report.failed += 1;
+            }
+            storage.mark_delivered(&delivered, now).await?;
+            report.delivered += delivered.len();
+            if !full {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// One pass of the scheduler: expire what is due, deliver what is released.
+    ///
+    /// # Errors
+    /// When storage fails.
+    pub async fn tick(&self) -> Result<TickReport, StorageError> {
+        let expired = self.expire_due().await?;
+        let delivered = self.deliver_released().await?;
+        Ok(TickReport {
+            expired,
+            ..delivered
+        })
+    }
+
+    /// Runs the scheduler until `shutdown` completes: a tick, then sleep until the next
+    /// deadline in storage (at most `max_sleep`), waking early when an update or
+    /// [`wake`](Engine::wake) brings a deadline forward. Storage errors are logged and
+    /// retried after a short pause.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let pause = match self.tick().await {
+                Ok(_) => self.until_next_deadline().await,
+                Err(error) => {
+                    tracing::error!(%error, "scheduler pass failed");
+                    std::time::Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(pause) => {}
+                () = self.inner.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn until_next_deadline(&self) -> std::time::Duration {
+        let max = self.inner.config.max_sleep;
+        let next = match self.inner.storage.next_deadline().await {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the next deadline");
+                None
+            }
+        };
+        *self
+            .inner
+            .planned_wake
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = next;
+        let now = self.inner.clock.now();
+        next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max))
+    }
+
+    /// Wakes the run loop now, for example after the clock was moved in a test.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Wakes the run loop when `at` comes before the time it plans to wake.
+    fn wake_for(&self, at: Option<DateTime<Utc>>) {
+        let Some(at) = at else { return };
+        let planned = *self
+            .inner
+            .planned_wake
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if planned.is_none_or(|p| at < p) {
+            self.wake();
+        }
+    }
+}
+
+/// `base · 2^attempts`, at most `max`.
+fn backoff(base: TimeDelta, max: TimeDelta, attempts: u32) -> TimeDelta {
+    let factor = 1i32.checked_shl(attempts.min(30)).unwrap_or(i32::MAX);
+    base.checked_mul(factor).map_or(max, |d| d.min(max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = TimeDelta::seconds(5);
+        let m = TimeDelta::hours(1);
+        assert_eq!(backoff(b, m, 0), TimeDelta::seconds(5));
+        assert_eq!(backoff(b, m, 3), TimeDelta::seconds(40));
+        assert_eq!(backoff(b, m, 20), m);
+        assert_eq!(backoff(b, m, u32::MAX), m);
+    }
+}

@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod action;
+pub mod clock;
+pub mod duration;
+pub mod engine;
+pub mod indicator;
+pub mod memory;
+pub mod method;
+pub mod name;
+pub mod notify;
+pub mod outbox;
+pub mod project;
+pub mod pyfmt;
+pub mod reduction;
+pub mod settings;
+pub mod storage;
+pub mod update;
+
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod conformance;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
+
+pub use action::{Action, decide_action, decide_expiry};
+pub use clock::{Clock, SystemClock};
+pub use duration::{DurationError, Interval};
+pub use engine::{ActionError, Engine, EngineConfig, TickReport};
+pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
+pub use memory::{MemorySnapshot, MemoryStorage};
+pub use method::{CheckMethod, MethodError, MethodKind};
+pub use name::{Email, IndicatorName, NameError, PolicyName, Secret, Tag, TextId};
+pub use notify::{DeliveryReport, Notifier, NotifyError};
+pub use outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChange};
+pub use project::{Member, NewProject, Policy, Project, ProjectId, Source};
+pub use reduction::{Reduction, ReductionError};
+pub use settings::Settings;
+pub use storage::{Commit, Storage, StorageError};
+pub use update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};

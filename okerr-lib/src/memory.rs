@@ -1,0 +1,389 @@
+//! [`MemoryStorage`]: the whole storage contract in one process, for tests, examples and
+//! programs that keep nothing across restarts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::indicator::{Indicator, IndicatorId, LogLine};
+use crate::name::IndicatorName;
+use crate::outbox::{NotificationId, OutboxEntry};
+use crate::project::{NewProject, Project, ProjectId};
+use crate::storage::{Commit, Storage, StorageError};
+
+/// Storage in memory, behind one mutex. Due indicators and released notifications are
+/// found through ordered indexes, as in the SQL backends.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    state: Mutex<MemorySnapshot>,
+}
+
+/// Everything a [`MemoryStorage`] holds, comparable: tests take one before and after an
+/// operation to show that it changed nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemorySnapshot {
+    last_id: i64,
+    projects: BTreeMap<ProjectId, Project>,
+    textids: BTreeMap<String, ProjectId>,
+    indicators: BTreeMap<IndicatorId, Indicator>,
+    names: BTreeMap<(ProjectId, IndicatorName), IndicatorId>,
+    /// The stored deadline of each indicator: its `due_at`, or a lease end once claimed.
+    due: BTreeMap<IndicatorId, DateTime<Utc>>,
+    due_index: BTreeSet<(DateTime<Utc>, IndicatorId)>,
+    logs: BTreeMap<IndicatorId, Vec<LogLine>>,
+    outbox: BTreeMap<NotificationId, OutboxRow>,
+    /// Undelivered notifications by the time they may be claimed.
+    available_index: BTreeSet<(DateTime<Utc>, NotificationId)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OutboxRow {
+    entry: OutboxEntry,
+    available_at: DateTime<Utc>,
+    claims: u32,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStorage::default()
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> MemorySnapshot {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemorySnapshot> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl MemorySnapshot {
+    fn next_id(&mut self) -> i64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    fn check_textids(&self, project: &Project) -> Result<(), StorageError> {
+        for t in project.textids() {
+            if self
+                .textids
+                .get(t.as_str())
+                .is_some_and(|id| *id != project.id)
+            {
+                return Err(StorageError::conflict("textid", t));
+            }
+        }
+        Ok(())
+    }
+
+    fn put_project(&mut self, project: Project) {
+        self.textids.retain(|_, id| *id != project.id);
+        for t in project.textids() {
+            self.textids.insert(t.to_string(), project.id);
+        }
+        self.projects.insert(project.id, project);
+    }
+
+    fn set_due(&mut self, id: IndicatorId, due: Option<DateTime<Utc>>) {
+        if let Some(old) = self.due.remove(&id) {
+            self.due_index.remove(&(old, id));
+        }
+        if let Some(due) = due {
+            self.due.insert(id, due);
+            self.due_index.insert((due, id));
+        }
+    }
+
+    fn set_available(&mut self, id: NotificationId, at: Option<DateTime<Utc>>) {
+        let Some(row) = self.outbox.get_mut(&id) else {
+            return;
+        };
+        self.available_index.remove(&(row.available_at, id));
+        if let Some(at) = at {
+            row.available_at = at;
+            self.available_index.insert((at, id));
+        }
+    }
+
+    fn apply(&mut self, commit: &Commit) -> Result<Indicator, StorageError> {
+        let ind = &commit.indicator;
+        if !self.projects.contains_key(&ind.project) {
+            return Err(StorageError::not_found("project", ind.project));
+        }
+        let key = (ind.project, ind.name.clone());
+        let existing = self.names.get(&key).and_then(|id| self.indicators.get(id));
+        let id = match existing {
+            None if ind.version == 0 => None,
+            Some(stored) if stored.version == ind.version && ind.version > 0 => Some(stored.id),
+            _ => return Err(StorageError::conflict("indicator", &ind.name)),
+        };
+        let mut cancelled = Vec::new();
+        for held in &commit.cancel {
+            let rows: Vec<NotificationId> = self
+                .outbox
+                .values()
+                .filter(|r| {
+                    Some(r.entry.indicator_id) == id
+                        && r.entry.delivered_at.is_none()
+                        && r.claims == 0
+                        && r.entry.notification.reduction_key.as_deref() == Some(&held.key)
+                        && r.entry.notification.release_at == held.release_at
+                })
+                .map(|r| r.entry.id)
+                .collect();
+            if rows.is_empty() {
+                return Err(StorageError::conflict("held alert", &held.key));
+            }
+            cancelled.extend(rows);
+        }
+
+        let id = id.unwrap_or_else(|| IndicatorId(self.next_id()));
+        let mut stored = ind.clone();
+        stored.id = id;
+        stored.version = ind.version + 1;
+        self.names.insert(key, id);
+        self.set_due(id, stored.due_at());
+        self.indicators.insert(id, stored.clone());
+        self.logs
+            .entry(id)
+            .or_default()
+            .extend(commit.log.iter().cloned());
+        for n in cancelled {
+            self.set_available(n, None);
+            self.outbox.remove(&n);
+        }
+        for notification in &commit.notifications {
+            let nid = NotificationId(self.next_id());
+            let at = notification.release_at;
+            let entry = OutboxEntry {
+                id: nid,
+                indicator_id: id,
+                attempts: 0,
+                delivered_at: None,
+                last_error: None,
+                notification: notification.clone(),
+            };
+            self.outbox.insert(
+                nid,
+                OutboxRow {
+                    entry,
+                    available_at: at,
+                    claims: 0,
+                },
+            );
+            self.available_index.insert((at, nid));
+        }
+        Ok(stored)
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn create_project(&self, project: NewProject) -> Result<Project, StorageError> {
+        let mut s = self.lock();
+        let id = ProjectId(s.last_id + 1);
+        let project = project.with_id(id);
+        s.check_textids(&project)?;
+        s.next_id();
+        s.put_project(project.clone());
+        Ok(project)
+    }
+
+    async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        if !s.projects.contains_key(&project.id) {
+            return Err(StorageError::not_found("project", project.id));
+        }
+        s.check_textids(project)?;
+        s.put_project(project.clone());
+        Ok(())
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
+        Ok(self.lock().projects.get(&id).cloned())
+    }
+
+    async fn project_by_textid(&self, textid: &str) -> Result<Option<Project>, StorageError> {
+        let s = self.lock();
+        Ok(s.textids
+            .get(textid)
+            .and_then(|id| s.projects.get(id))
+            .cloned())
+    }
+
+    async fn projects(&self) -> Result<Vec<Project>, StorageError> {
+        Ok(self.lock().projects.values().cloned().collect())
+    }
+
+    async fn indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<Option<Indicator>, StorageError> {
+        let s = self.lock();
+        Ok(s.names
+            .get(&(project, name.clone()))
+            .and_then(|id| s.indicators.get(id))
+            .cloned())
+    }
+
+    async fn indicators(&self, project: ProjectId) -> Result<Vec<Indicator>, StorageError> {
+        let s = self.lock();
+        Ok(s.names
+            .iter()
+            .filter(|((p, _), _)| *p == project)
+            .filter_map(|(_, id)| s.indicators.get(id).cloned())
+            .collect())
+    }
+
+    async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
+        let s = self.lock();
+        let n = s.names.keys().filter(|(p, _)| *p == project).count();
+        Ok(n as u64)
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
+        self.lock().apply(commit)
+    }
+
+    async fn commit_many(
+        &self,
+        commits: &[Commit],
+    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
+        let mut s = self.lock();
+        Ok(commits.iter().map(|c| s.apply(c)).collect())
+    }
+
+    async fn delete_indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<bool, StorageError> {
+        let mut s = self.lock();
+        let Some(id) = s.names.remove(&(project, name.clone())) else {
+            return Ok(false);
+        };
+        s.set_due(id, None);
+        s.indicators.remove(&id);
+        s.logs.remove(&id);
+        Ok(true)
+    }
+
+    async fn log(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+        limit: u32,
+    ) -> Result<Vec<LogLine>, StorageError> {
+        let s = self.lock();
+        let lines = s
+            .names
+            .get(&(project, name.clone()))
+            .and_then(|id| s.logs.get(id))
+            .map_or(&[][..], Vec::as_slice);
+        let skip = lines.len().saturating_sub(limit as usize);
+        Ok(lines[skip..].to_vec())
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Indicator>, StorageError> {
+        let mut s = self.lock();
+        let ids: Vec<IndicatorId> = s
+            .due_index
+            .iter()
+            .take_while(|(due, _)| *due <= now)
+            .take(limit as usize)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            s.set_due(id, Some(lease_until));
+            claimed.extend(s.indicators.get(&id).cloned());
+        }
+        Ok(claimed)
+    }
+
+    async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let s = self.lock();
+        let due = s.due_index.first().map(|(t, _)| *t);
+        let available = s.available_index.first().map(|(t, _)| *t);
+        Ok(due.into_iter().chain(available).min())
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let mut s = self.lock();
+        let ids: Vec<NotificationId> = s
+            .available_index
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit as usize)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            s.set_available(id, Some(lease_until));
+            if let Some(row) = s.outbox.get_mut(&id) {
+                row.claims += 1;
+                claimed.push(row.entry.clone());
+            }
+        }
+        claimed.sort_by_key(|e| e.id);
+        Ok(claimed)
+    }
+
+    async fn mark_delivered(
+        &self,
+        ids: &[NotificationId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        for id in ids {
+            s.set_available(*id, None);
+            if let Some(row) = s.outbox.get_mut(id) {
+                row.entry.delivered_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry_notification(
+        &self,
+        id: NotificationId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        let Some(row) = s.outbox.get_mut(&id) else {
+            return Err(StorageError::not_found("notification", id));
+        };
+        if row.entry.delivered_at.is_some() {
+            return Ok(());
+        }
+        row.entry.attempts += 1;
+        row.entry.last_error = Some(error.to_owned());
+        s.set_available(id, Some(at));
+        Ok(())
+    }
+
+    async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
+        let s = self.lock();
+        Ok(s.outbox
+            .values()
+            .filter(|r| r.entry.notification.project == project)
+            .map(|r| r.entry.clone())
+            .collect())
+    }
+}

@@ -1,0 +1,386 @@
+//! The storage contract every backend fulfils.
+//!
+//! A backend stores and claims rows; it holds no okerr logic. What it must guarantee is
+//! checked by the conformance suite (`okerr::conformance`, feature `test-util`), which every
+//! backend runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::indicator::{HeldAlert, Indicator, LogLine};
+use crate::name::IndicatorName;
+use crate::outbox::{Notification, NotificationId, OutboxEntry};
+use crate::project::{NewProject, Project, ProjectId};
+
+/// An error of a storage backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The row to change does not exist.
+    #[error("{entity} {key} not found")]
+    NotFound {
+        /// What kind of row.
+        entity: &'static str,
+        /// Which one.
+        key: String,
+    },
+    /// The row moved since it was read (version mismatch), or a unique key is taken.
+    #[error("{entity} {key} changed concurrently or already exists")]
+    Conflict {
+        /// What kind of row.
+        entity: &'static str,
+        /// Which one.
+        key: String,
+    },
+    /// The backend itself failed.
+    #[error("{backend} storage failed")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StorageError {
+    /// A [`StorageError::Conflict`].
+    pub fn conflict(entity: &'static str, key: impl std::fmt::Display) -> Self {
+        StorageError::Conflict {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
+    /// A [`StorageError::NotFound`].
+    pub fn not_found(entity: &'static str, key: impl std::fmt::Display) -> Self {
+        StorageError::NotFound {
+            entity,
+            key: key.to_string(),
+        }
+    }
+
+    /// Whether this is a [`StorageError::Conflict`]: re-read and decide again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StorageError::Conflict { .. })
+    }
+}
+
+/// One decision, written atomically: the indicator's new state, its log lines, its new
+/// notifications and the held alerts it cancels. All of it is stored, or none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The indicator's new state. Its `version` is the version it was read at, 0 for a new
+    /// indicator; storage writes `version + 1`.
+    pub indicator: Indicator,
+    /// Log lines to append to the indicator's log.
+    pub log: Vec<LogLine>,
+    /// Notifications to add to the outbox, for this indicator.
+    pub notifications: Vec<Notification>,
+    /// Held alerts of this indicator to delete from the outbox (alert reduction). Each must
+    /// still be undelivered and unclaimed, else the commit fails with `Conflict`.
+    pub cancel: Vec<HeldAlert>,
+}
+
+/// Where okerr keeps projects, indicators, logs and the outbox.
+///
+/// # The contract
+/// - [`commit`](Storage::commit) is atomic and optimistic: it fails with
+///   [`StorageError::Conflict`] and changes nothing when the stored indicator's version is
+///   not the commit's (or, for version 0, when the name exists). The engine then re-reads
+///   and decides again, so no update is lost.
+/// - Due work is found through an index on [`Indicator::due_at`], never by a scan:
+///   [`claim_due`](Storage::claim_due) returns indicators whose `due_at <= now` and leases
+///   them until `lease_until`, so that other nodes skip them meanwhile.
+/// - Every time comes from the caller; a backend never reads a clock.
+///
+/// # Implementing a custom storage
+/// Implement every method; the conformance suite checks the contract. A sketch that
+/// delegates to [`MemoryStorage`](crate::MemoryStorage), as a decorator would:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use chrono::{DateTime, Utc};
+/// use okerr::storage::{Commit, Storage, StorageError};
+/// use okerr::{Indicator, IndicatorName, LogLine, MemoryStorage, NewProject, Notification,
+///     NotificationId, OutboxEntry, Project, ProjectId};
+///
+/// #[derive(Debug, Default)]
+/// struct Counting { inner: MemoryStorage, commits: std::sync::atomic::AtomicU64 }
+///
+/// #[async_trait]
+/// impl Storage for Counting {
+///     async fn create_project(&self, p: NewProject) -> Result<Project, StorageError> { self.inner.create_project(p).await }
+///     async fn save_project(&self, p: &Project) -> Result<(), StorageError> { self.inner.save_project(p).await }
+///     async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> { self.inner.project(id).await }
+///     async fn project_by_textid(&self, t: &str) -> Result<Option<Project>, StorageError> { self.inner.project_by_textid(t).await }
+///     async fn projects(&self) -> Result<Vec<Project>, StorageError> { self.inner.projects().await }
+///     async fn indicator(&self, p: ProjectId, n: &IndicatorName) -> Result<Option<Indicator>, StorageError> { self.inner.indicator(p, n).await }
+///     async fn indicators(&self, p: ProjectId) -> Result<Vec<Indicator>, StorageError> { self.inner.indicators(p).await }
+///     async fn count_indicators(&self, p: ProjectId) -> Result<u64, StorageError> { self.inner.count_indicators(p).await }
+///     async fn commit(&self, c: &Commit) -> Result<Indicator, StorageError> {
+///         self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.commit(c).await
+///     }
+///     async fn commit_many(&self, c: &[Commit]) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> { self.inner.commit_many(c).await }
+///     async fn delete_indicator(&self, p: ProjectId, n: &IndicatorName) -> Result<bool, StorageError> { self.inner.delete_indicator(p, n).await }
+///     async fn log(&self, p: ProjectId, n: &IndicatorName, limit: u32) -> Result<Vec<LogLine>, StorageError> { self.inner.log(p, n, limit).await }
+///     async fn claim_due(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<Indicator>, StorageError> { self.inner.claim_due(now, until, limit).await }
+///     async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> { self.inner.next_deadline().await }
+///     async fn claim_notifications(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.claim_notifications(now, until, limit).await }
+///     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
+///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
+///     async fn outbox(&self, p: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.outbox(p).await }
+/// }
+/// ```
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores a new project and gives it an id.
+    ///
+    /// # Errors
+    /// `Conflict` when one of its textids belongs to another project.
+    async fn create_project(&self, project: NewProject) -> Result<Project, StorageError>;
+
+    /// Replaces a stored project (name, textids, members, policies, limits).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id, `Conflict` when a textid belongs to another project.
+    async fn save_project(&self, project: &Project) -> Result<(), StorageError>;
+
+    /// The project of this id.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError>;
+
+    /// The project that has `textid` among its textids.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn project_by_textid(&self, textid: &str) -> Result<Option<Project>, StorageError>;
+
+    /// Every project, by id.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn projects(&self) -> Result<Vec<Project>, StorageError>;
+
+    /// The indicator of this name in this project.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<Option<Indicator>, StorageError>;
+
+    /// Every indicator of the project, by name.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn indicators(&self, project: ProjectId) -> Result<Vec<Indicator>, StorageError>;
+
+    /// How many indicators the project has.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError>;
+
+    /// Writes one decision atomically and returns the indicator as stored (id assigned,
+    /// version incremented). A commit ends any lease of the indicator.
+    ///
+    /// # Errors
+    /// `Conflict` when the indicator moved since it was read, when a new indicator's name
+    /// exists, or when an alert to cancel was delivered or claimed; nothing is written then.
+    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError>;
+
+    /// Writes several decisions, each atomic on its own, in as few transactions as the
+    /// backend can; one result per commit, in order.
+    ///
+    /// # Errors
+    /// The outer error when the backend fails as a whole; per-commit errors as in
+    /// [`commit`](Storage::commit).
+    async fn commit_many(
+        &self,
+        commits: &[Commit],
+    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError>;
+
+    /// Deletes an indicator and its log; its undelivered notifications stay. Returns
+    /// whether it existed.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn delete_indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<bool, StorageError>;
+
+    /// The newest `limit` lines of an indicator's log, oldest first.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn log(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+        limit: u32,
+    ) -> Result<Vec<LogLine>, StorageError>;
+
+    /// Up to `limit` indicators whose `due_at <= now` and that are not leased, earliest
+    /// first, each leased until `lease_until`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Indicator>, StorageError>;
+
+    /// The earliest time at which [`claim_due`](Storage::claim_due) or
+    /// [`claim_notifications`](Storage::claim_notifications) will have something (a lease
+    /// end counts); `None` when nothing is waiting.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+
+    /// Up to `limit` undelivered notifications that are released and due for an attempt
+    /// (`release_at <= now`, not leased, past their retry time), oldest first, each leased
+    /// until `lease_until`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StorageError>;
+
+    /// Marks notifications delivered; they are never claimed again.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn mark_delivered(
+        &self,
+        ids: &[NotificationId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+
+    /// Records a failed attempt: the notification may be claimed again from `at`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn retry_notification(
+        &self,
+        id: NotificationId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Every notification of the project still in the outbox or delivered, oldest first.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError>;
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<T: Storage + ?Sized> Storage for Arc<T> {
+    async fn create_project(&self, project: NewProject) -> Result<Project, StorageError> {
+        (**self).create_project(project).await
+    }
+    async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
+        (**self).save_project(project).await
+    }
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
+        (**self).project(id).await
+    }
+    async fn project_by_textid(&self, textid: &str) -> Result<Option<Project>, StorageError> {
+        (**self).project_by_textid(textid).await
+    }
+    async fn projects(&self) -> Result<Vec<Project>, StorageError> {
+        (**self).projects().await
+    }
+    async fn indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<Option<Indicator>, StorageError> {
+        (**self).indicator(project, name).await
+    }
+    async fn indicators(&self, project: ProjectId) -> Result<Vec<Indicator>, StorageError> {
+        (**self).indicators(project).await
+    }
+    async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
+        (**self).count_indicators(project).await
+    }
+    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
+        (**self).commit(commit).await
+    }
+    async fn commit_many(
+        &self,
+        commits: &[Commit],
+    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
+        (**self).commit_many(commits).await
+    }
+    async fn delete_indicator(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+    ) -> Result<bool, StorageError> {
+        (**self).delete_indicator(project, name).await
+    }
+    async fn log(
+        &self,
+        project: ProjectId,
+        name: &IndicatorName,
+        limit: u32,
+    ) -> Result<Vec<LogLine>, StorageError> {
+        (**self).log(project, name, limit).await
+    }
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Indicator>, StorageError> {
+        (**self).claim_due(now, lease_until, limit).await
+    }
+    async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        (**self).next_deadline().await
+    }
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        (**self).claim_notifications(now, lease_until, limit).await
+    }
+    async fn mark_delivered(
+        &self,
+        ids: &[NotificationId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        (**self).mark_delivered(ids, now).await
+    }
+    async fn retry_notification(
+        &self,
+        id: NotificationId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        (**self).retry_notification(id, at, error).await
+    }
+    async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
+        (**self).outbox(project).await
+    }
+}

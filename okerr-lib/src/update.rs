@@ -1,0 +1,370 @@
+//! The update pipeline (spec §5.3) as a pure function: a pushed value, the project and the
+//! stored indicator in; a [`Commit`] or okerr's refusal out.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::indicator::{Effects, Indicator, LogKind, Status, Timing};
+use crate::method::{CheckMethod, MethodError};
+use crate::name::{IndicatorName, Tag};
+use crate::outbox::build_commit;
+use crate::project::{Policy, Project, Source};
+use crate::settings::Settings;
+use crate::storage::{Commit, StorageError};
+
+/// The most tags an update may carry.
+pub const MAX_TAGS: usize = 50;
+
+/// An update as a front end received it: okerr's form fields, not yet validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRequest {
+    /// Any textid of the project.
+    pub textid: String,
+    /// The indicator's name.
+    pub name: String,
+    /// The value: `OK`/`ERR` for a heartbeat, a number, or a text.
+    pub status: String,
+    /// The secret, when the indicator or its policy has one.
+    pub secret: Option<String>,
+    /// Free text shown with the status.
+    pub details: Option<String>,
+    /// `codename|arg=value|…`, used only when the indicator is created.
+    pub method: Option<String>,
+    /// The policy's name, used only when the indicator is created.
+    pub policy: Option<String>,
+    /// Comma-separated tags, used only when the indicator is created.
+    pub tags: Option<String>,
+    /// A description, used only when the indicator is created.
+    pub desc: Option<String>,
+    /// A non-empty value flags the indicator as having a problem.
+    pub error: Option<String>,
+    /// okerrclient's key path, stored as sent.
+    pub keypath: Option<String>,
+    /// okerrclient's original key path, stored as sent.
+    pub origkeypath: Option<String>,
+    /// The channel it came by.
+    pub source: Source,
+    /// The sender's address, checked against the policy's subnets.
+    pub ip: Option<IpAddr>,
+}
+
+impl UpdateRequest {
+    /// An HTTP update with the three required fields and nothing else.
+    pub fn new(
+        textid: impl Into<String>,
+        name: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Self {
+        UpdateRequest {
+            textid: textid.into(),
+            name: name.into(),
+            status: status.into(),
+            secret: None,
+            details: None,
+            method: None,
+            policy: None,
+            tags: None,
+            desc: None,
+            error: None,
+            keypath: None,
+            origkeypath: None,
+            source: Source::Http,
+            ip: None,
+        }
+    }
+
+    /// Refuses a request with a field longer than this server accepts (name 1000, status
+    /// 2000, details 10000 before truncation to 200, and so on).
+    ///
+    /// # Errors
+    /// [`UpdateError::FieldTooLong`] for the first field over its bound.
+    pub fn check_bounds(&self) -> Result<(), UpdateError> {
+        for (field, value, max) in self.bounds() {
+            if value.is_some_and(|v| v.chars().count() > max) {
+                return Err(UpdateError::FieldTooLong { field, max });
+            }
+        }
+        Ok(())
+    }
+
+    fn bounds(&self) -> [(&'static str, Option<&str>, usize); 12] {
+        [
+            ("textid", Some(&self.textid), 200),
+            ("name", Some(&self.name), 1000),
+            ("status", Some(&self.status), 2000),
+            ("secret", self.secret.as_deref(), 1000),
+            ("details", self.details.as_deref(), 10_000),
+            ("method", self.method.as_deref(), 2000),
+            ("policy", self.policy.as_deref(), 200),
+            ("tags", self.tags.as_deref(), 2000),
+            ("desc", self.desc.as_deref(), 2000),
+            ("error", self.error.as_deref(), 1000),
+            ("keypath", self.keypath.as_deref(), 255),
+            ("origkeypath", self.origkeypath.as_deref(), 255),
+        ]
+    }
+}
+
+/// Why an update was refused. `Display` is okerr's response text, byte for byte, and
+/// [`http_status`](UpdateError::http_status) its status code (spec §5.4).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// A required form field is absent. okerr answers 200; we answer 400 (see the
+    /// decisions in `docs/`).
+    #[error("Required field '{0}' missing")]
+    MissingField(&'static str),
+    /// A field is longer than this server accepts.
+    #[error("Field '{field}' is too long (at most {max} characters)")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit.
+        max: usize,
+    },
+    /// More tags than [`MAX_TAGS`].
+    #[error("Too many tags (at most {0})")]
+    TooManyTags(usize),
+    /// No project has this textid.
+    #[error("No such project. (textid: '{0}')")]
+    NoSuchProject(String),
+    /// The indicator is unknown and its policy does not create indicators.
+    #[error("Cannot create indicator {name} because policy {policy} has autocreate off")]
+    AutocreateOff {
+        /// The name as sent.
+        name: String,
+        /// The policy.
+        policy: String,
+    },
+    /// The indicator is unknown and its name is invalid.
+    #[error("Do not create indicator '{0}': bad name")]
+    BadName(String),
+    /// The project has as many indicators as it may.
+    #[error(
+        "ERROR:LIMIT_MAXINDICATORS Project already has {count} indicators, maxindicators is {max}. Indicator not created"
+    )]
+    LimitMaxIndicators {
+        /// Indicators the project has.
+        count: u64,
+        /// Its limit.
+        max: u32,
+    },
+    /// The policy has a secret and the update does not carry it.
+    #[error("do not create indicator '{name}' with policy '{policy}' because doesn't match secret")]
+    AutocreateSecret {
+        /// The name.
+        name: String,
+        /// The policy.
+        policy: String,
+    },
+    /// The project may not create indicators.
+    #[error("Project is limited. Indicator not created.")]
+    ProjectLimited,
+    /// The `method` field cannot be used.
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    /// The indicator is disabled.
+    #[error("Indicator <Indicator: {name}@{textid} ({status})> disabled")]
+    Disabled {
+        /// The indicator.
+        name: String,
+        /// The project's main textid.
+        textid: String,
+        /// Its status.
+        status: Status,
+    },
+    /// The policy refuses updates over this channel.
+    #[error("src:'{0}' updates are not allowed")]
+    SourceNotAllowed(Source),
+    /// The sender's address is outside the policy's subnets.
+    #[error("updates from {0} not allowed")]
+    IpNotAllowed(IpAddr),
+    /// A secret is needed and none was sent.
+    #[error("Require secret")]
+    RequireSecret,
+    /// The secret sent is wrong.
+    #[error("Bad secret")]
+    BadSecret,
+    /// Storage failed; the update was not applied.
+    #[error("storage failed")]
+    Storage(#[from] StorageError),
+}
+
+impl UpdateError {
+    /// The HTTP status of okerr's answer: 404 for an unknown project, 500 when storage
+    /// failed, 400 for every other refusal.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            UpdateError::NoSuchProject(_) => 404,
+            UpdateError::Storage(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// What an accepted update did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// The indicator as stored after the update.
+    Applied(Box<Indicator>),
+    /// Accepted and nothing to store (a heartbeat value other than OK or ERR).
+    Ignored,
+}
+
+/// Decides an update (spec §5.3, steps 3 and 6–15): `existing` is the stored indicator of
+/// that name, `indicator_count` the project's count (only read when creating). Returns
+/// `None` when the update is accepted but changes nothing. A refused update produces no
+/// commit at all: not even an autocreated indicator is kept.
+///
+/// # Errors
+/// okerr's refusals, in okerr's order.
+pub fn decide_update(
+    project: &Project,
+    existing: Option<&Indicator>,
+    indicator_count: u64,
+    req: &UpdateRequest,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Option<Commit>, UpdateError> {
+    req.check_bounds()?;
+    let tags = parse_tags(req.tags.as_deref().unwrap_or(""))?;
+    let mut fx = Effects::default();
+    let (mut ind, policy) = match existing {
+        Some(ind) => (ind.clone(), project.policy_or_default(ind.policy.as_str())),
+        None => autocreate(project, indicator_count, req, tags, settings, now, &mut fx)?,
+    };
+    if ind.disabled {
+        return Err(UpdateError::Disabled {
+            name: ind.name.to_string(),
+            textid: project.textid.to_string(),
+            status: ind.status,
+        });
+    }
+    if !policy.allows_source(req.source) {
+        return Err(UpdateError::SourceNotAllowed(req.source));
+    }
+    if let Some(ip) = req.ip.filter(|ip| !policy.allows_ip(*ip)) {
+        return Err(UpdateError::IpNotAllowed(ip));
+    }
+    if let Some(expected) = ind.method.secret.as_ref().or(policy.secret.as_ref()) {
+        match req.secret.as_deref().filter(|s| !s.is_empty()) {
+            None => return Err(UpdateError::RequireSecret),
+            Some(given) if !expected.matches(given) => return Err(UpdateError::BadSecret),
+            Some(_) => {}
+        }
+    }
+
+    let source = match req.ip {
+        Some(ip) => format!("{}:{ip}", req.source),
+        None => req.source.to_string(),
+    };
+    let timing = Timing::of(&ind.method, &policy, settings);
+    let details = req.details.as_deref().unwrap_or("");
+    let status = ind.status;
+    let evaluation = ind.method.evaluate(status, &req.status, details);
+    for line in evaluation.log {
+        fx.log(LogKind::Indicator, line);
+    }
+    for alert in evaluation.alerts {
+        fx.alert(alert.message, alert.keys);
+    }
+    if evaluation.legacy_ok {
+        ind.legacy_switch_ok(now, &mut fx);
+    }
+    if let Some((status, details)) = evaluation.result {
+        ind.register_result(status, &details, &source, timing, now, &mut fx);
+    }
+    if let Some(error) = req.error.as_deref().filter(|e| !e.is_empty()) {
+        ind.problem = true;
+        fx.log(LogKind::Indicator, format!("Problem: {error}"));
+    }
+    ind.keypath = req.keypath.clone().filter(|k| !k.is_empty());
+    ind.origkeypath = req.origkeypath.clone().filter(|k| !k.is_empty());
+
+    if existing.is_some_and(|e| *e == ind) && fx.log.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(build_commit(project, &policy, ind, fx, now)))
+}
+
+/// okerr keeps the comma-separated tags that start with `[a-zA-Z0-9_]` and drops the rest.
+fn parse_tags(tags: &str) -> Result<Vec<Tag>, UpdateError> {
+    let tags: Vec<Tag> = tags.split(',').filter_map(|t| Tag::parse(t).ok()).collect();
+    if tags.len() > MAX_TAGS {
+        return Err(UpdateError::TooManyTags(MAX_TAGS));
+    }
+    Ok(tags)
+}
+
+/// Spec §5.3 step 6: a new indicator for an unknown name, or okerr's refusal.
+fn autocreate(
+    project: &Project,
+    indicator_count: u64,
+    req: &UpdateRequest,
+    tags: Vec<Tag>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    fx: &mut Effects,
+) -> Result<(Indicator, Policy), UpdateError> {
+    let wanted = req
+        .policy
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("Default");
+    let policy = match project.policy(wanted) {
+        Some(p) => p.clone(),
+        None => {
+            fx.log(
+                LogKind::Indicator,
+                format!(
+                    "Cannot find policy '{wanted}' to create indicator '{}', use default",
+                    req.name
+                ),
+            );
+            project.policy_or_default("Default")
+        }
+    };
+    if !policy.autocreate {
+        return Err(UpdateError::AutocreateOff {
+            name: req.name.clone(),
+            policy: policy.name.to_string(),
+        });
+    }
+    let name =
+        IndicatorName::parse(&req.name).map_err(|_| UpdateError::BadName(req.name.clone()))?;
+    if let Some(max) = project.max_indicators
+        && indicator_count >= u64::from(max)
+    {
+        return Err(UpdateError::LimitMaxIndicators {
+            count: indicator_count,
+            max,
+        });
+    }
+    if let Some(secret) = &policy.secret
+        && !secret.matches(req.secret.as_deref().unwrap_or(""))
+    {
+        return Err(UpdateError::AutocreateSecret {
+            name: req.name.clone(),
+            policy: policy.name.to_string(),
+        });
+    }
+    if project.limited {
+        return Err(UpdateError::ProjectLimited);
+    }
+    let line = req
+        .method
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .unwrap_or("heartbeat");
+    let (method, applied) = CheckMethod::parse_line(line)?;
+    for (k, v) in applied {
+        fx.log(LogKind::Indicator, format!("Create arg {k} = {v}"));
+    }
+    let mut ind = Indicator::new(project.id, name, &policy, method, settings, now);
+    ind.desc = req.desc.clone().unwrap_or_default();
+    ind.tags = tags;
+    let ip = req.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    fx.alert(format!("autocreated from {ip}"), None);
+    Ok((ind, policy))
+}
