@@ -364,7 +364,10 @@ fn autocreate(
     let mut ind = Indicator::new(project.id, name, &policy, method, settings, now);
     ind.desc = req.desc.clone().unwrap_or_default();
     ind.tags = tags;
-    let ip = req.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    fx.alert(format!("autocreated from {ip}"), None);
+    let alert = match req.ip {
+        Some(ip) => format!("autocreated from {ip}"),
+        None => "autocreated".to_owned(),
+    };
+    fx.alert(alert, None);
     Ok((ind, policy))
 }

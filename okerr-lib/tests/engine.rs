@@ -54,7 +54,7 @@ async fn an_indicator_expires_after_period_and_patience_once() {
     assert_eq!(
         w.notifier.alerts(),
         vec![
-            "autocreated from ".to_owned(),
+            "autocreated".to_owned(),
             "Changed status OK (1h20m) -> ERR (No heartbeat)".to_owned()
         ]
     );
@@ -398,7 +398,7 @@ async fn failed_deliveries_are_retried_with_backoff_and_delivered_once() {
     assert_eq!(w.engine.tick().await.unwrap().delivered, 1);
     w.clock.advance(minutes(10));
     assert_eq!(w.engine.tick().await.unwrap().delivered, 0);
-    assert_eq!(w.notifier.alerts(), vec!["autocreated from "]);
+    assert_eq!(w.notifier.alerts(), vec!["autocreated"]);
 }
 
 #[tokio::test]
@@ -544,7 +544,7 @@ async fn the_run_loop_expires_and_delivers_when_woken() {
     });
     w.push("srv", "OK").await;
     guard(w.notifier.wait_for(1)).await;
-    assert_eq!(w.notifier.alerts(), vec!["autocreated from "]);
+    assert_eq!(w.notifier.alerts(), vec!["autocreated"]);
     w.clock.advance(TimeDelta::seconds(2));
     w.engine.wake();
     guard(w.notifier.wait_for(2)).await;
