@@ -68,12 +68,13 @@ impl MemorySnapshot {
     }
 
     fn check_textids(&self, project: &Project) -> Result<(), StorageError> {
+        let mut own = BTreeSet::new();
         for t in project.textids() {
-            if self
+            let taken = self
                 .textids
                 .get(t.as_str())
-                .is_some_and(|id| *id != project.id)
-            {
+                .is_some_and(|id| *id != project.id);
+            if taken || !own.insert(t) {
                 return Err(StorageError::conflict("textid", t));
             }
         }

@@ -94,7 +94,20 @@ pub struct Commit {
 /// - Due work is found through an index on [`Indicator::due_at`], never by a scan:
 ///   [`claim_due`](Storage::claim_due) returns indicators whose `due_at <= now` and leases
 ///   them until `lease_until`, so that other nodes skip them meanwhile.
-/// - Every time comes from the caller; a backend never reads a clock.
+/// - Every time comes from the caller; a backend never reads a clock. Times are kept to
+///   the microsecond at least (SQL backends store microseconds).
+/// - A commit at a version above 0 for a name that no longer exists is a `Conflict` (the
+///   engine re-reads and decides again), as is one for a name that exists at version 0.
+/// - Indicator ids are never reused, since outbox entries refer to them.
+/// - Log lines come back in commit order, also when they share a time.
+/// - [`commit_many`](Storage::commit_many) behaves as the commits run one after another.
+/// - A claim (`claim_due`, `claim_notifications`) leases rows until `lease_until`
+///   inclusive: at `lease_until` they can be claimed again. Rows come back in the order of
+///   their stored deadline (a lease end counts as one), ties unspecified.
+/// - `retry_notification` ends the lease: the entry is claimable again from `at`.
+/// - Textids are unique across all projects, a project's own included; saving a project
+///   frees the textids it no longer has.
+/// - Indicator names are ordered by their bytes.
 ///
 /// # Implementing a custom storage
 /// Implement every method; the conformance suite checks the contract. A sketch that
@@ -104,7 +117,7 @@ pub struct Commit {
 /// use async_trait::async_trait;
 /// use chrono::{DateTime, Utc};
 /// use okerr::storage::{Commit, Storage, StorageError};
-/// use okerr::{Indicator, IndicatorName, LogLine, MemoryStorage, NewProject, Notification,
+/// use okerr::{Indicator, IndicatorName, LogLine, MemoryStorage, NewProject,
 ///     NotificationId, OutboxEntry, Project, ProjectId};
 ///
 /// #[derive(Debug, Default)]
@@ -273,10 +286,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
-    /// Records a failed attempt: the notification may be claimed again from `at`.
+    /// Records a failed attempt: the notification may be claimed again from `at`. A
+    /// delivered notification is left as it is.
     ///
     /// # Errors
-    /// When the backend fails.
+    /// `NotFound` for an unknown id; when the backend fails.
     async fn retry_notification(
         &self,
         id: NotificationId,
