@@ -1,7 +1,8 @@
 //! The storage conformance suite: the checks every [`Storage`] backend must pass.
 //!
 //! Each check is a plain `async fn(&dyn Storage)` about one property of the contract
-//! written on [`Storage`]. It expects an empty store of its own, uses fixed times
+//! written on [`Storage`]; the `engine_*` checks take `&Arc<dyn Storage>` and run the
+//! [`Engine`](crate::Engine) on the backend, end to end. It expects an empty store of its own, uses fixed times
 //! (2025-01-01 00:00:00 UTC plus offsets, at most microsecond precision, which is what SQL
 //! backends keep) and never a clock, and panics with a message naming the broken property.
 //! [`CHECKS`] lists them all; [`storage_conformance!`](crate::storage_conformance) turns
@@ -78,6 +79,8 @@ macro_rules! storage_conformance {
             #[tokio::test]
             async fn $name() {
                 let Some(storage) = $setup.await else { return };
+                let storage: ::std::sync::Arc<dyn $crate::Storage> =
+                    ::std::sync::Arc::new(storage);
                 $crate::conformance::$name(&storage).await;
             }
         )*
@@ -105,6 +108,9 @@ macro_rules! storage_conformance {
             commit_many_mixed,
             delete_indicator_removes_it_and_its_log,
             concurrent_commits_no_lost_update,
+            engine_many_writers_lose_nothing,
+            engine_expiry_alert_and_delivery,
+            engine_reduction_cancels_with_nanosecond_clock,
         }
     };
     ($setup:expr $(,)?) => {
@@ -1925,5 +1931,159 @@ pub async fn concurrent_commits_no_lost_update(storage: &dyn Storage) {
     assert_eq!(
         writers, expected,
         "each writer's log line is written exactly once"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The engine on the backend
+// ---------------------------------------------------------------------------------------
+
+fn engine_on(
+    storage: &std::sync::Arc<dyn Storage>,
+    clock: &crate::testing::ManualClock,
+    notifier: &crate::testing::RecordingNotifier,
+) -> crate::Engine {
+    crate::Engine::new(
+        storage.clone(),
+        std::sync::Arc::new(notifier.clone()),
+        std::sync::Arc::new(clock.clone()),
+    )
+}
+
+/// 50 concurrent updates of one indicator through the engine: none is lost (each is in the
+/// log), and each got a version of its own.
+pub async fn engine_many_writers_lose_nothing(storage: &std::sync::Arc<dyn Storage>) {
+    let clock = crate::testing::ManualClock::new(t0());
+    let notifier = crate::testing::RecordingNotifier::new();
+    let engine = engine_on(storage, &clock, &notifier);
+    let project = storage
+        .create_project(NewProject::new("p", textid("p1")))
+        .await
+        .expect("create project");
+    engine
+        .update(crate::UpdateRequest::new("p1", "hot", "OK"))
+        .await
+        .expect("first update");
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let status = if i % 3 == 0 { "ERR" } else { "OK" };
+                let details = format!("writer {i}");
+                let req = crate::UpdateRequest {
+                    details: Some(details),
+                    ..crate::UpdateRequest::new("p1", "hot", status)
+                };
+                match engine.update(req).await {
+                    Ok(crate::UpdateOutcome::Applied(ind)) => ind.version,
+                    other => panic!("writer {i} was not applied: {other:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.expect("writer task"));
+    }
+    versions.sort_unstable();
+    let expected: Vec<u64> = (2..=51).collect();
+    assert_eq!(versions, expected, "every writer got a version of its own");
+    let ind = storage
+        .indicator(project.id, &name("hot"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(ind.version, 51);
+    let log = storage
+        .log(project.id, &name("hot"), 1000)
+        .await
+        .expect("log");
+    for i in 0..50 {
+        let details = format!(": writer {i}");
+        assert!(
+            log.iter().any(|l| l.message.ends_with(&details)),
+            "the update of writer {i} is not in the log"
+        );
+    }
+}
+
+/// An update, then the deadline passes: the engine expires the indicator once, its alert is
+/// delivered once and marked delivered in the outbox.
+pub async fn engine_expiry_alert_and_delivery(storage: &std::sync::Arc<dyn Storage>) {
+    let clock = crate::testing::ManualClock::new(t0());
+    let notifier = crate::testing::RecordingNotifier::new();
+    let engine = engine_on(storage, &clock, &notifier);
+    let project = storage
+        .create_project(NewProject::new("p", textid("p1")))
+        .await
+        .expect("create project");
+    engine
+        .update(crate::UpdateRequest::new("p1", "srv", "OK"))
+        .await
+        .expect("update");
+    clock.advance(TimeDelta::minutes(80));
+    let report = engine.tick().await.expect("tick");
+    assert_eq!((report.expired, report.delivered), (1, 2), "{report:?}");
+    let report = engine.tick().await.expect("second tick");
+    assert_eq!((report.expired, report.delivered), (0, 0), "{report:?}");
+    assert_eq!(
+        notifier.alerts(),
+        vec![
+            "autocreated".to_owned(),
+            "Changed status OK (1h20m) -> ERR (No heartbeat)".to_owned()
+        ]
+    );
+    let ind = storage
+        .indicator(project.id, &name("srv"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!((ind.status, ind.dead), (Status::Err, true));
+    let outbox = storage.outbox(project.id).await.expect("outbox");
+    assert!(
+        outbox.iter().all(|e| e.delivered_at.is_some()),
+        "{outbox:?}"
+    );
+    assert_eq!(storage.next_deadline().await.expect("deadline"), None);
+}
+
+/// Alert reduction end to end on a clock with nanoseconds (finer than SQL backends keep): a
+/// flip and its flip-back inside the delay cancel out in the outbox.
+pub async fn engine_reduction_cancels_with_nanosecond_clock(storage: &std::sync::Arc<dyn Storage>) {
+    let clock = crate::testing::ManualClock::new(t0() + TimeDelta::nanoseconds(123_456_789));
+    let notifier = crate::testing::RecordingNotifier::new();
+    let engine = engine_on(storage, &clock, &notifier);
+    let mut new = NewProject::new("p", textid("p1"));
+    new.policies[0].reduction = Some(Reduction::parse("5m").expect("reduction"));
+    let project = storage.create_project(new).await.expect("create project");
+    engine
+        .update(crate::UpdateRequest::new("p1", "srv", "OK"))
+        .await
+        .expect("create");
+    clock.advance(TimeDelta::minutes(10));
+    engine.tick().await.expect("tick");
+    clock.advance(TimeDelta::nanoseconds(1_001));
+    engine
+        .update(crate::UpdateRequest::new("p1", "srv", "ERR"))
+        .await
+        .expect("flip");
+    clock.advance(TimeDelta::seconds(30) + TimeDelta::nanoseconds(7));
+    engine
+        .update(crate::UpdateRequest::new("p1", "srv", "OK"))
+        .await
+        .expect("flip back");
+    clock.advance(TimeDelta::minutes(10));
+    engine.tick().await.expect("tick");
+    assert_eq!(notifier.alerts(), vec!["autocreated".to_owned()]);
+    let waiting: Vec<_> = storage
+        .outbox(project.id)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| e.delivered_at.is_none())
+        .collect();
+    assert!(
+        waiting.is_empty(),
+        "the flip and flip-back cancel out: {waiting:?}"
     );
 }

@@ -40,7 +40,9 @@ pub async fn storage_in(url: &str, schema: &str) -> PostgresStorage {
         .await
         .unwrap();
     admin.close().await;
-    let storage = PostgresStorage::connect_in_schema(url, schema).await.unwrap();
+    let storage = PostgresStorage::connect_in_schema(url, schema)
+        .await
+        .unwrap();
     storage.migrate().await.unwrap();
     storage
 }
