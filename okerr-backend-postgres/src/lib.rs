@@ -36,6 +36,37 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const BACKEND: &str = "postgres";
 
+/// Claims up to `$3` indicators due by `$1` until `$2`, earliest first, skipping rows
+/// another node holds: a range scan of the partial index `indicators_due`.
+const CLAIM_DUE_SQL: &str = "WITH due AS (
+                 SELECT id, due_at FROM indicators
+                 WHERE due_at IS NOT NULL AND due_at <= $1
+                 ORDER BY due_at LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ), claimed AS (
+                 UPDATE indicators i SET due_at = $2 FROM due WHERE i.id = due.id
+                 RETURNING i.id, i.version, i.data, due.due_at AS was_due
+             )
+             SELECT id, version, data FROM claimed ORDER BY was_due, id";
+
+/// The earliest deadline of an indicator and of a notification: the first entry of the
+/// partial indexes `indicators_due` and `outbox_available`.
+const NEXT_DEADLINE_SQL: &str =
+    "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
+                    (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)";
+
+/// Claims up to `$3` notifications released by `$1` until `$2`, skipping rows another
+/// node holds: a range scan of the partial index `outbox_available`.
+const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
+                 SELECT id FROM outbox
+                 WHERE available_at IS NOT NULL AND available_at <= $1
+                 ORDER BY available_at, id LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE outbox o SET available_at = $2, claims = claims + 1
+             FROM released WHERE o.id = released.id
+             RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data";
+
 /// okerr storage on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
@@ -123,6 +154,32 @@ impl PostgresStorage {
     /// The connection pool, for tools and tests (e.g. `EXPLAIN`).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// `EXPLAIN` of the scheduler's queries (claim due indicators, claim released
+    /// notifications, next deadline), one line of the plan per entry. On a table with
+    /// statistics they are index scans of the partial indexes `indicators_due` and
+    /// `outbox_available`; on a tiny table the planner may prefer a sequential scan.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn scheduler_query_plans(
+        &self,
+    ) -> Result<Vec<(&'static str, Vec<String>)>, StorageError> {
+        let mut plans = Vec::new();
+        for (name, sql, binds) in [
+            ("claim_due", CLAIM_DUE_SQL, 3),
+            ("claim_notifications", CLAIM_NOTIFICATIONS_SQL, 3),
+            ("next_deadline", NEXT_DEADLINE_SQL, 0),
+        ] {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+            for _ in 0..binds {
+                query = query.bind(0_i64);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+            plans.push((name, rows.iter().map(|r| r.get::<String, _>(0)).collect()));
+        }
+        Ok(plans)
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
@@ -547,35 +604,21 @@ impl Storage for PostgresStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Indicator>, StorageError> {
-        let rows = sqlx::query(
-            "WITH due AS (
-                 SELECT id, due_at FROM indicators
-                 WHERE due_at IS NOT NULL AND due_at <= $1
-                 ORDER BY due_at LIMIT $3
-                 FOR UPDATE SKIP LOCKED
-             ), claimed AS (
-                 UPDATE indicators i SET due_at = $2 FROM due WHERE i.id = due.id
-                 RETURNING i.id, i.version, i.data, due.due_at AS was_due
-             )
-             SELECT id, version, data FROM claimed ORDER BY was_due, id",
-        )
-        .bind(micros(now))
-        .bind(micros(lease_until))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(CLAIM_DUE_SQL)
+            .bind(micros(now))
+            .bind(micros(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter().map(indicator_from_row).collect()
     }
 
     async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let row = sqlx::query(
-            "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
-                    (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row = sqlx::query(NEXT_DEADLINE_SQL)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
         let due: Option<i64> = row.get(0);
         let available: Option<i64> = row.get(1);
         Ok(due.into_iter().chain(available).min().map(from_micros))
@@ -587,23 +630,13 @@ impl Storage for PostgresStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StorageError> {
-        let rows = sqlx::query(
-            "WITH released AS (
-                 SELECT id FROM outbox
-                 WHERE available_at IS NOT NULL AND available_at <= $1
-                 ORDER BY available_at, id LIMIT $3
-                 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE outbox o SET available_at = $2, claims = claims + 1
-             FROM released WHERE o.id = released.id
-             RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data",
-        )
-        .bind(micros(now))
-        .bind(micros(lease_until))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(CLAIM_NOTIFICATIONS_SQL)
+            .bind(micros(now))
+            .bind(micros(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         let mut claimed: Vec<OutboxEntry> =
             rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
         claimed.sort_by_key(|e| e.id);

@@ -42,6 +42,24 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const BACKEND: &str = "sqlite";
 
+/// Indicators due by `?1`, earliest first: a range scan of the partial index
+/// `indicators_due`, never of the table.
+const DUE_SQL: &str = "SELECT id, version, data FROM indicators
+             WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?";
+
+/// The earliest deadline of an indicator and of a notification: the first entry of the
+/// partial indexes `indicators_due` and `outbox_available`.
+const NEXT_DEADLINE_SQL: &str =
+    "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
+                    (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)";
+
+/// Notifications released by `?1`, oldest first: a range scan of the partial index
+/// `outbox_available`.
+const RELEASED_SQL: &str =
+    "SELECT id, indicator_id, attempts, delivered_at, last_error, data FROM outbox
+             WHERE available_at IS NOT NULL AND available_at <= ?
+             ORDER BY available_at, id LIMIT ?";
+
 /// okerr storage on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
@@ -117,6 +135,34 @@ impl SqliteStorage {
     /// The pool that writes, for tools and tests (e.g. `EXPLAIN QUERY PLAN`).
     pub fn pool(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the scheduler's queries (claim due indicators, claim released
+    /// notifications, next deadline): each a range scan of a partial index, never a table
+    /// scan. For operators who want to see it on their database.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn scheduler_query_plans(
+        &self,
+    ) -> Result<Vec<(&'static str, Vec<String>)>, StorageError> {
+        let mut plans = Vec::new();
+        for (name, sql, binds) in [
+            ("claim_due", DUE_SQL, 2),
+            ("claim_notifications", RELEASED_SQL, 2),
+            ("next_deadline", NEXT_DEADLINE_SQL, 0),
+        ] {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+            for _ in 0..binds {
+                query = query.bind(0_i64);
+            }
+            let rows = query.fetch_all(&self.reader).await.map_err(backend)?;
+            plans.push((
+                name,
+                rows.iter().map(|r| r.get::<String, _>("detail")).collect(),
+            ));
+        }
+        Ok(plans)
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
@@ -542,15 +588,12 @@ impl Storage for SqliteStorage {
         limit: u32,
     ) -> Result<Vec<Indicator>, StorageError> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, version, data FROM indicators
-             WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
-        )
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(DUE_SQL)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
         let claimed: Vec<Indicator> = rows
             .iter()
             .map(indicator_from_row)
@@ -568,13 +611,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let row = sqlx::query(
-            "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
-                    (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .map_err(backend)?;
+        let row = sqlx::query(NEXT_DEADLINE_SQL)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
         let due: Option<i64> = row.get(0);
         let available: Option<i64> = row.get(1);
         Ok(due.into_iter().chain(available).min().map(from_micros))
@@ -587,16 +627,12 @@ impl Storage for SqliteStorage {
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StorageError> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, indicator_id, attempts, delivered_at, last_error, data FROM outbox
-             WHERE available_at IS NOT NULL AND available_at <= ?
-             ORDER BY available_at, id LIMIT ?",
-        )
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query(RELEASED_SQL)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
         let mut claimed: Vec<OutboxEntry> =
             rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
         for entry in &claimed {
@@ -670,5 +706,43 @@ impl Storage for SqliteStorage {
         .iter()
         .map(entry_from_row)
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Due work and the next deadline come from the partial indexes, never a table scan.
+    #[tokio::test]
+    async fn due_work_is_found_through_indexes() {
+        let storage = SqliteStorage::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        storage.migrate().await.expect("migrate");
+        let plans = storage.scheduler_query_plans().await.expect("plans");
+        println!("{plans:#?}");
+        let [(_, due), (_, released), (_, next)] = &plans[..] else {
+            panic!("three plans: {plans:?}")
+        };
+        assert_eq!(
+            due,
+            &["SEARCH indicators USING INDEX indicators_due (due_at>? AND due_at<?)"]
+        );
+        assert_eq!(
+            released,
+            &["SEARCH outbox USING INDEX outbox_available (available_at>? AND available_at<?)"]
+        );
+        let scans: Vec<&String> = next
+            .iter()
+            .filter(|d| d.starts_with("SCAN") && *d != "SCAN CONSTANT ROW")
+            .collect();
+        assert!(scans.is_empty(), "no table scan: {next:?}");
+        for index in [
+            "indicators USING COVERING INDEX indicators_due",
+            "outbox USING COVERING INDEX outbox_available",
+        ] {
+            assert!(next.iter().any(|d| d.contains(index)), "{index}: {next:?}");
+        }
     }
 }

@@ -2087,3 +2087,107 @@ pub async fn engine_reduction_cancels_with_nanosecond_clock(storage: &std::sync:
         "the flip and flip-back cancel out: {waiting:?}"
     );
 }
+
+/// Restart: state written through the engine (deadlines, flags, a dead indicator, an alert
+/// held by reduction) reads back the same from a reopened store, and the work goes on from
+/// there. Not in the macro, since reopening is the backend's own business: `reopen` must
+/// close `first` (drop or close its pools) and open the same database again.
+pub async fn restart_keeps_state<F, Fut>(first: std::sync::Arc<dyn Storage>, reopen: F)
+where
+    F: FnOnce(std::sync::Arc<dyn Storage>) -> Fut,
+    Fut: std::future::Future<Output = std::sync::Arc<dyn Storage>>,
+{
+    let clock = crate::testing::ManualClock::new(t0());
+    let notifier = crate::testing::RecordingNotifier::new();
+    let engine = engine_on(&first, &clock, &notifier);
+    let mut new = NewProject::new("p", textid("p1"));
+    new.policies[0].reduction = Some(Reduction::parse("5m").expect("reduction"));
+    let project = first.create_project(new).await.expect("create project");
+    for (n, status) in [
+        ("alive", "OK"),
+        ("dead", "ERR"),
+        ("maint", "OK"),
+        ("quiet", "OK"),
+        ("held", "OK"),
+    ] {
+        engine
+            .update(crate::UpdateRequest::new("p1", n, status))
+            .await
+            .expect("update");
+    }
+    engine
+        .act(
+            "p1",
+            &name("maint"),
+            &crate::Action::Maintenance(true),
+            "user t",
+        )
+        .await
+        .expect("maintenance");
+    engine
+        .act("p1", &name("quiet"), &crate::Action::Silent(true), "user t")
+        .await
+        .expect("silent");
+    clock.advance(TimeDelta::minutes(10));
+    engine.tick().await.expect("tick");
+    engine
+        .update(crate::UpdateRequest::new("p1", "held", "ERR"))
+        .await
+        .expect("flip");
+
+    let indicators = first.indicators(project.id).await.expect("indicators");
+    let outbox = first.outbox(project.id).await.expect("outbox");
+    let deadline = first.next_deadline().await.expect("deadline");
+    let log = first
+        .log(project.id, &name("held"), 100)
+        .await
+        .expect("log");
+    assert!(
+        indicators.iter().any(|i| !i.held.is_empty()),
+        "an alert is held: {indicators:?}"
+    );
+    drop(engine);
+
+    let second = reopen(first).await;
+    assert_eq!(
+        second.project(project.id).await.expect("project"),
+        Some(project.clone())
+    );
+    assert_eq!(
+        second.indicators(project.id).await.expect("indicators"),
+        indicators
+    );
+    assert_eq!(second.outbox(project.id).await.expect("outbox"), outbox);
+    assert_eq!(second.next_deadline().await.expect("deadline"), deadline);
+    assert_eq!(
+        second
+            .log(project.id, &name("held"), 100)
+            .await
+            .expect("log"),
+        log
+    );
+
+    // The work goes on: the held alert is released, then the live ones expire.
+    let engine = engine_on(&second, &clock, &notifier);
+    let before = notifier.alerts().len();
+    clock.advance(TimeDelta::minutes(5));
+    engine.tick().await.expect("tick");
+    assert_eq!(
+        notifier.alerts()[before..],
+        ["Changed status OK (10m) -> ERR ()".to_owned()]
+    );
+    clock.advance(TimeDelta::minutes(80));
+    let report = engine.tick().await.expect("tick");
+    assert_eq!(
+        report.expired, 3,
+        "alive, maint and quiet expire; dead and held are dead"
+    );
+    clock.advance(TimeDelta::minutes(5));
+    engine.tick().await.expect("tick");
+    let alerts = &notifier.alerts()[before + 1..];
+    assert_eq!(
+        alerts.iter().filter(|a| a.contains("No heartbeat")).count(),
+        1,
+        "maintenance and silent hold their alerts back: {alerts:?}"
+    );
+}

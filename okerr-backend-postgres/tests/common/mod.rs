@@ -34,6 +34,9 @@ pub fn fresh_schema() -> String {
 /// A migrated store in a fresh schema.
 pub async fn storage_in(url: &str, schema: &str) -> PostgresStorage {
     let admin = PostgresStorage::connect(url).await.unwrap();
+    if schema.ends_with("_0") {
+        drop_stale_schemas(&admin).await;
+    }
     let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
     sqlx::query(sqlx::AssertSqlSafe(drop))
         .execute(admin.pool())
@@ -51,4 +54,24 @@ pub async fn storage_in(url: &str, schema: &str) -> PostgresStorage {
 pub async fn storage() -> Option<PostgresStorage> {
     let url = pg_url()?;
     Some(storage_in(&url, &fresh_schema()).await)
+}
+
+/// Drops the test schemas of test processes that are gone (their pid has no `/proc`
+/// entry), so the test database does not fill up run after run.
+pub async fn drop_stale_schemas(admin: &PostgresStorage) {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'okerr_t_%'")
+            .fetch_all(admin.pool())
+            .await
+            .unwrap();
+    for (schema,) in rows {
+        let pid = schema.split('_').nth(2).unwrap_or_default();
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            // Another test process may be dropping it too.
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(admin.pool())
+                .await;
+        }
+    }
 }
