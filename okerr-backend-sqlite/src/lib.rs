@@ -165,8 +165,14 @@ impl SqliteStorage {
         Ok(plans)
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to
+    /// the busy timeout), so a transaction that reads before it writes cannot fail with
+    /// `database is locked` when another process wrote meanwhile.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.writer.begin().await.map_err(backend)
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
     }
 }
 
