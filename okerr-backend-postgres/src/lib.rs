@@ -224,28 +224,6 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StorageError>
     serde_json::from_str(s).map_err(backend)
 }
 
-/// What is stored of a project besides its id and textids.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ProjectData {
-    name: String,
-    members: Vec<okerr::Member>,
-    policies: Vec<okerr::Policy>,
-    max_indicators: Option<u32>,
-    limited: bool,
-}
-
-impl ProjectData {
-    fn of(p: &Project) -> Self {
-        ProjectData {
-            name: p.name.clone(),
-            members: p.members.clone(),
-            policies: p.policies.clone(),
-            max_indicators: p.max_indicators,
-            limited: p.limited,
-        }
-    }
-}
-
 async fn write_textids(
     tx: &mut Transaction<'static, Postgres>,
     project: &Project,
@@ -267,29 +245,11 @@ async fn write_textids(
     Ok(())
 }
 
-async fn load_project(pool: &PgPool, id: i64, data: &str) -> Result<Project, StorageError> {
-    let data: ProjectData = from_json(data)?;
-    let rows = sqlx::query("SELECT textid FROM textids WHERE project_id = $1 ORDER BY position")
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    let mut textids = rows
-        .iter()
-        .map(|r| okerr::TextId::parse(r.get::<&str, _>(0)).map_err(backend));
-    let textid = textids
-        .next()
-        .ok_or_else(|| StorageError::not_found("textid of project", id))??;
-    Ok(Project {
-        id: ProjectId(id),
-        name: data.name,
-        textid,
-        aliases: textids.collect::<Result<_, _>>()?,
-        members: data.members,
-        policies: data.policies,
-        max_indicators: data.max_indicators,
-        limited: data.limited,
-    })
+/// A project from its row: the JSON holds everything but the id, which the row assigns.
+fn project_from_row(id: i64, data: &str) -> Result<Project, StorageError> {
+    let mut project: Project = from_json(data)?;
+    project.id = ProjectId(id);
+    Ok(project)
 }
 
 fn indicator_from_row(row: &PgRow) -> Result<Indicator, StorageError> {
@@ -430,7 +390,7 @@ impl Storage for PostgresStorage {
         let mut tx = self.begin().await?;
         let placeholder = project.clone().with_id(ProjectId(0));
         let id: i64 = sqlx::query("INSERT INTO projects (data) VALUES ($1) RETURNING id")
-            .bind(to_json(&ProjectData::of(&placeholder))?)
+            .bind(to_json(&placeholder)?)
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?
@@ -444,7 +404,7 @@ impl Storage for PostgresStorage {
     async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE projects SET data = $1 WHERE id = $2")
-            .bind(to_json(&ProjectData::of(project))?)
+            .bind(to_json(project)?)
             .bind(project.id.0)
             .execute(&mut *tx)
             .await
@@ -463,7 +423,7 @@ impl Storage for PostgresStorage {
             .await
             .map_err(backend)?;
         match row {
-            Some(row) => Ok(Some(load_project(&self.pool, id.0, row.get(0)).await?)),
+            Some(row) => Ok(Some(project_from_row(id.0, row.get(0))?)),
             None => Ok(None),
         }
     }
@@ -478,9 +438,7 @@ impl Storage for PostgresStorage {
         .await
         .map_err(backend)?;
         match row {
-            Some(row) => Ok(Some(
-                load_project(&self.pool, row.get(0), row.get(1)).await?,
-            )),
+            Some(row) => Ok(Some(project_from_row(row.get(0), row.get(1))?)),
             None => Ok(None),
         }
     }
@@ -492,7 +450,7 @@ impl Storage for PostgresStorage {
             .map_err(backend)?;
         let mut projects = Vec::with_capacity(rows.len());
         for row in rows {
-            projects.push(load_project(&self.pool, row.get(0), row.get(1)).await?);
+            projects.push(project_from_row(row.get(0), row.get(1))?);
         }
         Ok(projects)
     }
@@ -699,5 +657,26 @@ impl Storage for PostgresStorage {
         .iter()
         .map(entry_from_row)
         .collect()
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 }

@@ -213,28 +213,6 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StorageError>
     serde_json::from_str(s).map_err(backend)
 }
 
-/// What is stored of a project besides its id and textids.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ProjectData {
-    name: String,
-    members: Vec<okerr::Member>,
-    policies: Vec<okerr::Policy>,
-    max_indicators: Option<u32>,
-    limited: bool,
-}
-
-impl ProjectData {
-    fn of(p: &Project) -> Self {
-        ProjectData {
-            name: p.name.clone(),
-            members: p.members.clone(),
-            policies: p.policies.clone(),
-            max_indicators: p.max_indicators,
-            limited: p.limited,
-        }
-    }
-}
-
 async fn write_textids(
     tx: &mut Transaction<'static, Sqlite>,
     project: &Project,
@@ -256,29 +234,11 @@ async fn write_textids(
     Ok(())
 }
 
-async fn load_project(pool: &SqlitePool, id: i64, data: &str) -> Result<Project, StorageError> {
-    let data: ProjectData = from_json(data)?;
-    let rows = sqlx::query("SELECT textid FROM textids WHERE project_id = ? ORDER BY position")
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    let mut textids = rows
-        .iter()
-        .map(|r| okerr::TextId::parse(r.get::<&str, _>(0)).map_err(backend));
-    let textid = textids
-        .next()
-        .ok_or_else(|| StorageError::not_found("textid of project", id))??;
-    Ok(Project {
-        id: ProjectId(id),
-        name: data.name,
-        textid,
-        aliases: textids.collect::<Result<_, _>>()?,
-        members: data.members,
-        policies: data.policies,
-        max_indicators: data.max_indicators,
-        limited: data.limited,
-    })
+/// A project from its row: the JSON holds everything but the id, which the row assigns.
+fn project_from_row(id: i64, data: &str) -> Result<Project, StorageError> {
+    let mut project: Project = from_json(data)?;
+    project.id = ProjectId(id);
+    Ok(project)
 }
 
 fn indicator_from_row(row: &SqliteRow) -> Result<Indicator, StorageError> {
@@ -419,7 +379,7 @@ impl Storage for SqliteStorage {
         let mut tx = self.begin().await?;
         let placeholder = project.clone().with_id(ProjectId(0));
         let id: i64 = sqlx::query("INSERT INTO projects (data) VALUES (?) RETURNING id")
-            .bind(to_json(&ProjectData::of(&placeholder))?)
+            .bind(to_json(&placeholder)?)
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?
@@ -433,7 +393,7 @@ impl Storage for SqliteStorage {
     async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE projects SET data = ? WHERE id = ?")
-            .bind(to_json(&ProjectData::of(project))?)
+            .bind(to_json(project)?)
             .bind(project.id.0)
             .execute(&mut *tx)
             .await
@@ -452,7 +412,7 @@ impl Storage for SqliteStorage {
             .await
             .map_err(backend)?;
         match row {
-            Some(row) => Ok(Some(load_project(&self.reader, id.0, row.get(0)).await?)),
+            Some(row) => Ok(Some(project_from_row(id.0, row.get(0))?)),
             None => Ok(None),
         }
     }
@@ -467,9 +427,7 @@ impl Storage for SqliteStorage {
         .await
         .map_err(backend)?;
         match row {
-            Some(row) => Ok(Some(
-                load_project(&self.reader, row.get(0), row.get(1)).await?,
-            )),
+            Some(row) => Ok(Some(project_from_row(row.get(0), row.get(1))?)),
             None => Ok(None),
         }
     }
@@ -481,7 +439,7 @@ impl Storage for SqliteStorage {
             .map_err(backend)?;
         let mut projects = Vec::with_capacity(rows.len());
         for row in rows {
-            projects.push(load_project(&self.reader, row.get(0), row.get(1)).await?);
+            projects.push(project_from_row(row.get(0), row.get(1))?);
         }
         Ok(projects)
     }
@@ -712,6 +670,27 @@ impl Storage for SqliteStorage {
         .iter()
         .map(entry_from_row)
         .collect()
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 }
 

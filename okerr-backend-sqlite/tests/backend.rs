@@ -83,6 +83,9 @@ async fn concurrent_writers_on_one_file_never_see_locked() {
         .unwrap();
     for i in 0..50 {
         let details = format!(": writer {i}");
-        assert!(log.iter().any(|l| l.message.ends_with(&details)), "writer {i}");
+        assert!(
+            log.iter().any(|l| l.message.ends_with(&details)),
+            "writer {i}"
+        );
     }
 }

@@ -108,6 +108,7 @@ macro_rules! storage_conformance {
             commit_many_mixed,
             delete_indicator_removes_it_and_its_log,
             concurrent_commits_no_lost_update,
+            settings_roundtrip,
             engine_many_writers_lose_nothing,
             engine_expiry_alert_and_delivery,
             engine_reduction_cancels_with_nanosecond_clock,
@@ -2189,5 +2190,27 @@ where
         alerts.iter().filter(|a| a.contains("No heartbeat")).count(),
         1,
         "maintenance and silent hold their alerts back: {alerts:?}"
+    );
+}
+
+/// Server-wide settings: absent until put, then the last value put.
+pub async fn settings_roundtrip(storage: &dyn Storage) {
+    assert_eq!(storage.setting("admin_token").await.expect("read"), None);
+    storage
+        .put_setting("admin_token", "one")
+        .await
+        .expect("put");
+    storage
+        .put_setting("admin_token", "two")
+        .await
+        .expect("replace");
+    storage.put_setting("other", "x").await.expect("put other");
+    assert_eq!(
+        storage.setting("admin_token").await.expect("read"),
+        Some("two".to_owned())
+    );
+    assert_eq!(
+        storage.setting("other").await.expect("read"),
+        Some("x".to_owned())
     );
 }

@@ -36,7 +36,7 @@ pub use method::{CheckMethod, MethodError, MethodKind};
 pub use name::{Email, IndicatorName, NameError, PolicyName, Secret, Tag, TextId};
 pub use notify::{DeliveryReport, Notifier, NotifyError};
 pub use outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChange};
-pub use project::{Member, NewProject, Policy, Project, ProjectId, Source};
+pub use project::{ApiKey, Member, NewProject, Policy, Project, ProjectId, Source};
 pub use reduction::{Reduction, ReductionError};
 pub use settings::Settings;
 pub use storage::{Commit, Storage, StorageError};

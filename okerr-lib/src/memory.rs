@@ -36,6 +36,7 @@ pub struct MemorySnapshot {
     outbox: BTreeMap<NotificationId, OutboxRow>,
     /// Undelivered notifications by the time they may be claimed.
     available_index: BTreeSet<(DateTime<Utc>, NotificationId)>,
+    settings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -386,5 +387,16 @@ impl Storage for MemoryStorage {
             .filter(|r| r.entry.notification.project == project)
             .map(|r| r.entry.clone())
             .collect())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
+        Ok(self.lock().settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.lock()
+            .settings
+            .insert(key.to_owned(), value.to_owned());
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -144,6 +145,55 @@ pub fn world() -> Vec<IpNet> {
     ]
 }
 
+/// A project API key (okerr's `X-API-KEY`): only a SHA-256 hash of the key is kept; the
+/// key itself is shown once, when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// A short public name of the key, to list and revoke it.
+    pub id: String,
+    /// Lower-case hex SHA-256 of the key.
+    pub hash: String,
+    /// What the key is for.
+    pub remark: String,
+    /// When it was made.
+    pub created: DateTime<Utc>,
+}
+
+impl ApiKey {
+    /// A key record for `secret` (a long random string the caller made).
+    pub fn new(
+        id: impl Into<String>,
+        secret: &str,
+        remark: impl Into<String>,
+        created: DateTime<Utc>,
+    ) -> Self {
+        ApiKey {
+            id: id.into(),
+            hash: sha256_hex(secret),
+            remark: remark.into(),
+            created,
+        }
+    }
+
+    /// Whether `presented` is this key; the hashes are compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        sha256_hex(presented)
+            .as_bytes()
+            .ct_eq(self.hash.as_bytes())
+            .into()
+    }
+}
+
+/// Lower-case hex SHA-256 of `s`.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A person who belongs to a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -170,6 +220,9 @@ pub struct NewProject {
     pub max_indicators: Option<u32>,
     /// A limited project creates no indicators; updates to existing ones still work.
     pub limited: bool,
+    /// API keys of the project.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
 }
 
 impl NewProject {
@@ -183,6 +236,7 @@ impl NewProject {
             policies: vec![Policy::default_policy(), Policy::daily()],
             max_indicators: None,
             limited: false,
+            api_keys: Vec::new(),
         }
     }
 
@@ -197,6 +251,7 @@ impl NewProject {
             policies: self.policies,
             max_indicators: self.max_indicators,
             limited: self.limited,
+            api_keys: self.api_keys,
         }
     }
 }
@@ -220,9 +275,17 @@ pub struct Project {
     pub max_indicators: Option<u32>,
     /// A limited project creates no indicators; updates to existing ones still work.
     pub limited: bool,
+    /// API keys of the project.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
 }
 
 impl Project {
+    /// Whether `presented` is one of the project's API keys.
+    pub fn key_matches(&self, presented: &str) -> bool {
+        self.api_keys.iter().any(|k| k.matches(presented))
+    }
+
     /// Every textid of the project, the main one first.
     pub fn textids(&self) -> impl Iterator<Item = &TextId> {
         std::iter::once(&self.textid).chain(&self.aliases)

@@ -146,6 +146,8 @@ pub struct Commit {
 ///     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
 ///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
 ///     async fn outbox(&self, p: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.outbox(p).await }
+///     async fn setting(&self, k: &str) -> Result<Option<String>, StorageError> { self.inner.setting(k).await }
+///     async fn put_setting(&self, k: &str, v: &str) -> Result<(), StorageError> { self.inner.put_setting(k, v).await }
 /// }
 /// ```
 #[async_trait]
@@ -303,6 +305,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// When the backend fails.
     async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError>;
+
+    /// A server-wide setting (for example the hash of the admin token).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError>;
+
+    /// Stores a server-wide setting, replacing any former value.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError>;
 }
 
 #[deny(clippy::missing_trait_methods)]
@@ -396,5 +410,11 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
         (**self).outbox(project).await
+    }
+    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
+        (**self).setting(key).await
+    }
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        (**self).put_setting(key, value).await
     }
 }
