@@ -3,11 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::indicator::{Effects, Indicator, LogKind, Status, Timing};
+use crate::indicator::{Effects, Indicator, LogKind, LogLine, Status, Timing};
+use crate::method::{CheckMethod, MethodError};
+use crate::name::IndicatorName;
 use crate::outbox::build_commit;
 use crate::project::Project;
 use crate::settings::Settings;
-use crate::storage::Commit;
+use crate::storage::{Commit, StorageError};
 
 /// The details and log source of an expiry.
 pub const EXPIRY_DETAILS: &str = "No heartbeat";
@@ -32,10 +34,64 @@ pub enum Action {
     Retest,
     /// Set the status by hand (okerr's "set OK" / "set ERR").
     SetStatus(Status),
+    /// Move the indicator to the project's policy of this name.
+    Policy(String),
+    /// Set the description.
+    Description(String),
+    /// Change the check method: every argument goes back to its default, `dead` is cleared.
+    Method(String),
+    /// Set one argument of the check method from its okerr text (`maxlim=90`,
+    /// `patience=10m`, `secret=…`); an argument the method does not have is ignored.
+    Arg(String, String),
+}
+
+/// Why a user's action was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// No project has this textid.
+    #[error("No such project. (textid: '{0}')")]
+    NoSuchProject(String),
+    /// The project has no indicator of this name.
+    #[error("Project {textid} has no indicator {name}")]
+    NoSuchIndicator {
+        /// The project's textid.
+        textid: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// The indicator to create exists.
+    #[error("Indicator {0} already exists")]
+    AlreadyExists(String),
+    /// The name of the indicator to create is invalid.
+    #[error("Do not create indicator '{0}': bad name")]
+    BadName(String),
+    /// The project has as many indicators as it may, or is limited.
+    #[error(
+        "ERROR:LIMIT_MAXINDICATORS Project already has {count} indicators, maxindicators is {max}. Indicator not created"
+    )]
+    Limit {
+        /// Indicators the project has.
+        count: u64,
+        /// Its limit.
+        max: u32,
+    },
+    /// The project has no policy of this name.
+    #[error("No such policy")]
+    NoSuchPolicy(String),
+    /// The method or an argument cannot be used.
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    /// Storage failed.
+    #[error("storage failed")]
+    Storage(#[from] StorageError),
 }
 
 /// Decides a user's action on `indicator`; `actor` names the user in the log (okerr:
 /// `user {name}`). `None` when the action changes nothing.
+///
+/// # Errors
+/// An unknown policy or method, or an argument value that cannot be used.
 pub fn decide_action(
     project: &Project,
     indicator: &Indicator,
@@ -43,47 +99,85 @@ pub fn decide_action(
     actor: &str,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> Option<Commit> {
-    let policy = project.policy_or_default(indicator.policy.as_str());
-    let timing = Timing::of(&indicator.method, &policy, settings);
+) -> Result<Option<Commit>, ActionError> {
+    decide_actions(
+        project,
+        indicator,
+        std::slice::from_ref(action),
+        actor,
+        settings,
+        now,
+    )
+}
+
+/// Decides several actions as one change (okerr's `api/set` with several fields), in the
+/// order given. `None` when together they change nothing.
+///
+/// # Errors
+/// The first action that cannot be applied; then nothing is applied.
+pub fn decide_actions(
+    project: &Project,
+    indicator: &Indicator,
+    actions: &[Action],
+    actor: &str,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Option<Commit>, ActionError> {
     let mut ind = indicator.clone();
     let mut fx = Effects::default();
+    for action in actions {
+        apply(project, &mut ind, &mut fx, action, actor, settings, now)?;
+    }
+    if ind == *indicator && fx.log.is_empty() {
+        return Ok(None);
+    }
+    let policy = project.policy_or_default(ind.policy.as_str());
+    Ok(Some(build_commit(project, &policy, ind, fx, now)))
+}
+
+fn apply(
+    project: &Project,
+    ind: &mut Indicator,
+    fx: &mut Effects,
+    action: &Action,
+    actor: &str,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<(), ActionError> {
+    let policy = project.policy_or_default(ind.policy.as_str());
+    let timing = Timing::of(&ind.method, &policy, settings);
     let flag = |fx: &mut Effects, name: &str, on: bool| {
         let word = if on { "on" } else { "off" };
         fx.log(LogKind::Indicator, format!("{actor} set {name} {word}"));
     };
-    match *action {
+    match action {
         Action::Maintenance(on) => {
-            if ind.maintenance.is_some() == on {
-                return None;
+            if ind.maintenance.is_some() != *on {
+                ind.maintenance = on.then_some(now);
+                let verb = if *on { "set" } else { "stop" };
+                fx.log(LogKind::Indicator, format!("{actor} {verb} maintenance"));
             }
-            ind.maintenance = on.then_some(now);
-            let verb = if on { "set" } else { "stop" };
-            fx.log(LogKind::Indicator, format!("{actor} {verb} maintenance"));
         }
         Action::Silent(on) => {
-            if ind.silent == on {
-                return None;
+            if ind.silent != *on {
+                ind.silent = *on;
+                flag(fx, "silent", *on);
             }
-            ind.silent = on;
-            flag(&mut fx, "silent", on);
         }
         Action::Disabled(on) => {
-            if ind.disabled == on {
-                return None;
+            if ind.disabled != *on {
+                ind.disabled = *on;
+                if !on {
+                    ind.reschedule(timing, now);
+                }
+                flag(fx, "disabled", *on);
             }
-            ind.disabled = on;
-            if !on {
-                ind.reschedule(timing, now);
-            }
-            flag(&mut fx, "disabled", on);
         }
         Action::Problem(on) => {
-            if ind.problem == on {
-                return None;
+            if ind.problem != *on {
+                ind.problem = *on;
+                flag(fx, "problem", *on);
             }
-            ind.problem = on;
-            flag(&mut fx, "problem", on);
         }
         Action::Retest => {
             ind.dead = false;
@@ -92,13 +186,95 @@ pub fn decide_action(
             fx.log(LogKind::Indicator, format!("{actor} retest"));
         }
         Action::SetStatus(status) => {
-            if ind.disabled {
-                return None;
+            if !ind.disabled {
+                ind.register_result(*status, actor, actor, timing, now, fx);
             }
-            ind.register_result(status, actor, actor, timing, now, &mut fx);
+        }
+        Action::Policy(name) => {
+            let policy = project
+                .policy(name)
+                .ok_or_else(|| ActionError::NoSuchPolicy(name.clone()))?;
+            if ind.policy != policy.name {
+                ind.policy = policy.name.clone();
+                fx.log(LogKind::Indicator, format!("{actor} set policy {name}"));
+            }
+        }
+        Action::Description(desc) => {
+            if ind.desc != *desc {
+                ind.desc.clone_from(desc);
+                fx.log(LogKind::Indicator, format!("{actor} set description"));
+            }
+        }
+        Action::Method(codename) => {
+            ind.method = CheckMethod::with_defaults(codename)?;
+            ind.dead = false;
+            fx.log(LogKind::Indicator, format!("{actor} set method {codename}"));
+        }
+        Action::Arg(name, value) => {
+            let before = ind.method.clone();
+            if ind.method.set_arg(name, value)? && ind.method != before {
+                let shown = if name == "secret" {
+                    "***"
+                } else {
+                    value.as_str()
+                };
+                fx.log(LogKind::Indicator, format!("{actor} set {name} = {shown}"));
+            }
         }
     }
-    Some(build_commit(project, &policy, ind, fx, now))
+    Ok(())
+}
+
+/// Decides the creation of an indicator by a user (okerr's `api/create` and the UI): a
+/// heartbeat in policy `Default`, in maintenance from the start. Its alert
+/// `created by {actor} from {ip}` is raised before maintenance starts, so it is sent.
+///
+/// # Errors
+/// A bad name, or the project's indicator limit.
+pub fn decide_create(
+    project: &Project,
+    name: &str,
+    indicator_count: u64,
+    actor: &str,
+    ip: &str,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Commit, ActionError> {
+    let name = IndicatorName::parse(name).map_err(|_| ActionError::BadName(name.to_owned()))?;
+    if let Some(max) = project
+        .max_indicators
+        .filter(|m| indicator_count >= u64::from(*m))
+    {
+        return Err(ActionError::Limit {
+            count: indicator_count,
+            max,
+        });
+    }
+    let policy = project.policy_or_default("Default");
+    let mut ind = Indicator::new(
+        project.id,
+        name,
+        &policy,
+        CheckMethod::heartbeat(),
+        settings,
+        now,
+    );
+    let mut fx = Effects::default();
+    fx.alert(format!("created by {actor} from {ip}"), None);
+    let commit = build_commit(project, &policy, ind.clone(), fx, now);
+    ind = commit.indicator;
+    ind.maintenance = Some(now);
+    let mut log = commit.log;
+    log.push(LogLine {
+        time: now,
+        kind: LogKind::Indicator,
+        message: format!("{actor} set maintenance"),
+    });
+    Ok(Commit {
+        indicator: ind,
+        log,
+        ..commit
+    })
 }
 
 /// Decides the expiry of an indicator whose deadline passed (spec §7.4): ERR

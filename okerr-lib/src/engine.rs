@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::Notify;
 
-use crate::action::{Action, decide_action, decide_expiry};
+use crate::action::{Action, ActionError, decide_actions, decide_create, decide_expiry};
 use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
@@ -50,26 +50,6 @@ impl Default for EngineConfig {
             retry_max: TimeDelta::hours(1),
         }
     }
-}
-
-/// Why a user's action failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ActionError {
-    /// No project has this textid.
-    #[error("No such project. (textid: '{0}')")]
-    NoSuchProject(String),
-    /// The project has no indicator of this name.
-    #[error("Project {textid} has no indicator {name}")]
-    NoSuchIndicator {
-        /// The project's textid.
-        textid: String,
-        /// The name asked for.
-        name: String,
-    },
-    /// Storage failed.
-    #[error("storage failed")]
-    Storage(#[from] StorageError),
 }
 
 /// What one pass of the scheduler did.
@@ -205,6 +185,22 @@ impl Engine {
         action: &Action,
         actor: &str,
     ) -> Result<Indicator, ActionError> {
+        self.act_all(textid, name, std::slice::from_ref(action), actor)
+            .await
+    }
+
+    /// Applies several actions to an indicator as one change, in order (okerr's `api/set`).
+    ///
+    /// # Errors
+    /// Unknown project, indicator, policy or method, a bad argument, or `Storage`; nothing
+    /// is applied then.
+    pub async fn act_all(
+        &self,
+        textid: &str,
+        name: &IndicatorName,
+        actions: &[Action],
+        actor: &str,
+    ) -> Result<Indicator, ActionError> {
         let storage = &self.inner.storage;
         let project = storage
             .project_by_textid(textid)
@@ -220,13 +216,59 @@ impl Engine {
             })?;
             let now = self.inner.clock.now();
             let settings = &self.inner.config.settings;
-            let Some(commit) = decide_action(&project, &ind, action, actor, settings, now) else {
+            let Some(commit) = decide_actions(&project, &ind, actions, actor, settings, now)?
+            else {
                 return Ok(ind);
             };
             if let Some(stored) = self.commit(&commit, &mut attempt).await? {
                 return Ok(stored);
             }
         }
+    }
+
+    /// Creates an indicator for a user (okerr's `api/create`): a heartbeat in policy
+    /// `Default`, in maintenance. `ip` is the user's address, for the alert.
+    ///
+    /// # Errors
+    /// Unknown project, an existing or invalid name, the indicator limit, or `Storage`.
+    pub async fn create_indicator(
+        &self,
+        textid: &str,
+        name: &str,
+        actor: &str,
+        ip: &str,
+    ) -> Result<Indicator, ActionError> {
+        let storage = &self.inner.storage;
+        let project = storage
+            .project_by_textid(textid)
+            .await?
+            .ok_or_else(|| ActionError::NoSuchProject(textid.to_owned()))?;
+        let count = match project.max_indicators {
+            Some(_) => storage.count_indicators(project.id).await?,
+            None => 0,
+        };
+        let now = self.inner.clock.now();
+        let commit = decide_create(
+            &project,
+            name,
+            count,
+            actor,
+            ip,
+            &self.inner.config.settings,
+            now,
+        )?;
+        match self.commit_once(&commit).await {
+            Err(e) if e.is_conflict() => Err(ActionError::AlreadyExists(name.to_owned())),
+            result => Ok(result?),
+        }
+    }
+
+    /// Commits a decision once, and wakes the run loop when it brings a deadline forward.
+    async fn commit_once(&self, commit: &Commit) -> Result<Indicator, StorageError> {
+        let stored = self.inner.storage.commit(commit).await?;
+        let release = commit.notifications.iter().map(|n| n.release_at).min();
+        self.wake_for(stored.due_at().into_iter().chain(release).min());
+        Ok(stored)
     }
 
     /// Commits a decision. `Ok(None)` asks the caller to re-read and decide again (the
@@ -236,12 +278,8 @@ impl Engine {
         commit: &Commit,
         attempt: &mut u32,
     ) -> Result<Option<Indicator>, StorageError> {
-        match self.inner.storage.commit(commit).await {
-            Ok(stored) => {
-                let release = commit.notifications.iter().map(|n| n.release_at).min();
-                self.wake_for(stored.due_at().into_iter().chain(release).min());
-                Ok(Some(stored))
-            }
+        match self.commit_once(commit).await {
+            Ok(stored) => Ok(Some(stored)),
             Err(e) if e.is_conflict() && *attempt < self.inner.config.max_conflict_retries => {
                 *attempt += 1;
                 tokio::task::yield_now().await;

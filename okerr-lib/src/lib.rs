@@ -26,10 +26,12 @@ pub mod conformance;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use action::{Action, decide_action, decide_expiry};
+pub use action::{
+    Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
+};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval};
-pub use engine::{ActionError, Engine, EngineConfig, TickReport};
+pub use engine::{Engine, EngineConfig, TickReport};
 pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
 pub use memory::{MemorySnapshot, MemoryStorage};
 pub use method::{CheckMethod, MethodError, MethodKind};

@@ -579,3 +579,95 @@ impl ClockNow for World {
         okerr::Clock::now(&self.clock)
     }
 }
+
+#[tokio::test]
+async fn several_actions_apply_as_one_change() {
+    let w = World::new().await;
+    w.push("srv", "OK").await;
+    let before = w.indicator("srv").await.unwrap().version;
+    let actions = [
+        Action::Policy("Daily".into()),
+        Action::Description("web server".into()),
+        Action::Method("numerical".into()),
+        Action::Arg("maxlim".into(), "90".into()),
+        Action::Arg("nosuch".into(), "1".into()),
+        Action::Silent(true),
+    ];
+    let ind = w
+        .engine
+        .act_all("p1", &name("srv"), &actions, "user ann")
+        .await
+        .unwrap();
+    assert_eq!(ind.version, before + 1, "one commit");
+    assert_eq!(ind.policy.as_str(), "Daily");
+    assert_eq!(ind.desc, "web server");
+    assert_eq!(ind.method.args()["maxlim"], "90");
+    assert!(ind.silent);
+    assert_eq!(
+        ind.scheduled,
+        Some(ind.updated + minutes(80)),
+        "unchanged until the next update"
+    );
+    let next = w.push("srv", "5").await;
+    assert_eq!(
+        next.scheduled,
+        Some(next.updated + TimeDelta::hours(26)),
+        "then Daily's"
+    );
+
+    // A bad action refuses the whole change.
+    let bad = [
+        Action::Silent(false),
+        Action::Arg("maxlim".into(), "lots".into()),
+    ];
+    let e = w
+        .engine
+        .act_all("p1", &name("srv"), &bad, "user ann")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Bad maxlim value 'lots', cannot convert to float"
+    );
+    assert!(w.indicator("srv").await.unwrap().silent);
+    let e = w
+        .engine
+        .act(
+            "p1",
+            &name("srv"),
+            &Action::Policy("Nope".into()),
+            "user ann",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, okerr::ActionError::NoSuchPolicy(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_user_creates_an_indicator_in_maintenance() {
+    let w = World::new().await;
+    let ind = w
+        .engine
+        .create_indicator("p1", "new:one", "user ann", "10.1.1.1")
+        .await
+        .unwrap();
+    assert!(ind.maintenance.is_some());
+    assert_eq!(ind.policy.as_str(), "Default");
+    w.engine.tick().await.unwrap();
+    assert_eq!(
+        w.notifier.alerts(),
+        vec!["created by user ann from 10.1.1.1"]
+    );
+    let e = w
+        .engine
+        .create_indicator("p1", "new:one", "user ann", "10.1.1.1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "Indicator new:one already exists");
+    let e = w
+        .engine
+        .create_indicator("p1", "42", "user ann", "10.1.1.1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "Do not create indicator '42': bad name");
+}
