@@ -1,1 +1,150 @@
-//! okerr over HTTP. The router arrives with the server issue; this crate only reserves its place.
+//! okerr over HTTP: an axum [`Router`] that speaks the protocol of the real okerr clients
+//! (`okerrupdate`, `okerrclient`): `POST /update`, the director, and the API.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use okerr::{Engine, MemoryStorage, SystemClock, testing::RecordingNotifier};
+//! use okerr_http::{AppState, HttpConfig, router};
+//!
+//! let engine = Engine::new(
+//!     Arc::new(MemoryStorage::new()),
+//!     Arc::new(RecordingNotifier::new()),
+//!     Arc::new(SystemClock),
+//! );
+//! let config = HttpConfig::new("http://127.0.0.1:8080/".parse().unwrap());
+//! let app = router(AppState::new(engine, config));
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod api;
+mod client_ip;
+mod form;
+mod update;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use ipnet::IpNet;
+use okerr::Engine;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use url::Url;
+
+pub use client_ip::ClientIp;
+
+/// The largest request body accepted by default: 64 KiB, far more than any update.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The server setting that holds the SHA-256 of the admin token.
+pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// How the HTTP front end is set up.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The base URL clients reach this server at; the director answers it.
+    pub public_url: Url,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies). Anyone else's is
+    /// ignored, so a client cannot pick the address its updates are checked against.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl HttpConfig {
+    /// A configuration with no trusted proxy and the default body limit. A URL without a
+    /// trailing `/` gets one, as the director must answer a base URL.
+    pub fn new(mut public_url: Url) -> Self {
+        if !public_url.path().ends_with('/') {
+            let path = format!("{}/", public_url.path());
+            public_url.set_path(&path);
+        }
+        HttpConfig {
+            public_url,
+            trusted_proxies: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    engine: Engine,
+    config: Arc<HttpConfig>,
+}
+
+impl AppState {
+    /// State around an engine.
+    pub fn new(engine: Engine, config: HttpConfig) -> Self {
+        AppState {
+            engine,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+}
+
+/// The router: `/update`, `/api/…`, `/healthz`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: the peer address is the client
+/// IP (see [`HttpConfig::trusted_proxies`]).
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/update", any(update::update))
+        .route("/update/", any(update::update))
+        .route("/update/{*rest}", any(update::update))
+        .route("/api/director/{textid}", get(api::director))
+        .route("/api/indicators/{textid}", get(api::indicators))
+        .route("/api/indicators/{textid}/", get(api::indicators))
+        .route("/api/indicators/{textid}/{*prefix}", get(api::indicators_prefix))
+        .route("/api/indicator/{textid}/{*name}", get(api::indicator))
+        .route("/api/filter/{textid}/{*conditions}", get(api::filter))
+        .route("/api/tagfilter/{textid}/{*tags}", get(api::tagfilter))
+        .route("/api/get/{textid}/{*rest}", get(api::get_arg))
+        .route("/api/getarg/{textid}/{*rest}", get(api::get_arg))
+        .route("/api/set/{textid}/{*name}", post(api::set))
+        .route("/api/setarg/{textid}/{*name}", post(api::set))
+        .route("/api/create/{textid}/{*name}", any(api::create))
+        .route("/api/delete/{textid}/{*name}", any(api::delete))
+        .route("/api/checkmethods", get(api::checkmethods))
+        .route("/api/ip", get(api::ip))
+        .route("/healthz", get(api::health))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// A plain-text answer. okerr's bodies are short texts that clients print; they are sent
+/// as `text/plain` so that a name echoed in an error can never become markup.
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// The answer when storage failed: a generic 500; the error itself goes to the log.
+pub(crate) fn internal(error: &dyn std::error::Error) -> Response {
+    tracing::error!(%error, source = ?error.source(), "request failed");
+    text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+}

@@ -243,6 +243,42 @@ impl Indicator {
         f
     }
 
+    /// okerr's tags (spec §2.5): the flags, the method's codename, `passive`, `ATTENTION`
+    /// when it needs a look (a problem, maintenance, or ERR and not silent),
+    /// `policy:{name}`, then the user tags.
+    pub fn all_tags(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut tags: Vec<String> = self.flags(now).into_iter().map(str::to_owned).collect();
+        tags.push(self.method.codename().to_owned());
+        tags.push("passive".to_owned());
+        let attention = self.problem
+            || self.maintenance.is_some()
+            || (self.status == Status::Err && !self.silent);
+        if attention {
+            tags.push("ATTENTION".to_owned());
+        }
+        tags.push(format!("policy:{}", self.policy));
+        tags.extend(self.tags.iter().map(|t| t.to_string()));
+        tags
+    }
+
+    /// Seconds since the status changed, when it is ERR and not silent; else 0.
+    pub fn errage(&self, now: DateTime<Utc>) -> i64 {
+        if self.status == Status::Err && !self.silent {
+            (now - self.changed).num_seconds()
+        } else {
+            0
+        }
+    }
+
+    /// Like [`errage`](Indicator::errage), and 0 in maintenance too.
+    pub fn uerrage(&self, now: DateTime<Utc>) -> i64 {
+        if self.maintenance.is_some() {
+            0
+        } else {
+            self.errage(now)
+        }
+    }
+
     /// `name@textid`, okerr's full name.
     pub fn full_name(&self, textid: &str) -> String {
         format!("{}@{}", self.name, textid)

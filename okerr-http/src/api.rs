@@ -1,0 +1,490 @@
+//! The director and the API the clients use (spec §10.2), with `X-API-KEY` project keys
+//! or the server's admin token.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use okerr::{
+    Action, ActionError, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError,
+};
+use serde_json::{Value, json};
+
+use crate::form::Fields;
+use crate::{ADMIN_TOKEN_SETTING, AppState, ClientIp, internal, text};
+
+/// A refused API call: its status and okerr's text, or a failure already logged.
+pub(crate) enum ApiError {
+    Refused(StatusCode, String),
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Refused(status, body) => text(status, body),
+            ApiError::Internal => text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        internal(&e);
+        ApiError::Internal
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        let status = match &e {
+            ActionError::Storage(e) => {
+                internal(e);
+                return ApiError::Internal;
+            }
+            ActionError::NoSuchProject(_)
+            | ActionError::NoSuchIndicator { .. }
+            | ActionError::NoSuchPolicy(_)
+            | ActionError::Method(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::Refused(status, format!("{e}\n"))
+    }
+}
+
+fn refuse(status: StatusCode, body: impl Into<String>) -> ApiError {
+    ApiError::Refused(status, body.into())
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// `GET /api/director/{textid}`: this server's base URL and `\n`, with the caller's address
+/// in `Client-IP`; an empty 404 for an unknown textid.
+pub(crate) async fn director(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(textid): Path<String>,
+) -> ApiResult {
+    if state
+        .engine()
+        .storage()
+        .project_by_textid(&textid)
+        .await?
+        .is_none()
+    {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    }
+    let mut response = text(StatusCode::OK, format!("{}\n", state.config().public_url));
+    if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
+        response.headers_mut().insert("client-ip", value);
+    }
+    Ok(response)
+}
+
+/// The project of `textid`, if the request carries one of its API keys or the admin token.
+async fn authorize(state: &AppState, headers: &HeaderMap, textid: &str) -> Result<Project, ApiError> {
+    let storage = state.engine().storage();
+    let Some(project) = storage.project_by_textid(textid).await? else {
+        return Err(refuse(StatusCode::NOT_FOUND, "Not Found\n"));
+    };
+    let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
+        return Err(refuse(StatusCode::FORBIDDEN, "Forbidden: X-API-KEY required\n"));
+    };
+    if project.key_matches(key) || is_admin(storage.as_ref(), key).await? {
+        Ok(project)
+    } else {
+        Err(refuse(StatusCode::FORBIDDEN, "Forbidden: bad X-API-KEY\n"))
+    }
+}
+
+async fn is_admin(storage: &dyn Storage, key: &str) -> Result<bool, StorageError> {
+    let Some(hash) = storage.setting(ADMIN_TOKEN_SETTING).await? else {
+        return Ok(false);
+    };
+    let admin = okerr::ApiKey {
+        id: "admin".into(),
+        hash,
+        remark: String::new(),
+        created: DateTime::<Utc>::default(),
+    };
+    Ok(admin.matches(key))
+}
+
+fn names(inds: impl IntoIterator<Item = Indicator>) -> Response {
+    let body: String = inds.into_iter().map(|i| format!("{}\n", i.name)).collect();
+    text(StatusCode::OK, body)
+}
+
+async fn all_indicators(state: &AppState, project: &Project) -> Result<Vec<Indicator>, ApiError> {
+    Ok(state.engine().storage().indicators(project.id).await?)
+}
+
+/// `GET /api/indicators/{textid}`: every name, one a line.
+pub(crate) async fn indicators(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(textid): Path<String>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    Ok(names(all_indicators(&state, &project).await?))
+}
+
+/// `GET /api/indicators/{textid}/{prefix}`: the names that start with the prefix.
+pub(crate) async fn indicators_prefix(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, prefix)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let all = all_indicators(&state, &project).await?;
+    Ok(names(
+        all.into_iter().filter(|i| i.name.as_str().starts_with(&prefix)),
+    ))
+}
+
+async fn one(state: &AppState, project: &Project, name: &str) -> Result<Indicator, ApiError> {
+    let found = match IndicatorName::parse(name) {
+        Ok(n) => state.engine().storage().indicator(project.id, &n).await?,
+        Err(_) => None,
+    };
+    found.ok_or_else(|| {
+        refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "No indicator with id {name} in project with textid {}\n",
+                project.textid
+            ),
+        )
+    })
+}
+
+fn unix(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.timestamp()))
+}
+
+/// okerr's JSON of an indicator (`api/indicator`).
+fn indicator_json(project: &Project, ind: &Indicator, now: DateTime<Utc>) -> Value {
+    let policy = project.policy_or_default(ind.policy.as_str());
+    let policy_id = project
+        .policies
+        .iter()
+        .position(|p| p.name == ind.policy)
+        .map_or(0, |i| i + 1);
+    let settings = okerr::Settings::default();
+    let timing = okerr::Timing::of(&ind.method, &policy, &settings);
+    json!({
+        "id": ind.id.0,
+        "name": ind.name.as_str(),
+        "status": ind.status.as_str(),
+        "desc": ind.desc,
+        "details": ind.details,
+        "disabled": ind.disabled,
+        "silent": ind.silent,
+        "problem": ind.problem,
+        "policy": policy_id,
+        "location": "",
+        "scheduled": unix(ind.scheduled),
+        "expected": unix(ind.expected),
+        "changed": unix(Some(ind.changed)),
+        "updated": unix(Some(ind.updated)),
+        "maintenance": unix(ind.maintenance),
+        "flags": ind.flags(now),
+        "tags": ind.all_tags(now),
+        "errage": ind.errage(now),
+        "uerrage": ind.uerrage(now),
+        "age": (now - ind.updated).num_seconds(),
+        "statusage": (now - ind.changed).num_seconds(),
+        "patience": timing.patience.num_seconds(),
+        "args": ind.method.args(),
+        "policyname": policy.name.as_str(),
+        "policyperiod": policy.period.as_str(),
+        "checkmethod": ind.method.codename(),
+    })
+}
+
+/// okerr's JSON layout: keys sorted, four spaces of indent, and a final newline.
+fn pretty(value: &Value) -> Response {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if let Err(e) = serde::Serialize::serialize(value, &mut ser) {
+        return internal(&e);
+    }
+    out.push(b'\n');
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response()
+}
+
+/// `GET /api/indicator/{textid}/{name}`: the indicator as okerr's JSON.
+pub(crate) async fn indicator(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let ind = one(&state, &project, &name).await?;
+    let now = state.engine().clock().now();
+    Ok(pretty(&indicator_json(&project, &ind, now)))
+}
+
+/// `GET /api/filter/{textid}/{c1}/{c2}/…`: names of the indicators meeting every
+/// condition: `k=v` (a method argument equals v), `tag`, and `!tag` or `-tag`.
+pub(crate) async fn filter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, conditions)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let now = state.engine().clock().now();
+    let conditions: Vec<&str> = conditions.split('/').filter(|c| !c.is_empty()).collect();
+    let all = all_indicators(&state, &project).await?;
+    Ok(names(all.into_iter().filter(|ind| {
+        let tags = ind.all_tags(now);
+        let args = ind.method.args();
+        conditions.iter().all(|c| {
+            if let Some((k, v)) = c.split_once('=') {
+                args.get(k).is_some_and(|a| a == v)
+            } else if let Some(t) = c.strip_prefix('!').or_else(|| c.strip_prefix('-')) {
+                !tags.iter().any(|x| x == t)
+            } else {
+                tags.iter().any(|x| x == c)
+            }
+        })
+    })))
+}
+
+/// `GET /api/tagfilter/{textid}/{t1}/…`: `tag` or `+tag` must be there, `-tag` must not.
+pub(crate) async fn tagfilter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, wanted)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let now = state.engine().clock().now();
+    let wanted: Vec<&str> = wanted.split('/').filter(|c| !c.is_empty()).collect();
+    let all = all_indicators(&state, &project).await?;
+    Ok(names(all.into_iter().filter(|ind| {
+        let tags = ind.all_tags(now);
+        wanted.iter().all(|w| match w.strip_prefix('-') {
+            Some(t) => !tags.iter().any(|x| x == t),
+            None => {
+                let t = w.strip_prefix('+').unwrap_or(w);
+                tags.iter().any(|x| x == t)
+            }
+        })
+    })))
+}
+
+fn python_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// `GET /api/get/{textid}/{name}/{arg}`: one value of an indicator, and `\n`.
+pub(crate) async fn get_arg(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, rest)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let Some((name, arg)) = rest.rsplit_once('/') else {
+        return Err(refuse(StatusCode::NOT_FOUND, "Not Found\n"));
+    };
+    let ind = one(&state, &project, name).await?;
+    let value = match arg {
+        "policy" => ind.policy.to_string(),
+        "cm" | "checkmethod" => ind.method.codename().to_owned(),
+        "desc" => ind.desc.clone(),
+        "silent" => python_bool(ind.silent).to_owned(),
+        "problem" => python_bool(ind.problem).to_owned(),
+        "disabled" => python_bool(ind.disabled).to_owned(),
+        other => ind.method.args().remove(other).ok_or_else(|| {
+            refuse(
+                StatusCode::NOT_FOUND,
+                format!("Indicator {name} with id {} has no arg '{other}'", ind.id),
+            )
+        })?,
+    };
+    Ok(text(StatusCode::OK, format!("{value}\n")))
+}
+
+/// Python's `repr` of a string (what okerr's `Changed …` answer shows).
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::from(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// The form of `api/set` as actions in okerr's order, and the `{…}` of its answer.
+fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiError> {
+    let mut actions = Vec::new();
+    let mut shown = Vec::new();
+    if fields.take("name").is_some() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Renaming indicators is not supported\n",
+        ));
+    }
+    let mut plain = |fields: &mut Fields, key: &str, action: fn(String) -> Action| {
+        if let Some(v) = fields.take(key) {
+            shown.push(format!("{}: {}", py_repr(key), py_repr(&v)));
+            actions.push(action(v));
+        }
+    };
+    plain(&mut fields, "policy", Action::Policy);
+    plain(&mut fields, "description", Action::Description);
+    plain(&mut fields, "desc", Action::Description);
+    fields.take("location");
+    plain(&mut fields, "checkmethod", Action::Method);
+    type Flag = (&'static str, fn(bool) -> Action);
+    let flags: [Flag; 3] = [
+        ("silent", Action::Silent),
+        ("disabled", Action::Disabled),
+        ("problem", Action::Problem),
+    ];
+    for (key, action) in flags {
+        if let Some(v) = fields.take(key) {
+            let n: i64 = v.trim().parse().map_err(|_| {
+                refuse(StatusCode::NOT_FOUND, format!("{key} can be only 0 or 1\n"))
+            })?;
+            shown.push(format!("{}: {n}", py_repr(key)));
+            actions.push(action(n != 0));
+        }
+    }
+    if let Some(v) = fields.take("retest") {
+        let shown_value = v.trim().parse::<i64>().map_or_else(|_| py_repr(&v), |n| n.to_string());
+        shown.push(format!("'retest': {shown_value}"));
+        actions.push(Action::Retest);
+    }
+    if let Some(v) = fields.take("maintenance") {
+        let n: i64 = v.trim().parse().map_err(|_| {
+            refuse(StatusCode::NOT_FOUND, "maintenance can be only 0 or 1")
+        })?;
+        shown.push(format!("'maintenance': {n}"));
+        actions.push(Action::Maintenance(n != 0));
+    }
+    let mut rest: Vec<(String, String)> = fields.0.into_iter().collect();
+    rest.sort();
+    for (k, v) in rest {
+        shown.push(format!("{}: {}", py_repr(&k), py_repr(&v)));
+        actions.push(Action::Arg(k, v));
+    }
+    Ok((actions, shown))
+}
+
+/// `POST /api/set/{textid}/{name}`: changes from the form fields, applied together.
+pub(crate) async fn set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+    fields: Fields,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let ind = one(&state, &project, &name).await?;
+    let (actions, shown) = set_actions(fields)?;
+    state
+        .engine()
+        .act_all(project.textid.as_str(), &ind.name, &actions, "api")
+        .await?;
+    Ok(text(
+        StatusCode::OK,
+        format!("Changed {name} {{{}}}\n", shown.join(", ")),
+    ))
+}
+
+/// `POST /api/create/{textid}/{name}`: a heartbeat in policy `Default`, in maintenance.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    method: Method,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    if method != Method::POST {
+        return Err(refuse(StatusCode::BAD_REQUEST, "Must be HTTP POST request"));
+    }
+    let ind = state
+        .engine()
+        .create_indicator(project.textid.as_str(), &name, "api", &ip.to_string())
+        .await?;
+    Ok(text(
+        StatusCode::OK,
+        format!("Created {}@{} ({})\n", ind.name, project.textid, ind.status),
+    ))
+}
+
+/// `POST /api/delete/{textid}/{name}`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    if method != Method::POST {
+        return Err(refuse(StatusCode::BAD_REQUEST, "Must be HTTP POST request\n"));
+    }
+    let deleted = match IndicatorName::parse(&name) {
+        Ok(n) => state.engine().storage().delete_indicator(project.id, &n).await?,
+        Err(_) => false,
+    };
+    if !deleted {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            format!("Project {textid} has no indicator {name}\n"),
+        ));
+    }
+    Ok(text(
+        StatusCode::OK,
+        format!("Deleted indicator {name} from project {textid}\n"),
+    ))
+}
+
+/// `GET /api/checkmethods`: the methods this server runs, their arguments and defaults.
+pub(crate) async fn checkmethods() -> Response {
+    let mut methods = BTreeMap::new();
+    for (codename, name) in [
+        ("heartbeat", "Heartbeat"),
+        ("numerical", "Numerical"),
+        ("string", "String"),
+    ] {
+        if let Ok(method) = CheckMethod::with_defaults(codename) {
+            methods.insert(
+                codename,
+                json!({"codename": codename, "name": name, "args": method.args()}),
+            );
+        }
+    }
+    pretty(&json!(methods))
+}
+
+/// `GET /api/ip`: the caller's address as this server sees it.
+pub(crate) async fn ip(ClientIp(ip): ClientIp) -> Response {
+    text(StatusCode::OK, format!("{ip}\n"))
+}
+
+/// `GET /healthz`: `OK` when storage answers.
+pub(crate) async fn health(State(state): State<AppState>) -> ApiResult {
+    state.engine().storage().next_deadline().await?;
+    Ok(text(StatusCode::OK, "OK\n"))
+}
