@@ -1,9 +1,70 @@
-//! The `okerr` binary. The server, admin commands and client arrive with their issues.
+//! `okerr`: the reference server (`okerr serve`) and the admin commands that work on its
+//! database directly. Admin commands print only the value asked for on stdout, so that
+//! scripts can capture it; everything else goes to stderr.
 
-fn main() {
-    eprintln!(
-        "okerr {}: the server is not built yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+#![forbid(unsafe_code)]
+
+mod admin;
+mod cli;
+mod secret;
+mod serve;
+mod store;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Why a command failed; printed on stderr, exit status 1.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("storage: {0}")]
+    Storage(#[from] okerr::StorageError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read the config file {path}: {source}")]
+    Config {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("okerr: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(&cli.database, args).await,
+            Command::Project(cmd) => admin::project(&cli.database, cmd).await,
+            Command::Policy(cmd) => admin::policy(&cli.database, cmd).await,
+            Command::Key(cmd) => admin::key(&cli.database, cmd).await,
+            Command::Member(cmd) => admin::member(&cli.database, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("okerr: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

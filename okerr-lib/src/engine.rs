@@ -85,7 +85,8 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     storage: Arc<dyn Storage>,
-    notifier: Arc<dyn Notifier>,
+    /// `None`: notifications stay in the outbox until an engine with a notifier runs.
+    notifier: Option<Arc<dyn Notifier>>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     wake: Notify,
@@ -107,6 +108,25 @@ impl Engine {
     pub fn with_config(
         storage: Arc<dyn Storage>,
         notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Engine::build(storage, Some(notifier), clock, config)
+    }
+
+    /// An engine that delivers nothing: released notifications stay in the outbox (for a
+    /// server with no mail relay yet, or a node that only takes updates).
+    pub fn without_notifier(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Engine::build(storage, None, clock, config)
+    }
+
+    fn build(
+        storage: Arc<dyn Storage>,
+        notifier: Option<Arc<dyn Notifier>>,
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Self {
@@ -353,6 +373,9 @@ impl Engine {
         let storage = &self.inner.storage;
         let config = &self.inner.config;
         let mut report = TickReport::default();
+        let Some(notifier) = &self.inner.notifier else {
+            return Ok(report);
+        };
         loop {
             let now = self.inner.clock.now();
             let batch = storage
@@ -362,7 +385,7 @@ impl Engine {
                 return Ok(report);
             }
             let full = batch.len() >= config.batch as usize;
-            let outcome = self.inner.notifier.deliver(&batch).await;
+            let outcome = notifier.deliver(&batch).await;
             let now = self.inner.clock.now();
             let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
             for (id, error) in &outcome.failed {
@@ -437,7 +460,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = next;
         let now = self.inner.clock.now();
-        next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max))
+        let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
+        if self.inner.notifier.is_none() {
+            // Released notifications wait for a notifier and keep the deadline in the past:
+            // look again at most once a second instead of spinning.
+            return pause.max(std::time::Duration::from_secs(1).min(max));
+        }
+        pause
     }
 
     /// Wakes the run loop now, for example after the clock was moved in a test.

@@ -1,0 +1,166 @@
+//! The command line. Scripts depend on it: options are only ever added.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+use url::Url;
+
+/// okerr: a monitoring server around the dead man's switch.
+#[derive(Debug, Parser)]
+#[command(name = "okerr", version)]
+pub(crate) struct Cli {
+    /// Database URL: `sqlite://FILE` (the default, `okerr.db` in the current directory),
+    /// `sqlite::memory:` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        global = true,
+        env = "OKERR_DATABASE_URL",
+        default_value = "sqlite://okerr.db"
+    )]
+    pub(crate) database: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server: updates over HTTP, the API, and the scheduler.
+    Serve(ServeArgs),
+    /// Create and list projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Set and show policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Create and revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Add people to a project.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OKERR_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// The base URL clients reach this server at (the director's answer)
+    /// [default: http://LISTEN/].
+    #[arg(long, env = "OKERR_PUBLIC_URL")]
+    pub(crate) public_url: Option<Url>,
+    /// A reverse proxy whose X-Forwarded-For is believed (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    /// The admin token; generated and printed on the first start when not given.
+    #[arg(long, env = "OKERR_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) admin_token: Option<String>,
+    /// Periods shorter than this count as this long (okerr's plans: 1h) [default: 0].
+    #[arg(long)]
+    pub(crate) min_period: Option<okerr::Interval>,
+    /// Patience shorter than this counts as this long (okerr: 5m) [default: 0].
+    #[arg(long)]
+    pub(crate) min_patience: Option<okerr::Interval>,
+    /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
+    /// min_period, min_patience. Options and environment win over it.
+    #[arg(long, env = "OKERR_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProjectCommand {
+    /// Create a project; prints its TextID.
+    Create {
+        /// The TextID ([a-z0-9.-]); random when not given.
+        #[arg(long)]
+        textid: Option<String>,
+        /// A name for people.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List projects: TextID, tab, name.
+    List,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub(crate) fn on(self) -> bool {
+        matches!(self, Switch::On)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Change a policy, creating it when missing.
+    Set {
+        textid: String,
+        policy: String,
+        /// How often an update must come (`1h`, `30m`, `90`, `1h30m`).
+        #[arg(long)]
+        period: Option<okerr::Interval>,
+        /// How long to wait past the period.
+        #[arg(long)]
+        patience: Option<okerr::Interval>,
+        /// The secret updates must carry; empty for none.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Allowed networks (repeatable; replaces the list).
+        #[arg(long = "subnet", value_name = "CIDR")]
+        subnets: Vec<IpNet>,
+        /// Accept updates over HTTP.
+        #[arg(long, value_enum)]
+        httpupdate: Option<Switch>,
+        /// Accept updates over SMTP.
+        #[arg(long, value_enum)]
+        smtpupdate: Option<Switch>,
+        /// Create unknown indicators on their first update.
+        #[arg(long, value_enum)]
+        autocreate: Option<Switch>,
+        /// Alert reduction (`0`, `5m`, `0s 00:30-02:00 5m`); empty for none.
+        #[arg(long)]
+        reduction: Option<String>,
+        /// URL told of every status change; empty for none.
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// Show one policy, or all of the project.
+    Show {
+        textid: String,
+        policy: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Create an API key; prints it (it is shown only this once).
+    Create {
+        textid: String,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        remark: String,
+    },
+    /// Revoke an API key by its id (see `key list`).
+    Revoke { textid: String, keyid: String },
+    /// List the keys of a project: id, tab, created, tab, remark.
+    List { textid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MemberCommand {
+    /// Add a person, who gets the project's alert e-mails.
+    Add {
+        textid: String,
+        email: String,
+        /// Add without alert e-mails.
+        #[arg(long)]
+        no_alerts: bool,
+    },
+}

@@ -1,0 +1,192 @@
+//! `okerr serve`: the HTTP front end and the scheduler on one storage, until SIGTERM or
+//! SIGINT; then it stops accepting, finishes the requests in flight and exits 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use okerr::{Engine, EngineConfig, Interval, Settings, Storage, SystemClock};
+use okerr_http::{ADMIN_TOKEN_SETTING, AppState, HttpConfig};
+use serde::Deserialize;
+use url::Url;
+
+use crate::cli::ServeArgs;
+use crate::{Error, admin, secret, store};
+
+/// The default address: loopback only, so a first start exposes nothing.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What the `--config` TOML file may hold; options and environment win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    public_url: Option<Url>,
+    #[serde(default)]
+    trusted_proxies: Vec<IpNet>,
+    admin_token: Option<String>,
+    min_period: Option<Interval>,
+    min_patience: Option<Interval>,
+}
+
+fn read_config(path: &Path) -> Result<FileConfig, Error> {
+    let config_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Config {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| config_error(e.into()))?;
+    toml::from_str(&text).map_err(|e| config_error(e.into()))
+}
+
+pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| {
+        DEFAULT_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)))
+    });
+    let mut trusted_proxies = file.trusted_proxies;
+    trusted_proxies.extend(args.trusted_proxies);
+    let settings = Settings {
+        min_period: args
+            .min_period
+            .or(file.min_period)
+            .unwrap_or_else(|| Interval::from_secs(0)),
+        min_patience: args
+            .min_patience
+            .or(file.min_patience)
+            .unwrap_or_else(|| Interval::from_secs(0)),
+    };
+
+    let storage = store::open(database).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    let public_url = match args.public_url.or(file.public_url) {
+        Some(url) => url,
+        None => format!("http://{bound}/")
+            .parse()
+            .map_err(|e| Error::Usage(format!("no public URL for {bound}: {e}")))?,
+    };
+    let admin_token = args.admin_token.or(file.admin_token);
+    first_start(&storage, admin_token.as_deref(), &public_url).await?;
+
+    let config = EngineConfig {
+        settings,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::without_notifier(storage.clone(), Arc::new(SystemClock), config);
+    tracing::warn!("no mail relay configured: alerts stay in the outbox");
+    let mut http = HttpConfig::new(public_url);
+    http.trusted_proxies = trusted_proxies;
+    let app = okerr_http::router(AppState::new(engine.clone(), http));
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = {
+        let engine = engine.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            engine
+                .run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+    eprintln!("okerr listening on http://{bound}/ (database {database})");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped accepting; in-flight requests are done");
+    let _ = stop.send(true);
+    if let Err(e) = scheduler.await {
+        tracing::error!(error = %e, "the scheduler task failed");
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Stores a configured admin token; on the first start with an empty database, makes a
+/// project, an API key and (unless configured) an admin token, and prints them with a
+/// first update to paste.
+async fn first_start(
+    storage: &Arc<dyn Storage>,
+    admin_token: Option<&str>,
+    public_url: &Url,
+) -> Result<(), Error> {
+    let new_token = match admin_token {
+        Some(token) => {
+            storage
+                .put_setting(ADMIN_TOKEN_SETTING, &okerr::project::sha256_hex(token))
+                .await?;
+            None
+        }
+        None if storage.setting(ADMIN_TOKEN_SETTING).await?.is_none() => {
+            let token = secret::token(40);
+            storage
+                .put_setting(ADMIN_TOKEN_SETTING, &okerr::project::sha256_hex(&token))
+                .await?;
+            Some(token)
+        }
+        None => None,
+    };
+    if !storage.projects().await?.is_empty() {
+        if let Some(token) = new_token {
+            println!("Admin token: {token}");
+        }
+        return Ok(());
+    }
+    let mut project = admin::create_project(storage, None, Some("first project")).await?;
+    let key = admin::create_key(storage, &mut project, "created on first start").await?;
+    let t = &project.textid;
+    println!("okerr: a first project was created. Keep these, they are shown only once.");
+    println!();
+    println!("TextID:      {t}");
+    println!("API key:     {key}");
+    match &new_token {
+        Some(token) => println!("Admin token: {token}"),
+        None => println!("Admin token: (as configured)"),
+    }
+    println!();
+    println!("A first update with curl:");
+    println!("  curl -d textid={t} -d name=test:apache2 -d status=OK {public_url}update");
+    println!("and with okerrupdate (pip install okerrupdate):");
+    println!("  OKERR_SECRET= okerrupdate --url {public_url} -i {t} test:apache2 OK");
+    println!("Then list the indicators:");
+    println!("  curl -H 'X-API-KEY: {key}' {public_url}api/indicators/{t}");
+    Ok(())
+}
