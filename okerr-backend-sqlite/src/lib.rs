@@ -34,6 +34,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 pub use sqlx;
 
@@ -60,13 +61,25 @@ const RELEASED_SQL: &str =
              WHERE available_at IS NOT NULL AND available_at <= ?
              ORDER BY available_at, id LIMIT ?";
 
+/// The most commits the group committer writes in one transaction.
+const MAX_GROUP: usize = 512;
+
+/// A commit waiting for the group committer, and where its result goes.
+type Pending = (Commit, oneshot::Sender<Result<Indicator, StorageError>>);
+
 /// okerr storage on SQLite.
+///
+/// Concurrent [`commit`](Storage::commit)s are written together: a group committer takes
+/// every commit waiting and writes them in one transaction (each still all or nothing, in
+/// a savepoint of its own), so one `fsync` serves many updates.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
     /// Connections for reads; in WAL mode they never wait for the writer.
     reader: SqlitePool,
     /// One connection for every write, so writers queue instead of failing.
     writer: SqlitePool,
+    /// The queue of the group committer.
+    group: mpsc::Sender<Pending>,
 }
 
 impl SqliteStorage {
@@ -92,10 +105,7 @@ impl SqliteStorage {
                 .connect_with(options)
                 .await
                 .map_err(backend)?;
-            return Ok(SqliteStorage {
-                reader: pool.clone(),
-                writer: pool,
-            });
+            return Ok(SqliteStorage::from_pools(pool.clone(), pool));
         }
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
@@ -110,7 +120,18 @@ impl SqliteStorage {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend)?;
-        Ok(SqliteStorage { reader, writer })
+        Ok(SqliteStorage::from_pools(reader, writer))
+    }
+
+    /// Storage on these pools; starts the group committer (needs a Tokio runtime).
+    fn from_pools(reader: SqlitePool, writer: SqlitePool) -> Self {
+        let (group, queue) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(group_committer(writer.clone(), queue));
+        SqliteStorage {
+            reader,
+            writer,
+            group,
+        }
     }
 
     /// Runs the embedded migrations.
@@ -258,6 +279,44 @@ fn entry_from_row(row: &SqliteRow) -> Result<OutboxEntry, StorageError> {
         last_error: row.get("last_error"),
         notification,
     })
+}
+
+/// Writes commits in one transaction, each in a savepoint of its own.
+async fn write_many(
+    writer: &SqlitePool,
+    commits: &[Commit],
+) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(backend)?;
+    let mut results = Vec::with_capacity(commits.len());
+    for commit in commits {
+        results.push(apply(&mut tx, commit).await);
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(results)
+}
+
+/// Takes every commit waiting and writes them together, until the storage is dropped.
+async fn group_committer(writer: SqlitePool, mut queue: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        let (commits, replies): (Vec<Commit>, Vec<_>) = batch.drain(..).unzip();
+        match write_many(&writer, &commits).await {
+            Ok(results) => {
+                for (result, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(backend(std::io::Error::other(message.clone()))));
+                }
+            }
+        }
+    }
 }
 
 /// Applies one commit inside `tx`, all or nothing (a savepoint undoes a failed one).
@@ -481,23 +540,20 @@ impl Storage for SqliteStorage {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
-        let mut tx = self.begin().await?;
-        let stored = apply(&mut tx, commit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(stored)
+        let closed = || backend(std::io::Error::other("the group committer has stopped"));
+        let (reply, result) = oneshot::channel();
+        self.group
+            .send((commit.clone(), reply))
+            .await
+            .map_err(|_| closed())?;
+        result.await.map_err(|_| closed())?
     }
 
     async fn commit_many(
         &self,
         commits: &[Commit],
     ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
-        let mut tx = self.begin().await?;
-        let mut results = Vec::with_capacity(commits.len());
-        for commit in commits {
-            results.push(apply(&mut tx, commit).await);
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(results)
+        write_many(&self.writer, commits).await
     }
 
     async fn delete_indicator(
