@@ -44,6 +44,7 @@ impl From<ActionError> for ApiError {
                 internal(e);
                 return ApiError::Internal;
             }
+            ActionError::Method(okerr::MethodError::BadArgument { .. }) => StatusCode::BAD_REQUEST,
             ActionError::NoSuchProject(_)
             | ActionError::NoSuchIndicator { .. }
             | ActionError::NoSuchPolicy(_)
@@ -84,13 +85,20 @@ pub(crate) async fn director(
 }
 
 /// The project of `textid`, if the request carries one of its API keys or the admin token.
-async fn authorize(state: &AppState, headers: &HeaderMap, textid: &str) -> Result<Project, ApiError> {
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    textid: &str,
+) -> Result<Project, ApiError> {
     let storage = state.engine().storage();
     let Some(project) = storage.project_by_textid(textid).await? else {
         return Err(refuse(StatusCode::NOT_FOUND, "Not Found\n"));
     };
     let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
-        return Err(refuse(StatusCode::FORBIDDEN, "Forbidden: X-API-KEY required\n"));
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Forbidden: X-API-KEY required\n",
+        ));
     };
     if project.key_matches(key) || is_admin(storage.as_ref(), key).await? {
         Ok(project)
@@ -140,7 +148,8 @@ pub(crate) async fn indicators_prefix(
     let project = authorize(&state, &headers, &textid).await?;
     let all = all_indicators(&state, &project).await?;
     Ok(names(
-        all.into_iter().filter(|i| i.name.as_str().starts_with(&prefix)),
+        all.into_iter()
+            .filter(|i| i.name.as_str().starts_with(&prefix)),
     ))
 }
 
@@ -315,7 +324,11 @@ pub(crate) async fn get_arg(
 
 /// Python's `repr` of a string (what okerr's `Changed …` answer shows).
 fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::from(quote);
     for c in s.chars() {
         match c {
@@ -371,14 +384,18 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
         }
     }
     if let Some(v) = fields.take("retest") {
-        let shown_value = v.trim().parse::<i64>().map_or_else(|_| py_repr(&v), |n| n.to_string());
+        let shown_value = v
+            .trim()
+            .parse::<i64>()
+            .map_or_else(|_| py_repr(&v), |n| n.to_string());
         shown.push(format!("'retest': {shown_value}"));
         actions.push(Action::Retest);
     }
     if let Some(v) = fields.take("maintenance") {
-        let n: i64 = v.trim().parse().map_err(|_| {
-            refuse(StatusCode::NOT_FOUND, "maintenance can be only 0 or 1")
-        })?;
+        let n: i64 = v
+            .trim()
+            .parse()
+            .map_err(|_| refuse(StatusCode::NOT_FOUND, "maintenance can be only 0 or 1"))?;
         shown.push(format!("'maintenance': {n}"));
         actions.push(Action::Maintenance(n != 0));
     }
@@ -442,10 +459,19 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let project = authorize(&state, &headers, &textid).await?;
     if method != Method::POST {
-        return Err(refuse(StatusCode::BAD_REQUEST, "Must be HTTP POST request\n"));
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Must be HTTP POST request\n",
+        ));
     }
     let deleted = match IndicatorName::parse(&name) {
-        Ok(n) => state.engine().storage().delete_indicator(project.id, &n).await?,
+        Ok(n) => {
+            state
+                .engine()
+                .storage()
+                .delete_indicator(project.id, &n)
+                .await?
+        }
         Err(_) => false,
     };
     if !deleted {

@@ -22,7 +22,10 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        // Through the extractor, not the extension: it also honours `MockConnectInfo`.
+        let Ok(ConnectInfo(peer)) =
+            ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await
+        else {
             tracing::error!("no peer address: serve with into_make_service_with_connect_info");
             return Err(text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"));
         };
@@ -84,7 +87,10 @@ mod tests {
         assert_eq!(client_ip(peer, "5.6.7.8", &proxies), ip("5.6.7.8"));
         // A spoofed first entry is skipped: the proxy appended the real client.
         assert_eq!(client_ip(peer, "9.9.9.9, 5.6.7.8", &proxies), ip("5.6.7.8"));
-        assert_eq!(client_ip(peer, "5.6.7.8, 10.0.0.9", &proxies), ip("5.6.7.8"));
+        assert_eq!(
+            client_ip(peer, "5.6.7.8, 10.0.0.9", &proxies),
+            ip("5.6.7.8")
+        );
         assert_eq!(client_ip(peer, "garbage", &proxies), peer);
         assert_eq!(client_ip(ip("::ffff:1.2.3.4"), "", &proxies), ip("1.2.3.4"));
     }

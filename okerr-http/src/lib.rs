@@ -112,9 +112,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/director/{textid}", get(api::director))
         .route("/api/indicators/{textid}", get(api::indicators))
         .route("/api/indicators/{textid}/", get(api::indicators))
-        .route("/api/indicators/{textid}/{*prefix}", get(api::indicators_prefix))
+        .route(
+            "/api/indicators/{textid}/{*prefix}",
+            get(api::indicators_prefix),
+        )
         .route("/api/indicator/{textid}/{*name}", get(api::indicator))
+        .route("/api/filter/{textid}", get(api::indicators))
+        .route("/api/filter/{textid}/", get(api::indicators))
         .route("/api/filter/{textid}/{*conditions}", get(api::filter))
+        .route("/api/tagfilter/{textid}", get(api::indicators))
+        .route("/api/tagfilter/{textid}/", get(api::indicators))
         .route("/api/tagfilter/{textid}/{*tags}", get(api::tagfilter))
         .route("/api/get/{textid}/{*rest}", get(api::get_arg))
         .route("/api/getarg/{textid}/{*rest}", get(api::get_arg))

@@ -117,14 +117,16 @@ impl StringOptions {
     }
 }
 
+/// The flags in the order okerr's documentation and clients write them
+/// (`reinit dynamic`), so that `api/filter options=…` finds what was sent.
 impl fmt::Display for StringOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let flags = [
-            (self.text, "text"),
+            (self.reinit, "reinit"),
             (self.dynamic, "dynamic"),
+            (self.text, "text"),
             (self.empty_ok, "empty_ok"),
             (self.empty_err, "empty_err"),
-            (self.reinit, "reinit"),
         ];
         let on: Vec<&str> = flags
             .iter()
@@ -1068,6 +1070,6 @@ mod tests {
         let back: CheckMethod = serde_json::from_str(&json).expect("back");
         assert_eq!(back, m);
         let s = string("reinit dynamic", "abc");
-        assert_eq!(s.args()["options"], "dynamic reinit");
+        assert_eq!(s.args()["options"], "reinit dynamic");
     }
 }
