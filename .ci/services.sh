@@ -31,3 +31,29 @@ ensure_postgres() {
     export OKERR_TEST_PG_URL="$url"
     export OKERR_REQUIRE_PG=1
 }
+
+# The real okerr clients from PyPI (okerrupdate: okerrupdate, okerrapi; okerrclient) in a
+# virtualenv at target/okerr-clients-venv, reused while it works. Exports
+# OKERR_TEST_CLIENTS_BIN (the venv's bin/) and OKERR_REQUIRE_CLIENTS=1, so the tests that
+# run the clients fail instead of skipping.
+ensure_python_clients() {
+    local venv
+    venv="$(pwd)/target/okerr-clients-venv"
+    if ! "$venv/bin/python" -c 'import okerrupdate, okerrclient' >/dev/null 2>&1 \
+        || [ ! -x "$venv/bin/okerrupdate" ] || [ ! -x "$venv/bin/okerrclient" ] \
+        || [ ! -x "$venv/bin/okerrapi" ]; then
+        echo "ci: installing okerrupdate and okerrclient in $venv" >&2
+        rm -rf "$venv"
+        mkdir -p "$(dirname "$venv")"
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            echo "ci: installing python3-venv" >&2
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+            rm -rf "$venv"
+            python3 -m venv "$venv" || { echo "ci: python3 -m venv failed" >&2; return 1; }
+        fi
+        "$venv/bin/pip" install -q --disable-pip-version-check okerrupdate==2.1.7 okerrclient==2.0.164 \
+            || { echo "ci: pip install okerrupdate okerrclient failed" >&2; return 1; }
+    fi
+    export OKERR_TEST_CLIENTS_BIN="$venv/bin"
+    export OKERR_REQUIRE_CLIENTS=1
+}

@@ -1,26 +1,31 @@
-//! Measures okerr's storage backends (SQLite and PostgreSQL) and prints a Markdown table.
+//! Measures okerr's storage backends (SQLite and PostgreSQL) and prints a Markdown report.
 //!
 //! For each backend it measures:
 //!
 //! 1. **Committed updates per second, single**: heartbeat updates through
 //!    [`Engine::update`] (one project, 1,000 indicators created beforehand), from 1 and from
 //!    16 concurrent tokio tasks. Each task owns its own indicators, so no update conflicts.
-//!    Two workloads: `OK` confirmations (one log line per update) and OK/ERR flips (two log
-//!    lines and one outbox entry per update). Also the time of each step of one update
-//!    (project lookup, indicator read, decision, commit), one after another.
+//!    Two workloads: `OK` confirmations (the indicator row and one log line per update) and
+//!    OK/ERR flips (the row, two log lines and one outbox entry). Also the time of each
+//!    step of one update (project lookup, indicator read, decision, commit), one after
+//!    another, and the round trip of one `SELECT 1` through sqlx, on a held connection and
+//!    through the pool.
 //! 2. **Committed updates per second, batched**: the same decisions, made with the pure
 //!    [`decide_update`] from indicators read once, committed with [`Storage::commit_many`]
-//!    in batches of 100 and 1,000 (each commit of a batch for another indicator).
+//!    in batches of 100 and 1,000 (each commit of a batch for another indicator). For
+//!    comparison, the confirmations also committed set-based: raw SQL on the backend's own
+//!    tables, one `UPDATE` and one `INSERT` per batch. That is not okerr's storage API; it
+//!    shows what fewer statements per commit would give on the same schema and durability.
 //! 3. **`claim_due` and `next_deadline` at 100,000 and 1,000,000 indicators**: heartbeat
-//!    indicators due at random times over a day, inserted with `commit_many` (the insert
-//!    rate is reported too); then 100 claims of 100 indicators while about 1% are due, the
-//!    time moving forward so that each claim takes a fresh set, and 100 `next_deadline`
-//!    calls.
+//!    indicators due at random times over a day, inserted with `commit_many` in batches of
+//!    2,000 (the insert rate is reported too); then 100 claims of 100 indicators while
+//!    about 1% are due, the time moving forward so that each claim takes a fresh set, and
+//!    100 `next_deadline` calls. The backends' query plans are printed after the table.
 //!
-//! Every write is durable as the backend is configured: SQLite is a file in a temporary
-//! directory in WAL mode with `synchronous=NORMAL`; PostgreSQL runs with the server's
-//! settings (printed with the results). The runtime is tokio's multi-thread runtime with
-//! 2 workers.
+//! Update rates are the median of 3 runs (1 with `--quick`), all runs shown. Writes are as
+//! durable as the backend is configured: SQLite is a file in a temporary directory in WAL
+//! mode with `synchronous=NORMAL`; PostgreSQL runs with the server's settings (printed with
+//! the results). The runtime is tokio's multi-thread runtime with 2 workers.
 //!
 //! Run it with:
 //!
@@ -28,13 +33,14 @@
 //! cargo run --release -p okerr-bench -- [--backend sqlite|postgres|all] [--quick] [--pg-url URL]
 //! ```
 //!
-//! `--quick` runs 2,000 updates instead of 20,000 and `claim_due` at 100,000 indicators
-//! only. PostgreSQL is reached at `postgres://postgres@127.0.0.1:5432/test` unless
-//! `--pg-url` says otherwise; the benchmark works in the schema `okerr_bench`, which it drops
-//! before and after.
+//! `--quick` runs 2,000 updates instead of 20,000, once, and `claim_due` at 100,000
+//! indicators only. PostgreSQL is reached at `postgres://postgres@127.0.0.1:5432/test`
+//! unless `--pg-url` says otherwise; the benchmark works in the schema `okerr_bench`, which
+//! it drops before and after. Progress goes to stderr, the report to stdout.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +51,7 @@ use okerr::{
     Status, Storage, SystemClock, TextId, UpdateOutcome, UpdateRequest, decide_update,
 };
 use okerr_backend_postgres::PostgresStorage;
+use okerr_backend_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use okerr_backend_postgres::sqlx::{self, Row as _};
 use okerr_backend_sqlite::SqliteStorage;
 
@@ -73,6 +80,24 @@ const REPEATS: usize = 100;
 const DAY_MICROS: i64 = 86_400_000_000;
 
 const USAGE: &str = "usage: okerr-bench [--backend sqlite|postgres|all] [--quick] [--pg-url URL]";
+
+/// The set-based `UPDATE` on SQLite: one statement for the whole batch, from a JSON array.
+const SQLITE_SET_UPDATE: &str = "UPDATE indicators
+     SET version = j.value ->> 'v', due_at = j.value ->> 'due', data = j.value ->> 'data'
+     FROM json_each(?) AS j
+     WHERE indicators.id = j.value ->> 'id' AND indicators.version = (j.value ->> 'v') - 1";
+/// The set-based log `INSERT` on SQLite.
+const SQLITE_SET_LOG: &str = "INSERT INTO log (indicator_id, time, kind, message)
+     SELECT j.value ->> 'i', j.value ->> 't', j.value ->> 'k', j.value ->> 'm'
+     FROM json_each(?) AS j";
+/// The set-based `UPDATE` on PostgreSQL: one statement for the whole batch, from arrays.
+const PG_SET_UPDATE: &str = "UPDATE indicators i
+     SET version = u.version, due_at = u.due, data = u.data
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) AS u(id, version, due, data)
+     WHERE i.id = u.id AND i.version = u.version - 1";
+/// The set-based log `INSERT` on PostgreSQL.
+const PG_SET_LOG: &str = "INSERT INTO log (indicator_id, time, kind, message)
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -126,8 +151,13 @@ impl Options {
         if self.quick { 2_000 } else { 20_000 }
     }
 
-    /// Updates timed step by step.
-    fn breakdown_samples(&self) -> usize {
+    /// Runs of each update measurement; the report gives the median.
+    fn runs(&self) -> usize {
+        if self.quick { 1 } else { 3 }
+    }
+
+    /// Updates timed step by step, and `SELECT 1` round trips.
+    fn samples(&self) -> usize {
         if self.quick { 500 } else { 2_000 }
     }
 
@@ -153,6 +183,18 @@ enum Db {
         storage: PostgresStorage,
         url: String,
     },
+}
+
+/// Times `$samples` runs of `$body` and gives the mean.
+macro_rules! mean_of {
+    ($samples:expr, $body:expr) => {{
+        let samples: usize = $samples;
+        let started = Instant::now();
+        for _ in 0..samples {
+            $body;
+        }
+        started.elapsed() / u32::try_from(samples.max(1))?
+    }};
 }
 
 impl Db {
@@ -211,8 +253,8 @@ impl Db {
                 };
                 Ok(format!(
                     "SQLite {version} (bundled), journal_mode={journal}, \
-                     synchronous={synchronous}, file `{path}` (one writer connection, \
-                     4 readers)"
+                     synchronous={synchronous}, file `{path}` on the root ext4 disk (one \
+                     writer connection, 4 readers)"
                 ))
             }
             Db::Postgres { storage, .. } => {
@@ -234,10 +276,173 @@ impl Db {
                     let value: String = row.try_get(0)?;
                     write!(text, ", {setting}={value}")?;
                 }
-                text.push_str(" (pool of 8 connections)");
+                text.push_str(" (pool of 8 connections, sqlx defaults)");
                 Ok(text)
             }
         }
+    }
+
+    /// Mean round trips through sqlx: `SELECT 1` on a connection held throughout and
+    /// through the pool (acquire, the pool's `test_before_acquire` ping, the query), and
+    /// `SELECT length($1)` with a 1 KiB and a 256 KiB text on the held connection.
+    async fn round_trips(&self, samples: usize) -> Result<[Duration; 4]> {
+        let small = "x".repeat(1 << 10);
+        let large = "x".repeat(1 << 18);
+        let few = samples.div_ceil(20);
+        match self {
+            Db::Sqlite { storage, .. } => {
+                let pool = storage.pool();
+                let via_pool = mean_of!(samples, sqlx::query("SELECT 1").execute(pool).await?);
+                let mut conn = pool.acquire().await?;
+                let held = mean_of!(samples, sqlx::query("SELECT 1").execute(&mut *conn).await?);
+                let length = |text: &str| sqlx::query("SELECT length(?)").bind(text.to_owned());
+                let small = mean_of!(few, length(&small).execute(&mut *conn).await?);
+                let large = mean_of!(few, length(&large).execute(&mut *conn).await?);
+                Ok([held, via_pool, small, large])
+            }
+            Db::Postgres { storage, .. } => {
+                let pool = storage.pool();
+                let via_pool = mean_of!(samples, sqlx::query("SELECT 1").execute(pool).await?);
+                let mut conn = pool.acquire().await?;
+                let held = mean_of!(samples, sqlx::query("SELECT 1").execute(&mut *conn).await?);
+                let length = |text: &str| sqlx::query("SELECT length($1)").bind(text.to_owned());
+                let small = mean_of!(few, length(&small).execute(&mut *conn).await?);
+                let large = mean_of!(few, length(&large).execute(&mut *conn).await?);
+                Ok([held, via_pool, small, large])
+            }
+        }
+    }
+
+    /// The same storage through a pool that does not ping before each acquire, where the
+    /// backend lets one build the pool (PostgreSQL).
+    async fn without_ping(&self) -> Result<Option<PostgresStorage>> {
+        match self {
+            Db::Sqlite { .. } => Ok(None),
+            Db::Postgres { url, .. } => {
+                let options = PgConnectOptions::from_str(url)?.options([("search_path", SCHEMA)]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .test_before_acquire(false)
+                    .connect_with(options)
+                    .await?;
+                Ok(Some(PostgresStorage::new(pool)))
+            }
+        }
+    }
+
+    /// Commits updates of existing indicators that only add log lines, set-based: one
+    /// `UPDATE` and one `INSERT` for the whole batch, in one transaction. All or nothing;
+    /// returns the indicators as stored.
+    async fn commit_set_based(&self, commits: &[Commit]) -> Result<Vec<Indicator>> {
+        let mut stored = Vec::with_capacity(commits.len());
+        let mut log = Vec::new();
+        for commit in commits {
+            if commit.indicator.version == 0
+                || !commit.notifications.is_empty()
+                || !commit.cancel.is_empty()
+            {
+                return Err("set-based commits only update indicators and add log lines".into());
+            }
+            let mut ind = commit.indicator.clone();
+            ind.version += 1;
+            for line in &commit.log {
+                log.push((
+                    ind.id.0,
+                    line.time.timestamp_micros(),
+                    line.kind.as_str(),
+                    line.message.as_str(),
+                ));
+            }
+            stored.push(ind);
+        }
+        let ids: Vec<i64> = stored.iter().map(|i| i.id.0).collect();
+        let versions = stored
+            .iter()
+            .map(|i| i64::try_from(i.version))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let dues: Vec<Option<i64>> = stored
+            .iter()
+            .map(|i| i.due_at().map(|t| t.timestamp_micros()))
+            .collect();
+        let data = stored
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()?;
+        let updated = match self {
+            Db::Sqlite { storage, .. } => {
+                let rows: Vec<serde_json::Value> = (0..stored.len())
+                    .map(|k| {
+                        serde_json::json!({
+                            "id": ids[k], "v": versions[k], "due": dues[k], "data": data[k],
+                        })
+                    })
+                    .collect();
+                let lines: Vec<serde_json::Value> = log
+                    .iter()
+                    .map(|(i, t, k, m)| serde_json::json!({"i": i, "t": t, "k": k, "m": m}))
+                    .collect();
+                let mut tx = storage.pool().begin_with("BEGIN IMMEDIATE").await?;
+                let updated = sqlx::query(SQLITE_SET_UPDATE)
+                    .bind(serde_json::to_string(&rows)?)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(SQLITE_SET_LOG)
+                    .bind(serde_json::to_string(&lines)?)
+                    .execute(&mut *tx)
+                    .await?;
+                if updated == stored.len() as u64 {
+                    tx.commit().await?;
+                }
+                updated
+            }
+            Db::Postgres { storage, .. } => {
+                let mut tx = storage.pool().begin().await?;
+                let updated = sqlx::query(PG_SET_UPDATE)
+                    .bind(&ids)
+                    .bind(&versions)
+                    .bind(&dues)
+                    .bind(&data)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(PG_SET_LOG)
+                    .bind(log.iter().map(|l| l.0).collect::<Vec<_>>())
+                    .bind(log.iter().map(|l| l.1).collect::<Vec<_>>())
+                    .bind(log.iter().map(|l| l.2).collect::<Vec<_>>())
+                    .bind(log.iter().map(|l| l.3).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await?;
+                if updated == stored.len() as u64 {
+                    tx.commit().await?;
+                }
+                updated
+            }
+        };
+        if updated != stored.len() as u64 {
+            return Err(format!(
+                "set-based commit updated {updated} of {} indicators",
+                stored.len()
+            )
+            .into());
+        }
+        Ok(stored)
+    }
+
+    /// The backend's plans of `claim_due` and `next_deadline`, one line each.
+    async fn plans(&self) -> Result<Vec<(&'static str, String)>> {
+        let plans = match self {
+            Db::Sqlite { storage, .. } => storage.scheduler_query_plans().await?,
+            Db::Postgres { storage, .. } => storage.scheduler_query_plans().await?,
+        };
+        Ok(plans
+            .into_iter()
+            .filter(|(name, _)| *name != "claim_notifications")
+            .map(|(name, lines)| {
+                let lines: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+                (name, lines.join(" / "))
+            })
+            .collect())
     }
 
     async fn close(self) -> Result<()> {
@@ -290,6 +495,15 @@ impl Workload {
     }
 }
 
+/// How a batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// [`Storage::commit_many`].
+    CommitMany,
+    /// [`Db::commit_set_based`].
+    SetBased,
+}
+
 /// One line of the result table.
 #[derive(Debug)]
 struct Row {
@@ -304,6 +518,7 @@ struct Row {
 struct Report {
     backend: Backend,
     rows: Vec<Row>,
+    plans: Vec<String>,
 }
 
 impl Report {
@@ -318,6 +533,27 @@ impl Report {
             result,
             detail,
         });
+    }
+
+    /// Adds a measurement of `runs` update rates: the median, with every run.
+    fn add_rates(&mut self, measurement: String, mut rates: Vec<f64>, extra: &str) {
+        let runs: Vec<String> = rates.iter().map(|r| thousands(*r)).collect();
+        rates.sort_by(f64::total_cmp);
+        let median = rates.get(rates.len() / 2).copied().unwrap_or_default();
+        let detail = if runs.len() > 1 {
+            format!(
+                "median of {} runs: {}; {extra}",
+                runs.len(),
+                runs.join(" / ")
+            )
+        } else {
+            extra.to_owned()
+        };
+        self.add(
+            measurement,
+            format!("{} updates/s", thousands(median)),
+            detail,
+        );
     }
 }
 
@@ -419,41 +655,95 @@ async fn bench_updates(backend: Backend, options: &Options, report: &mut Report)
     }
     let updates = options.updates();
 
+    let [held, via_pool, small, large] = db.round_trips(options.samples()).await?;
+    report.add(
+        "sqlx round trip, `SELECT 1`".to_owned(),
+        format!("{} held, {} via pool", us(held), us(via_pool)),
+        format!(
+            "mean of {}; via the pool adds the acquire and its `test_before_acquire` ping",
+            options.samples()
+        ),
+    );
+    report.add(
+        "sqlx round trip, `SELECT length($1)`, held".to_owned(),
+        format!("{} with 1 KiB, {} with 256 KiB", us(small), us(large)),
+        format!("mean of {}", options.samples().div_ceil(20)),
+    );
+
     for workload in [Workload::Confirm, Workload::Flip] {
         for concurrency in CONCURRENCY {
-            let statuses = statuses(storage.as_ref(), &project, &names).await?;
-            let started = Instant::now();
-            let latencies =
-                run_single(&engine, &names, statuses, workload, updates, concurrency).await?;
-            let elapsed = started.elapsed();
+            let mut rates = Vec::new();
+            let mut latencies = Vec::new();
+            for _ in 0..options.runs() {
+                let statuses = statuses(storage.as_ref(), &project, &names).await?;
+                let started = Instant::now();
+                let run =
+                    run_single(&engine, &names, statuses, workload, updates, concurrency).await?;
+                rates.push(per_second(updates, started.elapsed()));
+                latencies.extend(run);
+            }
             let latency = Latency::of(latencies);
-            report.add(
+            report.add_rates(
                 format!("single, {}, C={concurrency}", workload.label()),
-                format!("{} updates/s", thousands(per_second(updates, elapsed))),
-                format!(
-                    "{updates} updates in {:.2} s; latency p50 {}, p99 {}",
-                    elapsed.as_secs_f64(),
+                rates,
+                &format!(
+                    "{updates} updates per run; latency p50 {}, p99 {}",
                     ms(latency.p50),
                     ms(latency.p99)
                 ),
             );
         }
         if workload == Workload::Confirm {
-            breakdown(&engine, &project, options.breakdown_samples(), report).await?;
-        }
-        for batch in BATCHES {
-            let (elapsed, in_commit) =
-                run_batched(storage.as_ref(), &project, workload, updates, batch).await?;
+            let storage = engine.storage();
+            let line = breakdown(storage.as_ref(), &project, options.samples()).await?;
             report.add(
-                format!("batched {batch}, {}", workload.label()),
-                format!("{} updates/s", thousands(per_second(updates, elapsed))),
-                format!(
-                    "{updates} updates in {:.2} s, {:.0}% of it in commit_many ({} per batch)",
-                    elapsed.as_secs_f64(),
-                    100.0 * in_commit.as_secs_f64() / elapsed.as_secs_f64(),
-                    ms(in_commit / u32::try_from(updates.div_ceil(batch))?)
-                ),
+                "one update, step by step (C=1, OK confirm)".to_owned(),
+                line.0,
+                line.1,
             );
+            if let Some(unpinged) = db.without_ping().await? {
+                let line = breakdown(&unpinged, &project, options.samples()).await?;
+                report.add(
+                    "one update, step by step, pool without `test_before_acquire`".to_owned(),
+                    line.0,
+                    line.1,
+                );
+                unpinged.close().await;
+            }
+        }
+        let writers: &[Writer] = match workload {
+            Workload::Confirm => &[Writer::CommitMany, Writer::SetBased],
+            Workload::Flip => &[Writer::CommitMany],
+        };
+        for &writer in writers {
+            for batch in BATCHES {
+                let mut rates = Vec::new();
+                let mut share = Vec::new();
+                for _ in 0..options.runs() {
+                    let (elapsed, in_commit) =
+                        run_batched(&db, &project, workload, writer, updates, batch).await?;
+                    rates.push(per_second(updates, elapsed));
+                    share.push(in_commit.as_secs_f64() / elapsed.as_secs_f64());
+                }
+                let share = share.iter().sum::<f64>() / share.len().max(1) as f64;
+                let measurement = match writer {
+                    Writer::CommitMany => format!("batched {batch}, {}", workload.label()),
+                    Writer::SetBased => {
+                        format!(
+                            "set-based {batch}, {} (raw SQL, not the API)",
+                            workload.label()
+                        )
+                    }
+                };
+                report.add_rates(
+                    measurement,
+                    rates,
+                    &format!(
+                        "{updates} updates per run, {:.0}% of the time in the commit",
+                        100.0 * share
+                    ),
+                );
+            }
         }
     }
     db.close().await?;
@@ -526,14 +816,12 @@ async fn run_single(
 }
 
 /// Times the steps of `samples` engine-like updates, one after another: the two reads the
-/// engine does, the pure decision and the commit.
+/// engine does, the pure decision and the commit. Returns the result and the detail.
 async fn breakdown(
-    engine: &Engine,
+    storage: &dyn Storage,
     project: &Project,
     samples: usize,
-    report: &mut Report,
-) -> Result<()> {
-    let storage = engine.storage();
+) -> Result<(String, String)> {
     let settings = Settings::default();
     let mut steps = [Duration::ZERO; 4];
     for i in 0..samples {
@@ -553,7 +841,7 @@ async fn breakdown(
             0,
             &req,
             &settings,
-            engine.clock().now(),
+            SystemClock.now(),
         )?
         .ok_or("a confirmation was ignored")?;
         let t3 = Instant::now();
@@ -569,43 +857,42 @@ async fn breakdown(
     let n = u32::try_from(samples)?;
     let [by_textid, indicator, decide, commit] = steps.map(|s| s / n);
     let total = by_textid + indicator + decide + commit;
-    report.add(
-        "one update, step by step (C=1, OK confirm)".to_owned(),
+    Ok((
         format!("{} per update", us(total)),
         format!(
-            "project_by_textid {}, indicator {}, decide_update {}, commit {} \
-             (mean of {samples})",
+            "project_by_textid {}, indicator {}, decide_update {}, commit {} (mean of \
+             {samples})",
             us(by_textid),
             us(indicator),
             us(decide),
             us(commit)
         ),
-    );
-    Ok(())
+    ))
 }
 
-/// `updates` decisions committed with `commit_many` in batches of `batch`, each commit of a
-/// batch for another indicator. Returns the whole time and the part spent in `commit_many`.
+/// `updates` decisions committed in batches of `batch`, each commit of a batch for another
+/// indicator. Returns the whole time and the part spent committing.
 async fn run_batched(
-    storage: &dyn Storage,
+    db: &Db,
     project: &Project,
     workload: Workload,
+    writer: Writer,
     updates: usize,
     batch: usize,
 ) -> Result<(Duration, Duration)> {
+    let storage = db.storage();
     let mut indicators = storage.indicators(project.id).await?;
     if batch > indicators.len() {
         return Err("a batch must not touch an indicator twice".into());
     }
     let settings = Settings::default();
-    let clock = SystemClock;
     let mut cursor = 0;
     let mut done = 0;
     let mut in_commit = Duration::ZERO;
     let started = Instant::now();
     while done < updates {
         let size = batch.min(updates - done);
-        let now = clock.now();
+        let now = SystemClock.now();
         let mut slots = Vec::with_capacity(size);
         let mut commits = Vec::with_capacity(size);
         for _ in 0..size {
@@ -620,10 +907,17 @@ async fn run_batched(
             commits.push(commit);
         }
         let committing = Instant::now();
-        let results = storage.commit_many(&commits).await?;
+        let stored = match writer {
+            Writer::CommitMany => storage
+                .commit_many(&commits)
+                .await?
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?,
+            Writer::SetBased => db.commit_set_based(&commits).await?,
+        };
         in_commit += committing.elapsed();
-        for (slot, result) in slots.into_iter().zip(results) {
-            indicators[slot] = result?;
+        for (slot, ind) in slots.into_iter().zip(stored) {
+            indicators[slot] = ind;
         }
         done += size;
     }
@@ -698,8 +992,7 @@ async fn bench_claims(
     // About 1% of the indicators are due at the first claim; each claim moves the time by
     // as much as makes another CLAIM_LIMIT due, so every claim takes a fresh set. Leases
     // end after the last due time, so claimed indicators do not come back.
-    let size_i64 = i64::try_from(size)?;
-    let step = TimeDelta::microseconds(DAY_MICROS * i64::from(CLAIM_LIMIT) / size_i64);
+    let step = TimeDelta::microseconds(DAY_MICROS * i64::from(CLAIM_LIMIT) / i64::try_from(size)?);
     let mut now: DateTime<Utc> = start + TimeDelta::microseconds(DAY_MICROS / 100);
     let lease_until = start + TimeDelta::days(2);
     let mut latencies = Vec::with_capacity(REPEATS);
@@ -743,6 +1036,13 @@ async fn bench_claims(
             ms(next.p99)
         ),
     );
+    for (query, plan) in db.plans().await? {
+        report.plans.push(format!(
+            "{} at {} indicators, `{query}`: {plan}",
+            backend.name(),
+            thousands(size as f64)
+        ));
+    }
     db.close().await
 }
 
@@ -773,6 +1073,14 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {memory}")
 }
 
+/// The 1-minute load average, to tell whether something else ran meanwhile.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn main() -> Result<()> {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
@@ -793,14 +1101,17 @@ async fn run(options: Options) -> Result<()> {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
+    let load_before = load();
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut plans = Vec::new();
     let mut databases = Vec::new();
     for &backend in &options.backends {
         eprintln!("{}: updates", backend.name());
         let mut report = Report {
             backend,
             rows: Vec::new(),
+            plans: Vec::new(),
         };
         databases.push(bench_updates(backend, &options, &mut report).await?);
         for &size in options.claim_sizes() {
@@ -808,22 +1119,25 @@ async fn run(options: Options) -> Result<()> {
             bench_claims(backend, &options, size, &mut report).await?;
         }
         rows.extend(report.rows);
+        plans.extend(report.plans);
     }
 
     println!("## okerr storage benchmark\n");
     println!("- command: `{command}`");
     println!(
-        "- machine: {}; tokio multi-thread runtime with 2 workers; the database server, \
-         if any, shares these cores",
-        machine()
+        "- machine: {}; tokio multi-thread runtime with 2 workers; the database server \
+         shares these cores; 1-minute load average {load_before} before, {} after",
+        machine(),
+        load()
     );
     for description in databases {
         println!("- {description}");
     }
     println!(
-        "- updates: {} per run over {INDICATORS} heartbeat indicators of one project \
-         (policy Default); total run time {:.0} s",
+        "- updates: {} per run, {} run(s) each, over {INDICATORS} heartbeat indicators of \
+         one project (policy Default); total run time {:.0} s",
         options.updates(),
+        options.runs(),
         started.elapsed().as_secs_f64()
     );
     println!();
@@ -837,6 +1151,10 @@ async fn run(options: Options) -> Result<()> {
             row.result,
             row.detail
         );
+    }
+    println!("\nQuery plans (`scheduler_query_plans`, after the claims):\n");
+    for plan in plans {
+        println!("- {plan}");
     }
     Ok(())
 }
