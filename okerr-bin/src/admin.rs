@@ -35,9 +35,13 @@ pub(crate) async fn create_project(
         None => TextId::parse(&secret::textid()).map_err(usage)?,
     };
     let name = name.unwrap_or(textid.as_str()).to_owned();
-    Ok(storage
-        .create_project(NewProject::new(name, textid))
-        .await?)
+    match storage
+        .create_project(NewProject::new(name, textid.clone()))
+        .await
+    {
+        Err(e) if e.is_conflict() => Err(usage(format!("textid {textid} is already taken"))),
+        result => Ok(result?),
+    }
 }
 
 pub(crate) async fn project(database: &str, cmd: ProjectCommand) -> Result<(), Error> {
@@ -46,6 +50,31 @@ pub(crate) async fn project(database: &str, cmd: ProjectCommand) -> Result<(), E
         ProjectCommand::Create { textid, name } => {
             let project = create_project(&storage, textid.as_deref(), name.as_deref()).await?;
             println!("{}", project.textid);
+        }
+        ProjectCommand::Set {
+            textid,
+            name,
+            max_indicators,
+            limited,
+        } => {
+            let mut project = project_of(&storage, &textid).await?;
+            if let Some(name) = name {
+                project.name = name;
+            }
+            if let Some(max) = max_indicators {
+                project.max_indicators = match max.as_str() {
+                    "none" => None,
+                    n => Some(n.parse().map_err(|_| {
+                        usage(format!(
+                            "--max-indicators takes a number or none, not '{n}'"
+                        ))
+                    })?),
+                };
+            }
+            if let Some(on) = limited {
+                project.limited = on.on();
+            }
+            storage.save_project(&project).await?;
         }
         ProjectCommand::List => {
             for p in storage.projects().await? {

@@ -82,6 +82,19 @@ pub(crate) enum ProjectCommand {
     },
     /// List projects: TextID, tab, name.
     List,
+    /// Change a project's name or limits.
+    Set {
+        textid: String,
+        /// A name for people.
+        #[arg(long)]
+        name: Option<String>,
+        /// The most indicators autocreate may make: a number, or `none`.
+        #[arg(long)]
+        max_indicators: Option<String>,
+        /// A limited project creates no indicators.
+        #[arg(long, value_enum)]
+        limited: Option<Switch>,
+    },
 }
 
 /// `on` or `off`.

@@ -71,8 +71,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
             .parse()
             .map_err(|e| Error::Usage(format!("no public URL for {bound}: {e}")))?,
     };
+    let mut http = HttpConfig::new(public_url);
+    http.trusted_proxies = trusted_proxies;
     let admin_token = args.admin_token.or(file.admin_token);
-    first_start(&storage, admin_token.as_deref(), &public_url).await?;
+    first_start(&storage, admin_token.as_deref(), &http.public_url).await?;
 
     let config = EngineConfig {
         settings,
@@ -80,8 +82,6 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     };
     let engine = Engine::without_notifier(storage.clone(), Arc::new(SystemClock), config);
     tracing::warn!("no mail relay configured: alerts stay in the outbox");
-    let mut http = HttpConfig::new(public_url);
-    http.trusted_proxies = trusted_proxies;
     let app = okerr_http::router(AppState::new(engine.clone(), http));
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -174,15 +174,19 @@ fn unix(t: Option<DateTime<Utc>>) -> Value {
 }
 
 /// okerr's JSON of an indicator (`api/indicator`).
-fn indicator_json(project: &Project, ind: &Indicator, now: DateTime<Utc>) -> Value {
+fn indicator_json(
+    project: &Project,
+    ind: &Indicator,
+    settings: &okerr::Settings,
+    now: DateTime<Utc>,
+) -> Value {
     let policy = project.policy_or_default(ind.policy.as_str());
     let policy_id = project
         .policies
         .iter()
         .position(|p| p.name == ind.policy)
         .map_or(0, |i| i + 1);
-    let settings = okerr::Settings::default();
-    let timing = okerr::Timing::of(&ind.method, &policy, &settings);
+    let timing = okerr::Timing::of(&ind.method, &policy, settings);
     json!({
         "id": ind.id.0,
         "name": ind.name.as_str(),
@@ -239,7 +243,8 @@ pub(crate) async fn indicator(
     let project = authorize(&state, &headers, &textid).await?;
     let ind = one(&state, &project, &name).await?;
     let now = state.engine().clock().now();
-    Ok(pretty(&indicator_json(&project, &ind, now)))
+    let settings = &state.engine().config().settings;
+    Ok(pretty(&indicator_json(&project, &ind, settings, now)))
 }
 
 /// `GET /api/filter/{textid}/{c1}/{c2}/…`: names of the indicators meeting every

@@ -26,12 +26,13 @@ mod update;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use ipnet::IpNet;
 use okerr::Engine;
+use tower::ServiceExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use url::Url;
@@ -105,7 +106,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.body_limit;
-    Router::new()
+    let routes = Router::new()
         .route("/update", any(update::update))
         .route("/update/", any(update::update))
         .route("/update/{*rest}", any(update::update))
@@ -133,10 +134,46 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ip", get(api::ip))
         .route("/healthz", get(api::health))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(close_after_refused_body))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    // okerr collapses leading double slashes (`//update`) when the path does not resolve.
+    let again = routes.clone();
+    routes.fallback(move |mut req: Request| async move {
+        let path = req.uri().path();
+        if !path.starts_with("//") {
+            return text(StatusCode::NOT_FOUND, "Not Found\n");
+        }
+        let collapsed = format!("/{}", path.trim_start_matches('/'));
+        let rewritten = match req.uri().query() {
+            Some(q) => format!("{collapsed}?{q}"),
+            None => collapsed,
+        };
+        match rewritten.parse() {
+            Ok(uri) => {
+                *req.uri_mut() = uri;
+                match again.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+            Err(_) => text(StatusCode::NOT_FOUND, "Not Found\n"),
+        }
+    })
+}
+
+/// A body over the limit is not read to its end, so the connection cannot carry another
+/// request: say so, or a keep-alive client fails on its next one.
+async fn close_after_refused_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// A plain-text answer. okerr's bodies are short texts that clients print; they are sent

@@ -530,7 +530,7 @@ fn director_answers_the_public_url() {
 /// The commands the first start prints use the public URL as the director answers it,
 /// with its trailing `/`.
 #[test]
-#[ignore = "okerr-bin bug: first_start prints `--public-url` without the `/` that HttpConfig::new adds (`…/baseupdate`)"]
+
 fn first_start_commands_use_the_public_url_with_its_slash() {
     let server = Server::start(&["--public-url", "http://okerr.example.org:8443/base"]);
     let out = server.stdout();
@@ -765,7 +765,7 @@ fn oversize_body_is_refused_and_nothing_stored() {
 /// `api/indicator` shows the patience the scheduler uses: with `--min-patience 5m`, a
 /// policy patience of 0 counts as 300 s (its `scheduled` is `expected + 300`).
 #[test]
-#[ignore = "okerr-http bug: indicator_json computes timing with Settings::default(), not the server's --min-period/--min-patience"]
+
 fn api_shows_the_effective_patience() {
     let server = Server::start(&["--min-period", "1h", "--min-patience", "5m"]);
     let t = server.textid().to_owned();
@@ -803,7 +803,7 @@ fn api_shows_the_effective_patience() {
 /// okerr collapses leading double slashes when the path would not resolve otherwise
 /// (okerr-server.md §5.1), so `--url http://host:port//` still works.
 #[test]
-#[ignore = "okerr-http: the `//path` middleware of okerr-server.md §5.1 is not implemented (404)"]
+
 fn leading_double_slashes_are_collapsed() {
     let server = Server::start(&[]);
     let t = server.textid().to_owned();
