@@ -229,12 +229,12 @@ async fn two_nodes_one_database() {
     let outbox = a.outbox(project.id).await.unwrap();
     let mut per_indicator: HashMap<&str, usize> = HashMap::new();
     for e in &outbox {
-        if let Payload::Alert { message } = &e.notification.payload {
-            if message.starts_with("Changed status") {
-                *per_indicator
-                    .entry(e.notification.indicator.as_str())
-                    .or_default() += 1;
-            }
+        if let Payload::Alert { message } = &e.notification.payload
+            && message.starts_with("Changed status")
+        {
+            *per_indicator
+                .entry(e.notification.indicator.as_str())
+                .or_default() += 1;
         }
     }
     for ind in a.indicators(project.id).await.unwrap() {
