@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(close_after_refused_body))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state);
     // okerr collapses leading double slashes (`//update`) when the path does not resolve.
@@ -162,6 +162,17 @@ pub fn router(state: AppState) -> Router {
             Err(_) => text(StatusCode::NOT_FOUND, "Not Found\n"),
         }
     })
+}
+
+/// The span of a request: method, path and the request id (also sent back in
+/// `x-request-id`), so every log line of a request can be found by its id.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// A body over the limit is not read to its end, so the connection cannot carry another
