@@ -8,8 +8,8 @@
 //!    Two workloads: `OK` confirmations (the indicator row and one log line per update) and
 //!    OK/ERR flips (the row, two log lines and one outbox entry). Also the time of each
 //!    step of one update (project lookup, indicator read, decision, commit), one after
-//!    another, and the round trip of one `SELECT 1` through sqlx, on a held connection and
-//!    through the pool.
+//!    another, and sqlx round trips: `SELECT 1` on a held connection and through a pool,
+//!    a 1 KiB and a 256 KiB parameter on a held connection.
 //! 2. **Committed updates per second, batched**: the same decisions, made with the pure
 //!    [`decide_update`] from indicators read once, committed with [`Storage::commit_many`]
 //!    in batches of 100 and 1,000 (each commit of a batch for another indicator). For
@@ -22,7 +22,10 @@
 //!    about 1% are due, the time moving forward so that each claim takes a fresh set, and
 //!    100 `next_deadline` calls. The backends' query plans are printed after the table.
 //!
-//! Update rates are the median of 3 runs (1 with `--quick`), all runs shown. Writes are as
+//! Update rates are the median of 3 runs (1 with `--quick`), all runs shown. Each line also
+//! says how much CPU processes other than the benchmark and the PostgreSQL server took
+//! meanwhile (from `/proc`; left out for lines shorter than about a second): on a shared
+//! 2-core machine that is the first thing to look at when a number is odd. Writes are as
 //! durable as the backend is configured: SQLite is a file in a temporary directory in WAL
 //! mode with `synchronous=NORMAL`; PostgreSQL runs with the server's settings (printed with
 //! the results). The runtime is tokio's multi-thread runtime with 2 workers.
@@ -54,6 +57,7 @@ use okerr_backend_postgres::PostgresStorage;
 use okerr_backend_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use okerr_backend_postgres::sqlx::{self, Row as _};
 use okerr_backend_sqlite::SqliteStorage;
+use okerr_backend_sqlite::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -282,33 +286,49 @@ impl Db {
         }
     }
 
-    /// Mean round trips through sqlx: `SELECT 1` on a connection held throughout and
-    /// through the pool (acquire, the pool's `test_before_acquire` ping, the query), and
+    /// Mean round trips through sqlx: `SELECT 1` on a connection held throughout, through
+    /// the backend's pool (acquire, the pool's `test_before_acquire` ping, the query, the
+    /// return to the pool) and through a one-connection pool without the ping; and
     /// `SELECT length($1)` with a 1 KiB and a 256 KiB text on the held connection.
-    async fn round_trips(&self, samples: usize) -> Result<[Duration; 4]> {
+    async fn round_trips(&self, samples: usize) -> Result<[Duration; 5]> {
         let small = "x".repeat(1 << 10);
         let large = "x".repeat(1 << 18);
         let few = samples.div_ceil(20);
         match self {
-            Db::Sqlite { storage, .. } => {
+            Db::Sqlite { storage, path, .. } => {
                 let pool = storage.pool();
                 let via_pool = mean_of!(samples, sqlx::query("SELECT 1").execute(pool).await?);
+                let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?;
+                let unpinged = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .test_before_acquire(false)
+                    .connect_with(options)
+                    .await?;
+                let no_ping = mean_of!(samples, sqlx::query("SELECT 1").execute(&unpinged).await?);
+                unpinged.close().await;
                 let mut conn = pool.acquire().await?;
                 let held = mean_of!(samples, sqlx::query("SELECT 1").execute(&mut *conn).await?);
                 let length = |text: &str| sqlx::query("SELECT length(?)").bind(text.to_owned());
                 let small = mean_of!(few, length(&small).execute(&mut *conn).await?);
                 let large = mean_of!(few, length(&large).execute(&mut *conn).await?);
-                Ok([held, via_pool, small, large])
+                Ok([held, via_pool, no_ping, small, large])
             }
-            Db::Postgres { storage, .. } => {
+            Db::Postgres { storage, url } => {
                 let pool = storage.pool();
                 let via_pool = mean_of!(samples, sqlx::query("SELECT 1").execute(pool).await?);
+                let unpinged = PgPoolOptions::new()
+                    .max_connections(1)
+                    .test_before_acquire(false)
+                    .connect_with(PgConnectOptions::from_str(url)?)
+                    .await?;
+                let no_ping = mean_of!(samples, sqlx::query("SELECT 1").execute(&unpinged).await?);
+                unpinged.close().await;
                 let mut conn = pool.acquire().await?;
                 let held = mean_of!(samples, sqlx::query("SELECT 1").execute(&mut *conn).await?);
                 let length = |text: &str| sqlx::query("SELECT length($1)").bind(text.to_owned());
                 let small = mean_of!(few, length(&small).execute(&mut *conn).await?);
                 let large = mean_of!(few, length(&large).execute(&mut *conn).await?);
-                Ok([held, via_pool, small, large])
+                Ok([held, via_pool, no_ping, small, large])
             }
         }
     }
@@ -519,10 +539,32 @@ struct Report {
     backend: Backend,
     rows: Vec<Row>,
     plans: Vec<String>,
+    /// Where the current measurement started, to tell how much CPU other processes took.
+    since: CpuSample,
 }
 
 impl Report {
+    fn new(backend: Backend) -> Report {
+        Report {
+            backend,
+            rows: Vec::new(),
+            plans: Vec::new(),
+            since: CpuSample::now(),
+        }
+    }
+
+    /// Starts a measurement.
+    fn start(&mut self) {
+        self.since = CpuSample::now();
+    }
+
+    /// Ends the measurement started last and records it, with the share of the CPU that
+    /// processes other than this one and the PostgreSQL server took meanwhile.
     fn add(&mut self, measurement: String, result: String, detail: String) {
+        let detail = match self.since.foreign_since() {
+            Some(foreign) => format!("{detail}; other processes {:.0}% CPU", 100.0 * foreign),
+            None => detail,
+        };
         eprintln!(
             "  {}: {measurement}: {result} ({detail})",
             self.backend.name()
@@ -533,6 +575,7 @@ impl Report {
             result,
             detail,
         });
+        self.start();
     }
 
     /// Adds a measurement of `runs` update rates: the median, with every run.
@@ -614,6 +657,75 @@ impl Latency {
     }
 }
 
+/// CPU time of the machine, of this process and of the PostgreSQL server, in clock ticks,
+/// read from `/proc` (zero elsewhere).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSample {
+    /// Every tick of every core.
+    total: u64,
+    /// Ticks the cores were busy.
+    busy: u64,
+    /// Ticks of this process and of the `postgres` processes.
+    ours: u64,
+}
+
+impl CpuSample {
+    fn now() -> CpuSample {
+        let (total, busy) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let line = stat.lines().next()?.to_owned();
+                let ticks: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .take(8)
+                    .filter_map(|t| t.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal
+                let total = ticks.iter().sum();
+                let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+                Some((total, total - idle.min(total)))
+            })
+            .unwrap_or_default();
+        let mut ours = process_ticks("/proc/self/stat").map_or(0, |(_, t)| t);
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let path = entry.path().join("stat");
+                if let Some(("postgres", ticks)) = process_ticks(&path.display().to_string())
+                    .as_ref()
+                    .map(|(comm, t)| (comm.as_str(), *t))
+                {
+                    ours += ticks;
+                }
+            }
+        }
+        CpuSample { total, busy, ours }
+    }
+
+    /// The share of the machine's CPU that other processes used since `self`; `None` when
+    /// too little time passed to tell (the kernel counts in ticks of usually 10 ms).
+    fn foreign_since(self) -> Option<f64> {
+        let now = CpuSample::now();
+        let total = now.total.saturating_sub(self.total);
+        let busy = now.busy.saturating_sub(self.busy);
+        let ours = now.ours.saturating_sub(self.ours);
+        (total >= 200).then(|| busy.saturating_sub(ours) as f64 / total as f64)
+    }
+}
+
+/// A process's command name and its user + system ticks, from its `stat` file.
+fn process_ticks(path: &str) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    // After the command: state is field 3, utime field 14 and stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((comm, utime + stime))
+}
+
 /// SplitMix64: a small, fast, seeded generator for the due times.
 #[derive(Debug)]
 struct SplitMix64(u64);
@@ -655,12 +767,19 @@ async fn bench_updates(backend: Backend, options: &Options, report: &mut Report)
     }
     let updates = options.updates();
 
-    let [held, via_pool, small, large] = db.round_trips(options.samples()).await?;
+    report.start();
+    let [held, via_pool, no_ping, small, large] = db.round_trips(options.samples()).await?;
     report.add(
         "sqlx round trip, `SELECT 1`".to_owned(),
-        format!("{} held, {} via pool", us(held), us(via_pool)),
         format!(
-            "mean of {}; via the pool adds the acquire and its `test_before_acquire` ping",
+            "{} held, {} via the pool, {} via a pool without ping",
+            us(held),
+            us(via_pool),
+            us(no_ping)
+        ),
+        format!(
+            "mean of {}; via the pool adds the acquire, its `test_before_acquire` ping and \
+             the return",
             options.samples()
         ),
     );
@@ -702,6 +821,7 @@ async fn bench_updates(backend: Backend, options: &Options, report: &mut Report)
                 line.1,
             );
             if let Some(unpinged) = db.without_ping().await? {
+                report.start();
                 let line = breakdown(&unpinged, &project, options.samples()).await?;
                 report.add(
                     "one update, step by step, pool without `test_before_acquire`".to_owned(),
@@ -942,6 +1062,7 @@ async fn bench_claims(
     let start = SystemClock.now().duration_trunc(TimeDelta::seconds(1))?;
     let mut rng = SplitMix64(0x0123_4567_89ab_cdef);
 
+    report.start();
     let filling = Instant::now();
     let mut batch_start = 0;
     while batch_start < size {
@@ -1108,11 +1229,7 @@ async fn run(options: Options) -> Result<()> {
     let mut databases = Vec::new();
     for &backend in &options.backends {
         eprintln!("{}: updates", backend.name());
-        let mut report = Report {
-            backend,
-            rows: Vec::new(),
-            plans: Vec::new(),
-        };
+        let mut report = Report::new(backend);
         databases.push(bench_updates(backend, &options, &mut report).await?);
         for &size in options.claim_sizes() {
             eprintln!("{}: claim_due at {size} indicators", backend.name());
