@@ -218,6 +218,12 @@ fn map_sqlx(
     }
 }
 
+/// Row ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one statement for
+/// a whole claim instead of one per row.
+fn id_list(ids: impl Iterator<Item = i64>) -> Result<String, StorageError> {
+    to_json(&ids.collect::<Vec<i64>>())
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -618,14 +624,15 @@ impl Storage for SqliteStorage {
             .iter()
             .map(indicator_from_row)
             .collect::<Result<_, _>>()?;
-        for ind in &claimed {
-            sqlx::query("UPDATE indicators SET due_at = ? WHERE id = ?")
-                .bind(micros(lease_until))
-                .bind(ind.id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
+        let ids = id_list(claimed.iter().map(|i| i.id.0))?;
+        sqlx::query(
+            "UPDATE indicators SET due_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(micros(lease_until))
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(claimed)
     }
@@ -655,14 +662,16 @@ impl Storage for SqliteStorage {
             .map_err(backend)?;
         let mut claimed: Vec<OutboxEntry> =
             rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
-        for entry in &claimed {
-            sqlx::query("UPDATE outbox SET available_at = ?, claims = claims + 1 WHERE id = ?")
-                .bind(micros(lease_until))
-                .bind(entry.id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
+        let ids = id_list(claimed.iter().map(|e| e.id.0))?;
+        sqlx::query(
+            "UPDATE outbox SET available_at = ?, claims = claims + 1
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(micros(lease_until))
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         claimed.sort_by_key(|e| e.id);
         Ok(claimed)
