@@ -247,6 +247,69 @@ pub(crate) async fn indicator(
     Ok(pretty(&indicator_json(&project, &ind, settings, now)))
 }
 
+/// One condition of `api/filter` or `api/tagfilter`.
+enum Condition<'a> {
+    /// A method argument equals a value (`k=v`).
+    Arg(&'a str, &'a str),
+    /// A tag is there.
+    Has(&'a str),
+    /// A tag is not there.
+    HasNot(&'a str),
+}
+
+impl Condition<'_> {
+    fn holds(&self, tags: &[String], args: &BTreeMap<&'static str, String>) -> bool {
+        match *self {
+            Condition::Arg(k, v) => args.get(k).is_some_and(|a| a == v),
+            Condition::Has(t) => tags.iter().any(|x| x == t),
+            Condition::HasNot(t) => !tags.iter().any(|x| x == t),
+        }
+    }
+
+    /// `api/filter`: `k=v`, `tag`, and `!tag` or `-tag`. (A tag cannot have a value, so
+    /// `k=v` on something that is not an argument never holds, as in okerr.)
+    fn of_filter(c: &str) -> Condition<'_> {
+        if let Some((k, v)) = c.split_once('=') {
+            Condition::Arg(k, v)
+        } else if let Some(t) = c.strip_prefix('!').or_else(|| c.strip_prefix('-')) {
+            Condition::HasNot(t)
+        } else {
+            Condition::Has(c)
+        }
+    }
+
+    /// `api/tagfilter`: `tag` or `+tag`, and `-tag`.
+    fn of_tagfilter(c: &str) -> Condition<'_> {
+        match c.strip_prefix('-') {
+            Some(t) => Condition::HasNot(t),
+            None => Condition::Has(c.strip_prefix('+').unwrap_or(c)),
+        }
+    }
+}
+
+/// The names of the project's indicators that meet every `/`-separated condition.
+async fn matching(
+    state: &AppState,
+    headers: &HeaderMap,
+    textid: &str,
+    conditions: &str,
+    parse: fn(&str) -> Condition<'_>,
+) -> ApiResult {
+    let project = authorize(state, headers, textid).await?;
+    let now = state.engine().clock().now();
+    let conditions: Vec<Condition<'_>> = conditions
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(parse)
+        .collect();
+    let all = all_indicators(state, &project).await?;
+    Ok(names(all.into_iter().filter(|ind| {
+        let tags = ind.all_tags(now);
+        let args = ind.method.args();
+        conditions.iter().all(|c| c.holds(&tags, &args))
+    })))
+}
+
 /// `GET /api/filter/{textid}/{c1}/{c2}/…`: names of the indicators meeting every
 /// condition: `k=v` (a method argument equals v), `tag`, and `!tag` or `-tag`.
 pub(crate) async fn filter(
@@ -254,23 +317,7 @@ pub(crate) async fn filter(
     headers: HeaderMap,
     Path((textid, conditions)): Path<(String, String)>,
 ) -> ApiResult {
-    let project = authorize(&state, &headers, &textid).await?;
-    let now = state.engine().clock().now();
-    let conditions: Vec<&str> = conditions.split('/').filter(|c| !c.is_empty()).collect();
-    let all = all_indicators(&state, &project).await?;
-    Ok(names(all.into_iter().filter(|ind| {
-        let tags = ind.all_tags(now);
-        let args = ind.method.args();
-        conditions.iter().all(|c| {
-            if let Some((k, v)) = c.split_once('=') {
-                args.get(k).is_some_and(|a| a == v)
-            } else if let Some(t) = c.strip_prefix('!').or_else(|| c.strip_prefix('-')) {
-                !tags.iter().any(|x| x == t)
-            } else {
-                tags.iter().any(|x| x == c)
-            }
-        })
-    })))
+    matching(&state, &headers, &textid, &conditions, Condition::of_filter).await
 }
 
 /// `GET /api/tagfilter/{textid}/{t1}/…`: `tag` or `+tag` must be there, `-tag` must not.
@@ -279,20 +326,7 @@ pub(crate) async fn tagfilter(
     headers: HeaderMap,
     Path((textid, wanted)): Path<(String, String)>,
 ) -> ApiResult {
-    let project = authorize(&state, &headers, &textid).await?;
-    let now = state.engine().clock().now();
-    let wanted: Vec<&str> = wanted.split('/').filter(|c| !c.is_empty()).collect();
-    let all = all_indicators(&state, &project).await?;
-    Ok(names(all.into_iter().filter(|ind| {
-        let tags = ind.all_tags(now);
-        wanted.iter().all(|w| match w.strip_prefix('-') {
-            Some(t) => !tags.iter().any(|x| x == t),
-            None => {
-                let t = w.strip_prefix('+').unwrap_or(w);
-                tags.iter().any(|x| x == t)
-            }
-        })
-    })))
+    matching(&state, &headers, &textid, &wanted, Condition::of_tagfilter).await
 }
 
 fn python_bool(b: bool) -> &'static str {
