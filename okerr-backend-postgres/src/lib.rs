@@ -21,10 +21,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use okerr::storage::columns::{self, from_micros, micros};
 use okerr::storage::{Commit, Storage, StorageError};
 use okerr::{
-    Indicator, IndicatorId, IndicatorName, LogKind, LogLine, NewProject, Notification,
-    NotificationId, OutboxEntry, Project, ProjectId,
+    Indicator, IndicatorId, IndicatorName, LogKind, LogLine, NewProject, NotificationId,
+    OutboxEntry, Project, ProjectId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -188,10 +189,7 @@ impl PostgresStorage {
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
-    StorageError::Backend {
-        backend: BACKEND,
-        source: Box::new(e),
-    }
+    StorageError::backend(BACKEND, e)
 }
 
 /// Maps sqlx's errors: a unique violation is a conflict, a missing row not found.
@@ -206,22 +204,6 @@ fn map_sqlx(
         }
         _ => backend(e),
     }
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(m: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(m).unwrap_or_default()
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
-    serde_json::to_string(v).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StorageError> {
-    serde_json::from_str(s).map_err(backend)
 }
 
 async fn write_textids(
@@ -245,30 +227,35 @@ async fn write_textids(
     Ok(())
 }
 
-/// A project from its row: the JSON holds everything but the id, which the row assigns.
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    columns::to_json(BACKEND, v)
+}
+
 fn project_from_row(id: i64, data: &str) -> Result<Project, StorageError> {
-    let mut project: Project = from_json(data)?;
-    project.id = ProjectId(id);
-    Ok(project)
+    columns::project(BACKEND, id, data)
 }
 
 fn indicator_from_row(row: &PgRow) -> Result<Indicator, StorageError> {
-    let mut ind: Indicator = from_json(row.get::<&str, _>("data"))?;
-    ind.id = IndicatorId(row.get("id"));
-    ind.version = u64::try_from(row.get::<i64, _>("version")).unwrap_or_default();
-    Ok(ind)
+    columns::indicator(
+        BACKEND,
+        row.get("id"),
+        row.get("version"),
+        row.get::<&str, _>("data"),
+    )
 }
 
 fn entry_from_row(row: &PgRow) -> Result<OutboxEntry, StorageError> {
-    let notification: Notification = from_json(row.get::<&str, _>("data"))?;
-    Ok(OutboxEntry {
-        id: NotificationId(row.get("id")),
-        indicator_id: IndicatorId(row.get("indicator_id")),
-        attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or_default(),
-        delivered_at: row.get::<Option<i64>, _>("delivered_at").map(from_micros),
-        last_error: row.get("last_error"),
-        notification,
-    })
+    columns::outbox_entry(
+        BACKEND,
+        columns::OutboxRow {
+            id: row.get("id"),
+            indicator_id: row.get("indicator_id"),
+            attempts: row.get("attempts"),
+            delivered_at: row.get("delivered_at"),
+            last_error: row.get("last_error"),
+            data: row.get("data"),
+        },
+    )
 }
 
 /// Applies one commit inside `tx`, all or nothing (a savepoint undoes a failed one).

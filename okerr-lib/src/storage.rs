@@ -62,9 +62,125 @@ impl StorageError {
         }
     }
 
+    /// A [`StorageError::Backend`] of the backend named `backend`.
+    pub fn backend(
+        backend: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StorageError::Backend {
+            backend,
+            source: Box::new(source),
+        }
+    }
+
     /// Whether this is a [`StorageError::Conflict`]: re-read and decide again.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StorageError::Conflict { .. })
+    }
+}
+
+/// How SQL backends store okerr's values: times as microseconds since the epoch, and
+/// projects, indicators and notifications as JSON next to the columns they are found by.
+/// Shared by the SQLite and PostgreSQL backends; it holds no okerr logic.
+pub mod columns {
+    use chrono::{DateTime, Utc};
+
+    use super::StorageError;
+    use crate::indicator::{Indicator, IndicatorId};
+    use crate::outbox::{NotificationId, OutboxEntry};
+    use crate::project::{Project, ProjectId};
+
+    /// A time as microseconds since the Unix epoch.
+    pub fn micros(t: DateTime<Utc>) -> i64 {
+        t.timestamp_micros()
+    }
+
+    /// A time from microseconds since the Unix epoch.
+    pub fn from_micros(m: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(m).unwrap_or_default()
+    }
+
+    /// A value as JSON text.
+    ///
+    /// # Errors
+    /// A `Backend` error of `backend` when the value cannot be serialized.
+    pub fn to_json<T: serde::Serialize>(
+        backend: &'static str,
+        v: &T,
+    ) -> Result<String, StorageError> {
+        serde_json::to_string(v).map_err(|e| StorageError::backend(backend, e))
+    }
+
+    /// A value from JSON text.
+    ///
+    /// # Errors
+    /// A `Backend` error of `backend` when the text is not such a value.
+    pub fn from_json<T: serde::de::DeserializeOwned>(
+        backend: &'static str,
+        s: &str,
+    ) -> Result<T, StorageError> {
+        serde_json::from_str(s).map_err(|e| StorageError::backend(backend, e))
+    }
+
+    /// A project from its row: the JSON holds everything but the id.
+    ///
+    /// # Errors
+    /// When `data` is not a project.
+    pub fn project(backend: &'static str, id: i64, data: &str) -> Result<Project, StorageError> {
+        let mut project: Project = from_json(backend, data)?;
+        project.id = ProjectId(id);
+        Ok(project)
+    }
+
+    /// An indicator from its row: the id and version columns win over the JSON.
+    ///
+    /// # Errors
+    /// When `data` is not an indicator.
+    pub fn indicator(
+        backend: &'static str,
+        id: i64,
+        version: i64,
+        data: &str,
+    ) -> Result<Indicator, StorageError> {
+        let mut ind: Indicator = from_json(backend, data)?;
+        ind.id = IndicatorId(id);
+        ind.version = u64::try_from(version).unwrap_or_default();
+        Ok(ind)
+    }
+
+    /// The columns of an outbox row besides the notification's JSON.
+    #[derive(Debug)]
+    pub struct OutboxRow<'a> {
+        /// `id`.
+        pub id: i64,
+        /// `indicator_id`.
+        pub indicator_id: i64,
+        /// `attempts`.
+        pub attempts: i64,
+        /// `delivered_at`, in microseconds.
+        pub delivered_at: Option<i64>,
+        /// `last_error`.
+        pub last_error: Option<String>,
+        /// `data`: the notification as JSON.
+        pub data: &'a str,
+    }
+
+    /// An outbox entry from its row.
+    ///
+    /// # Errors
+    /// When `data` is not a notification.
+    pub fn outbox_entry(
+        backend: &'static str,
+        row: OutboxRow<'_>,
+    ) -> Result<OutboxEntry, StorageError> {
+        Ok(OutboxEntry {
+            id: NotificationId(row.id),
+            indicator_id: IndicatorId(row.indicator_id),
+            attempts: u32::try_from(row.attempts).unwrap_or_default(),
+            delivered_at: row.delivered_at.map(from_micros),
+            last_error: row.last_error,
+            notification: from_json(backend, row.data)?,
+        })
     }
 }
 
