@@ -752,7 +752,10 @@ async fn bench_updates(backend: Backend, options: &Options, report: &mut Report)
     let description = db.describe().await?;
     let storage = db.storage();
     let project = storage
-        .create_project(NewProject::new("bench", TextId::parse(TEXTID)?))
+        .create_project(
+            NewProject::new("bench", TextId::parse(TEXTID)?)
+                .with_member(okerr::Email::parse("ops@example.com")?),
+        )
         .await?;
     let engine = Engine::new(
         storage.clone(),
@@ -1055,7 +1058,10 @@ async fn bench_claims(
     let db = Db::fresh(backend, options).await?;
     let storage = db.storage();
     let project = storage
-        .create_project(NewProject::new("bench", TextId::parse(TEXTID)?))
+        .create_project(
+            NewProject::new("bench", TextId::parse(TEXTID)?)
+                .with_member(okerr::Email::parse("ops@example.com")?),
+        )
         .await?;
     let policy = project.policy_or_default("Default");
     let settings = Settings::default();

@@ -603,6 +603,23 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    async fn postpone_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        sqlx::query(
+            "UPDATE outbox SET available_at = $1 WHERE id = ANY($2) AND delivered_at IS NULL",
+        )
+        .bind(micros(at))
+        .bind(&ids)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn retry_notification(
         &self,
         id: NotificationId,

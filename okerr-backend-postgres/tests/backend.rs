@@ -40,7 +40,10 @@ async fn due_work_is_found_through_indexes() {
         return;
     };
     let project = storage
-        .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
+        .create_project(
+            NewProject::new("p", TextId::parse("p1").unwrap())
+                .with_member(okerr::Email::parse("ops@example.com").unwrap()),
+        )
         .await
         .unwrap();
     let clock = ManualClock::at_epoch();
@@ -118,7 +121,10 @@ async fn two_nodes_one_database() {
             .unwrap(),
     ) as Arc<dyn Storage>;
     let project = a
-        .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
+        .create_project(
+            NewProject::new("p", TextId::parse("p1").unwrap())
+                .with_member(okerr::Email::parse("ops@example.com").unwrap()),
+        )
         .await
         .unwrap();
     let clock = ManualClock::at_epoch();
@@ -229,7 +235,7 @@ async fn two_nodes_one_database() {
     let outbox = a.outbox(project.id).await.unwrap();
     let mut per_indicator: HashMap<&str, usize> = HashMap::new();
     for e in &outbox {
-        if let Payload::Alert { message } = &e.notification.payload
+        if let Payload::Alert { message, .. } = &e.notification.payload
             && message.starts_with("Changed status")
         {
             *per_indicator

@@ -681,6 +681,24 @@ impl Storage for SqliteStorage {
         tx.commit().await.map_err(backend)
     }
 
+    async fn postpone_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let ids = id_list(ids.iter().map(|id| id.0))?;
+        sqlx::query(
+            "UPDATE outbox SET available_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND delivered_at IS NULL",
+        )
+        .bind(micros(at))
+        .bind(ids)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn retry_notification(
         &self,
         id: NotificationId,

@@ -29,7 +29,7 @@ use crate::method::{
     CheckMethod, DiffLimit, Limit, MethodKind, NumericalArgs, StringArgs, StringOptions,
 };
 use crate::name::{Email, IndicatorName, PolicyName, Secret, Tag, TextId};
-use crate::outbox::{Notification, OutboxEntry, Payload, StatusChange};
+use crate::outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChange};
 use crate::project::{Member, NewProject, Policy, Project, ProjectId};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
@@ -104,6 +104,7 @@ macro_rules! storage_conformance {
             next_deadline_covers_indicators_and_outbox,
             claim_notifications_and_deliver,
             retry_notification_reschedules,
+            postpone_notifications_gives_back_without_an_attempt,
             cancel_held_alert,
             commit_many_mixed,
             delete_indicator_removes_it_and_its_log,
@@ -170,10 +171,15 @@ async fn empty_store(storage: &dyn Storage) {
     );
 }
 
-/// A project with okerr's two policies and one textid.
+/// The member who gets the alerts of the conformance projects.
+fn ops() -> Email {
+    Email::parse("ops@example.com").expect("a valid address")
+}
+
+/// A project with okerr's two policies, one textid and one member who gets alerts.
 async fn new_project(storage: &dyn Storage, t: &str) -> Project {
     storage
-        .create_project(NewProject::new(format!("project {t}"), textid(t)))
+        .create_project(NewProject::new(format!("project {t}"), textid(t)).with_member(ops()))
         .await
         .expect("create_project of a project with a free textid")
 }
@@ -233,6 +239,7 @@ fn alert(
         release_at,
         reduction_key: key.map(str::to_owned),
         payload: Payload::Alert {
+            to: ops(),
             message: message.to_owned(),
         },
     }
@@ -1453,6 +1460,56 @@ pub async fn claim_notifications_and_deliver(storage: &dyn Storage) {
     );
 }
 
+/// `postpone_notifications(ids, at)` gives claimed entries back: claimable again from `at`
+/// only, attempts and error unchanged; a delivered entry and an unknown id are left alone.
+pub async fn postpone_notifications_gives_back_without_an_attempt(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let mut x = new_indicator(&p, "x", at(0));
+    x.disabled = true;
+    let mut cx = commit(x);
+    cx.notifications = vec![
+        alert(&p, "x", at(0), at(0), None, "n1"),
+        alert(&p, "x", at(0), at(0), None, "n2"),
+    ];
+    write(storage, &cx, "insert x with two notifications").await;
+    let entries = outbox_of(storage, &p).await;
+    let (e1, e2) = (entries[0].clone(), entries[1].clone());
+    assert_eq!(
+        claim_notes(storage, at(10), at(70), 10).await,
+        vec![e1.clone(), e2.clone()]
+    );
+    storage
+        .mark_delivered(&[e2.id], at(11))
+        .await
+        .expect("mark_delivered()");
+    storage
+        .postpone_notifications(&[e1.id, e2.id, NotificationId(e2.id.0 + 1000)], at(40))
+        .await
+        .expect("postpone_notifications()");
+    let after = outbox_of(storage, &p).await;
+    assert_eq!(after[0], e1, "attempts and error unchanged");
+    assert_eq!(
+        after[1].delivered_at,
+        Some(at(11)),
+        "a delivered entry stays delivered"
+    );
+    assert_eq!(
+        deadline(storage).await,
+        Some(at(40)),
+        "the new time is a deadline"
+    );
+    assert!(
+        claim_notes(storage, at(39), at(100), 10).await.is_empty(),
+        "not claimable before the new time, though before the lease end"
+    );
+    assert_eq!(
+        claim_notes(storage, at(40), at(100), 10).await,
+        vec![e1],
+        "claimable again from the new time, the delivered one never"
+    );
+}
+
 /// `retry_notification(id, at, error)` counts the attempt, records the error and makes
 /// the entry claimable again from `at` only (also when `at` is before its lease end).
 pub async fn retry_notification_reschedules(storage: &dyn Storage) {
@@ -1958,7 +2015,7 @@ pub async fn engine_many_writers_lose_nothing(storage: &std::sync::Arc<dyn Stora
     let notifier = crate::testing::RecordingNotifier::new();
     let engine = engine_on(storage, &clock, &notifier);
     let project = storage
-        .create_project(NewProject::new("p", textid("p1")))
+        .create_project(NewProject::new("p", textid("p1")).with_member(ops()))
         .await
         .expect("create project");
     engine
@@ -2015,7 +2072,7 @@ pub async fn engine_expiry_alert_and_delivery(storage: &std::sync::Arc<dyn Stora
     let notifier = crate::testing::RecordingNotifier::new();
     let engine = engine_on(storage, &clock, &notifier);
     let project = storage
-        .create_project(NewProject::new("p", textid("p1")))
+        .create_project(NewProject::new("p", textid("p1")).with_member(ops()))
         .await
         .expect("create project");
     engine
@@ -2054,7 +2111,7 @@ pub async fn engine_reduction_cancels_with_nanosecond_clock(storage: &std::sync:
     let clock = crate::testing::ManualClock::new(t0() + TimeDelta::nanoseconds(123_456_789));
     let notifier = crate::testing::RecordingNotifier::new();
     let engine = engine_on(storage, &clock, &notifier);
-    let mut new = NewProject::new("p", textid("p1"));
+    let mut new = NewProject::new("p", textid("p1")).with_member(ops());
     new.policies[0].reduction = Some(Reduction::parse("5m").expect("reduction"));
     let project = storage.create_project(new).await.expect("create project");
     engine
@@ -2101,7 +2158,7 @@ where
     let clock = crate::testing::ManualClock::new(t0());
     let notifier = crate::testing::RecordingNotifier::new();
     let engine = engine_on(&first, &clock, &notifier);
-    let mut new = NewProject::new("p", textid("p1"));
+    let mut new = NewProject::new("p", textid("p1")).with_member(ops());
     new.policies[0].reduction = Some(Reduction::parse("5m").expect("reduction"));
     let project = first.create_project(new).await.expect("create project");
     for (n, status) in [

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
 use crate::notify::Notifier;
+use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
@@ -36,6 +37,10 @@ pub struct EngineConfig {
     pub retry_base: TimeDelta,
     /// The longest retry delay of a failed delivery.
     pub retry_max: TimeDelta,
+    /// How long a recipient's released alerts wait for the burst to settle: they are
+    /// delivered together once the newest of them is this old (okerr waits 10 s). Zero
+    /// delivers at once.
+    pub batch_delay: TimeDelta,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +53,7 @@ impl Default for EngineConfig {
             max_sleep: std::time::Duration::from_secs(60),
             retry_base: TimeDelta::seconds(5),
             retry_max: TimeDelta::hours(1),
+            batch_delay: TimeDelta::zero(),
         }
     }
 }
@@ -192,6 +198,52 @@ impl Engine {
                 None => continue,
             }
         }
+    }
+
+    /// Applies several updates as one message (an e-mail with several `%%%` blocks): every
+    /// update is decided before anything is stored, so a refusal of any of them stores
+    /// none. Then each is committed as [`update`](Engine::update) does. Only a change by
+    /// another writer between the decisions and the commits that makes a later update
+    /// refused (a secret changed meanwhile) leaves the earlier ones stored.
+    ///
+    /// # Errors
+    /// The first refusal, with the index of its update; or `Storage`.
+    pub async fn update_all(
+        &self,
+        reqs: Vec<UpdateRequest>,
+    ) -> Result<Vec<UpdateOutcome>, RefusedUpdate> {
+        let storage = &self.inner.storage;
+        let refused = |index| move |error| RefusedUpdate { index, error };
+        for (index, req) in reqs.iter().enumerate() {
+            let project = storage
+                .project_by_textid(&req.textid)
+                .await
+                .map_err(|e| refused(index)(e.into()))?
+                .ok_or_else(|| refused(index)(UpdateError::NoSuchProject(req.textid.clone())))?;
+            let existing = match IndicatorName::parse(&req.name) {
+                Ok(name) => storage
+                    .indicator(project.id, &name)
+                    .await
+                    .map_err(|e| refused(index)(e.into()))?,
+                Err(_) => None,
+            };
+            let count = match (&existing, project.max_indicators) {
+                (None, Some(_)) => storage
+                    .count_indicators(project.id)
+                    .await
+                    .map_err(|e| refused(index)(e.into()))?,
+                _ => 0,
+            };
+            let now = self.inner.clock.now();
+            let settings = &self.inner.config.settings;
+            decide_update(&project, existing.as_ref(), count, req, settings, now)
+                .map_err(refused(index))?;
+        }
+        let mut outcomes = Vec::with_capacity(reqs.len());
+        for (index, req) in reqs.into_iter().enumerate() {
+            outcomes.push(self.update(req).await.map_err(refused(index))?);
+        }
+        Ok(outcomes)
     }
 
     /// Applies a user's action to an indicator. Returns the indicator as stored after it.
@@ -385,6 +437,13 @@ impl Engine {
                 return Ok(report);
             }
             let full = batch.len() >= config.batch as usize;
+            let batch = self.settled(batch, now).await?;
+            if batch.is_empty() {
+                if full {
+                    continue;
+                }
+                return Ok(report);
+            }
             let outcome = notifier.deliver(&batch).await;
             let now = self.inner.clock.now();
             let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
@@ -408,6 +467,46 @@ impl Engine {
                 return Ok(report);
             }
         }
+    }
+
+    /// The entries of `batch` whose burst has settled: a recipient's released alerts wait
+    /// until the newest of them is `batch_delay` old (spec §8.2). The others are given
+    /// back undelivered, to be claimed again when their newest settles.
+    async fn settled(
+        &self,
+        batch: Vec<OutboxEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let delay = self.inner.config.batch_delay;
+        if delay <= TimeDelta::zero() {
+            return Ok(batch);
+        }
+        let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        for entry in &batch {
+            if let Some(key) = entry.notification.batch_key() {
+                let released = entry.notification.release_at;
+                let slot = newest.entry(key).or_insert(released);
+                *slot = (*slot).max(released);
+            }
+        }
+        let mut waiting: HashMap<DateTime<Utc>, Vec<NotificationId>> = HashMap::new();
+        for entry in &batch {
+            let newest = entry.notification.batch_key().and_then(|k| newest.get(k));
+            if let Some(&newest) = newest {
+                if newest + delay > now {
+                    waiting.entry(newest + delay).or_default().push(entry.id);
+                }
+            }
+        }
+        for (at, ids) in &waiting {
+            self.inner.storage.postpone_notifications(ids, *at).await?;
+        }
+        let waiting: std::collections::HashSet<NotificationId> =
+            waiting.into_values().flatten().collect();
+        Ok(batch
+            .into_iter()
+            .filter(|e| !waiting.contains(&e.id))
+            .collect())
     }
 
     /// One pass of the scheduler: expire what is due, deliver what is released.
@@ -486,6 +585,16 @@ impl Engine {
             self.wake();
         }
     }
+}
+
+/// An update of [`Engine::update_all`] was refused; see there what was stored.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct RefusedUpdate {
+    /// The position of the refused update in the request list.
+    pub index: usize,
+    /// Why it was refused; the error's text is this error's text.
+    pub error: UpdateError,
 }
 
 /// `base · 2^attempts`, at most `max`.

@@ -380,6 +380,23 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    async fn postpone_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        for id in ids {
+            if s.outbox
+                .get(id)
+                .is_some_and(|r| r.entry.delivered_at.is_none())
+            {
+                s.set_available(*id, Some(at));
+            }
+        }
+        Ok(())
+    }
+
     async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
         let s = self.lock();
         Ok(s.outbox

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::indicator::{Effects, HeldAlert, Indicator, IndicatorId, LogLine, Status};
-use crate::name::{IndicatorName, TextId};
+use crate::name::{Email, IndicatorName, TextId};
 use crate::project::{Policy, Project, ProjectId};
 use crate::storage::Commit;
 
@@ -43,8 +43,12 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Payload {
-    /// An alert for the project's members (`Changed status OK (1h1m) -> ERR (No heartbeat)`).
+    /// An alert for one project member who wants alerts (`Changed status OK (1h1m) -> ERR
+    /// (No heartbeat)`); one alert of the indicator makes one notification per recipient,
+    /// so each recipient's delivery succeeds or fails on its own.
     Alert {
+        /// The recipient.
+        to: Email,
         /// okerr's alert text.
         message: String,
     },
@@ -68,6 +72,17 @@ pub struct StatusChange {
     pub details: String,
     /// When it changed.
     pub time: DateTime<Utc>,
+}
+
+impl Notification {
+    /// Notifications with the same key are delivered together (one e-mail per recipient);
+    /// `None` for those delivered one by one.
+    pub fn batch_key(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Alert { to, .. } => Some(to.as_str()),
+            Payload::Webhook { .. } => None,
+        }
+    }
 }
 
 impl StatusChange {
@@ -143,16 +158,29 @@ pub(crate) fn build_commit(
                 (release_at, alert.keys.map(|(key, _)| key))
             }
         };
+        let recipients: Vec<&Email> = project
+            .members
+            .iter()
+            .filter(|m| m.alerts)
+            .map(|m| &m.email)
+            .collect();
+        if recipients.is_empty() {
+            // Nobody to tell: the alert is only logged, and nothing is held to cancel.
+            continue;
+        }
         if let Some(key) = key.as_ref().filter(|_| release_at > now) {
             indicator.held.push(HeldAlert {
                 key: key.clone(),
                 release_at,
             });
         }
-        let payload = Payload::Alert {
-            message: alert.message,
-        };
-        notifications.push(notification(&indicator, release_at, key, payload));
+        for to in recipients {
+            let payload = Payload::Alert {
+                to: to.clone(),
+                message: alert.message.clone(),
+            };
+            notifications.push(notification(&indicator, release_at, key.clone(), payload));
+        }
     }
     if let (Some((old, new)), Some(url)) = (fx.status_change, &policy.url_statuschange) {
         let change = StatusChange {

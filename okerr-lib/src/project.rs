@@ -240,6 +240,15 @@ impl NewProject {
         }
     }
 
+    /// Adds a member who gets alert e-mails.
+    pub fn with_member(mut self, email: Email) -> Self {
+        self.members.push(Member {
+            email,
+            alerts: true,
+        });
+        self
+    }
+
     /// Gives this project its storage id.
     pub fn with_id(self, id: ProjectId) -> Project {
         Project {

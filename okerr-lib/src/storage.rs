@@ -261,6 +261,7 @@ pub struct Commit {
 ///     async fn claim_notifications(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.claim_notifications(now, until, limit).await }
 ///     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
 ///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
+///     async fn postpone_notifications(&self, ids: &[NotificationId], at: DateTime<Utc>) -> Result<(), StorageError> { self.inner.postpone_notifications(ids, at).await }
 ///     async fn outbox(&self, p: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.outbox(p).await }
 ///     async fn setting(&self, k: &str) -> Result<Option<String>, StorageError> { self.inner.setting(k).await }
 ///     async fn put_setting(&self, k: &str, v: &str) -> Result<(), StorageError> { self.inner.put_setting(k, v).await }
@@ -416,6 +417,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         error: &str,
     ) -> Result<(), StorageError>;
 
+    /// Gives claimed notifications back undelivered, without counting an attempt: they
+    /// may be claimed again from `at` (a mail batch waiting for a burst to settle).
+    /// Delivered or unknown notifications are left as they are.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn postpone_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+
     /// Every notification of the project still in the outbox or delivered, oldest first.
     ///
     /// # Errors
@@ -523,6 +536,13 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         error: &str,
     ) -> Result<(), StorageError> {
         (**self).retry_notification(id, at, error).await
+    }
+    async fn postpone_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        (**self).postpone_notifications(ids, at).await
     }
     async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
         (**self).outbox(project).await

@@ -58,6 +58,7 @@ impl Clock for ManualClock {
 #[derive(Debug, Clone, Default)]
 pub struct RecordingNotifier {
     delivered: Arc<Mutex<Vec<OutboxEntry>>>,
+    batches: Arc<Mutex<Vec<usize>>>,
     failing: Arc<AtomicBool>,
     arrived: Arc<Notify>,
 }
@@ -81,12 +82,20 @@ impl RecordingNotifier {
             .clone()
     }
 
+    /// The size of each delivered batch, in order.
+    pub fn batches(&self) -> Vec<usize> {
+        self.batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The texts of the alerts delivered so far, in order.
     pub fn alerts(&self) -> Vec<String> {
         self.delivered()
             .into_iter()
             .filter_map(|e| match e.notification.payload {
-                Payload::Alert { message } => Some(message),
+                Payload::Alert { message, .. } => Some(message),
                 Payload::Webhook { .. } => None,
             })
             .collect()
@@ -116,6 +125,10 @@ impl Notifier for RecordingNotifier {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(batch.iter().cloned());
+        self.batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(batch.len());
         self.arrived.notify_waiters();
         DeliveryReport::all_delivered()
     }

@@ -228,7 +228,7 @@ proptest! {
 
             let delivered: Vec<(DateTime<Utc>, String)> = w.notifier.delivered().into_iter()
                 .filter_map(|e| match e.notification.payload {
-                    Payload::Alert { message } if message.starts_with("Changed status") =>
+                    Payload::Alert { message, .. } if message.starts_with("Changed status") =>
                         Some((e.notification.created, message)),
                     _ => None,
                 })

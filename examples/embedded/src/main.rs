@@ -17,7 +17,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = ManualClock::at_epoch();
     let notifier = RecordingNotifier::new();
     let project = storage
-        .create_project(NewProject::new("example", TextId::parse("example")?))
+        .create_project(
+            NewProject::new("example", TextId::parse("example")?)
+                .with_member(okerr::Email::parse("ops@example.com")?),
+        )
         .await?;
     let engine = Engine::new(
         storage.clone(),

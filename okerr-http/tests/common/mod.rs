@@ -50,7 +50,8 @@ impl World {
         let storage = Arc::new(MemoryStorage::new());
         let clock = ManualClock::at_epoch();
         let notifier = RecordingNotifier::new();
-        let mut new = NewProject::new("test project", TextId::parse("p1").unwrap());
+        let mut new = NewProject::new("test project", TextId::parse("p1").unwrap())
+            .with_member(okerr::Email::parse("ops@example.com").unwrap());
         new.aliases.push(TextId::parse("p1-alias").unwrap());
         new.aliases.push(TextId::parse("mytextid").unwrap());
         new.api_keys.push(ApiKey::new(
@@ -181,7 +182,7 @@ impl World {
             .await
             .into_iter()
             .filter_map(|e| match e.notification.payload {
-                Payload::Alert { message } => Some(message),
+                Payload::Alert { message, .. } => Some(message),
                 Payload::Webhook { .. } => None,
             })
             .collect()

@@ -28,7 +28,8 @@ impl World {
         let storage = Arc::new(MemoryStorage::new());
         let clock = ManualClock::at_epoch();
         let notifier = RecordingNotifier::new();
-        let mut new = NewProject::new("test project", TextId::parse("p1").unwrap());
+        let mut new = NewProject::new("test project", TextId::parse("p1").unwrap())
+            .with_member(okerr::Email::parse("ops@example.com").unwrap());
         new.aliases.push(TextId::parse("p1-alias").unwrap());
         edit(&mut new);
         let project = storage.create_project(new).await.unwrap();

@@ -1,0 +1,173 @@
+//! Who gets an alert, how a recipient's alerts are batched, and messages of several
+//! updates that apply all or none.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use common::World;
+use okerr::project::Member;
+use okerr::{
+    Email, Engine, EngineConfig, Payload, Reduction, Secret, Storage, UpdateError, UpdateRequest,
+};
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn recipients(w: &World) -> Vec<(String, String)> {
+    w.notifier
+        .delivered()
+        .into_iter()
+        .filter_map(|e| match e.notification.payload {
+            Payload::Alert { to, message } => Some((to.to_string(), message)),
+            Payload::Webhook { .. } => None,
+        })
+        .collect()
+}
+
+/// An engine on the world's storage, clock and notifier, delivering a recipient's alerts
+/// once the newest is 10 s old.
+fn batching(w: &World) -> Engine {
+    let config = EngineConfig {
+        batch_delay: TimeDelta::seconds(10),
+        ..EngineConfig::default()
+    };
+    Engine::with_config(
+        w.storage.clone(),
+        Arc::new(w.notifier.clone()),
+        Arc::new(w.clock.clone()),
+        config,
+    )
+}
+
+#[tokio::test]
+async fn every_member_who_wants_alerts_gets_each_alert_once() {
+    let w = World::with(|p| {
+        p.members.push(Member {
+            email: email("dev@example.com"),
+            alerts: true,
+        });
+        p.members.push(Member {
+            email: email("boss@example.com"),
+            alerts: false,
+        });
+    })
+    .await;
+    w.push("srv", "OK").await;
+    w.engine.tick().await.unwrap();
+    let mut got = recipients(&w);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("dev@example.com".to_owned(), "autocreated".to_owned()),
+            ("ops@example.com".to_owned(), "autocreated".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_recipients_an_alert_is_only_logged_and_a_flip_back_still_works() {
+    let w = World::with(|p| {
+        p.members.clear();
+        p.policies[0].reduction = Some(Reduction::parse("5m").unwrap());
+    })
+    .await;
+    w.push("srv", "OK").await;
+    let flipped = w.push("srv", "ERR").await;
+    assert!(flipped.held.is_empty(), "nothing queued, nothing held");
+    let back = w.push("srv", "OK").await;
+    assert_eq!(back.status, okerr::Status::Ok);
+    assert!(w.outbox().await.is_empty());
+    let log = w.log("srv").await;
+    assert!(
+        log.iter().any(|l| l.starts_with("ALERT:Changed status OK")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_is_delivered_in_one_batch_once_the_newest_alert_is_settled() {
+    let w = World::new().await;
+    let engine = batching(&w);
+    w.push("a", "OK").await;
+    w.clock.advance(TimeDelta::seconds(6));
+    w.push("b", "OK").await;
+    w.clock.advance(TimeDelta::seconds(6));
+    let report = engine.tick().await.unwrap();
+    assert_eq!(report.delivered, 0, "the newest alert is 6 s old");
+    assert!(w.notifier.delivered().is_empty());
+    assert_eq!(
+        w.outbox().await.iter().map(|e| e.attempts).max(),
+        Some(0),
+        "waiting is no failed attempt"
+    );
+    w.clock.advance(TimeDelta::seconds(3));
+    let report = engine.tick().await.unwrap();
+    assert_eq!(report.delivered, 0, "9 s");
+    w.clock.advance(TimeDelta::seconds(1));
+    let report = engine.tick().await.unwrap();
+    assert_eq!(report.delivered, 2, "both, together, at 10 s");
+    assert_eq!(w.notifier.batches(), vec![2]);
+    w.clock.advance(TimeDelta::minutes(5));
+    assert_eq!(engine.tick().await.unwrap().delivered, 0, "never twice");
+}
+
+#[tokio::test]
+async fn the_next_deadline_wakes_the_scheduler_when_the_burst_settles() {
+    let w = World::new().await;
+    let engine = batching(&w);
+    w.push("a", "OK").await;
+    let created = okerr::Clock::now(&w.clock);
+    w.clock.advance(TimeDelta::seconds(2));
+    engine.tick().await.unwrap();
+    let next = okerr::Storage::next_deadline(&*w.storage).await.unwrap();
+    assert_eq!(next, Some(created + TimeDelta::seconds(10)));
+}
+
+#[tokio::test]
+async fn a_message_of_updates_applies_all_or_none() {
+    let w = World::new().await;
+    w.push("a", "ERR").await;
+    w.push("b", "ERR").await;
+    let mut project = w.project.clone();
+    project.policies[0].secret = Some(Secret::parse("s3cret").unwrap());
+    w.storage.save_project(&project).await.unwrap();
+    let update = |name: &str, status: &str, secret: &str| UpdateRequest {
+        secret: Some(secret.to_owned()),
+        ..UpdateRequest::new("p1", name, status)
+    };
+    let refused = w
+        .engine
+        .update_all(vec![
+            update("a", "OK", "s3cret"),
+            update("b", "OK", "wrong"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.index, 1);
+    assert!(
+        matches!(refused.error, UpdateError::BadSecret),
+        "{:?}",
+        refused.error
+    );
+    assert_eq!(
+        w.indicator("a").await.unwrap().status,
+        okerr::Status::Err,
+        "the first update was not stored"
+    );
+    let outcomes = w
+        .engine
+        .update_all(vec![
+            update("a", "OK", "s3cret"),
+            update("b", "OK", "s3cret"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(w.indicator("a").await.unwrap().status, okerr::Status::Ok);
+    assert_eq!(w.indicator("b").await.unwrap().status, okerr::Status::Ok);
+}
