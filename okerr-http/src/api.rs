@@ -85,7 +85,7 @@ pub(crate) async fn director(
 }
 
 /// The project of `textid`, if the request carries one of its API keys or the admin token.
-async fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     textid: &str,
@@ -107,7 +107,8 @@ async fn authorize(
     }
 }
 
-async fn is_admin(storage: &dyn Storage, key: &str) -> Result<bool, StorageError> {
+/// Whether `key` is the server's admin token.
+pub(crate) async fn is_admin(storage: &dyn Storage, key: &str) -> Result<bool, StorageError> {
     let Some(hash) = storage.setting(ADMIN_TOKEN_SETTING).await? else {
         return Ok(false);
     };

@@ -22,6 +22,7 @@ mod api;
 mod client_ip;
 mod form;
 mod update;
+mod web;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ use tower_http::trace::TraceLayer;
 use url::Url;
 
 pub use client_ip::ClientIp;
+pub use web::{COOKIE_KEY_SETTING, SESSION_COOKIE};
 
 /// The largest request body accepted by default: 64 KiB, far more than any update.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -78,6 +80,7 @@ impl HttpConfig {
 pub struct AppState {
     engine: Engine,
     config: Arc<HttpConfig>,
+    web: web::WebKeys,
 }
 
 impl AppState {
@@ -86,6 +89,7 @@ impl AppState {
         AppState {
             engine,
             config: Arc::new(config),
+            web: web::WebKeys::default(),
         }
     }
 
@@ -98,9 +102,15 @@ impl AppState {
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
+
+    /// The key of the pages' session cookies, loaded once.
+    pub(crate) fn web_keys(&self) -> &web::WebKeys {
+        &self.web
+    }
 }
 
-/// The router: `/update`, `/api/…`, `/healthz`. Serve it with
+/// The router: `/update`, `/api/…`, `/healthz`, and the web pages (`/login`, `/p/{textid}`,
+/// `/i/{textid}/{name}`, `/admin`, …). Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()`: the peer address is the client
 /// IP (see [`HttpConfig::trusted_proxies`]).
 pub fn router(state: AppState) -> Router {
@@ -133,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/checkmethods", get(api::checkmethods))
         .route("/api/ip", get(api::ip))
         .route("/healthz", get(api::health))
+        .merge(web::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(close_after_refused_body))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -1,0 +1,241 @@
+//! `/i/{textid}/{name}` (the link in alert e-mails): an indicator's status, method,
+//! policy, schedule and recent log; and the manager's actions, through the engine.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect};
+use maud::{Markup, html};
+use okerr::{Action, Indicator, IndicatorName, LogKind, Project, Status, Timing};
+
+use super::auth::{Viewer, check_csrf, open_project};
+use super::layout::{self, Page};
+use super::project::{lamp, lamp_markup};
+use super::{WebError, WebResult, fmt};
+use crate::AppState;
+use crate::form::Fields;
+
+/// How many log lines the page shows.
+const LOG_LINES: u32 = 50;
+
+async fn find(
+    state: &AppState,
+    project: &Project,
+    name: &str,
+) -> Result<(IndicatorName, Indicator), WebError> {
+    let missing = || {
+        WebError::NotFound(format!(
+            "No indicator '{name}' in project {}",
+            project.textid
+        ))
+    };
+    let name = IndicatorName::parse(name).map_err(|_| missing())?;
+    let ind = state
+        .engine()
+        .storage()
+        .indicator(project.id, &name)
+        .await?
+        .ok_or_else(missing)?;
+    Ok((name, ind))
+}
+
+/// One action button: a form of its own with the CSRF token.
+fn button(viewer: &Viewer, action: &str, label: &str, class: &str) -> Markup {
+    html! {
+        form.inline method="post" {
+            (layout::csrf_field(viewer))
+            input type="hidden" name="action" value=(action);
+            button class=(class) type="submit" { (label) }
+        }
+    }
+}
+
+fn actions(viewer: &Viewer, ind: &Indicator) -> Markup {
+    let toggle = |on: bool, yes: (&str, &str), no: (&str, &str)| {
+        let (action, label) = if on { no } else { yes };
+        button(viewer, action, label, "")
+    };
+    html! {
+        div.actions #actions {
+            (toggle(ind.maintenance.is_some(), ("maintenance-on", "Start maintenance"), ("maintenance-off", "Stop maintenance")))
+            " "
+            (toggle(ind.silent, ("silent-on", "Silence"), ("silent-off", "Unsilence")))
+            " "
+            (toggle(ind.disabled, ("disable", "Disable"), ("enable", "Enable")))
+            " "
+            (button(viewer, "retest", "Retest", ""))
+            " "
+            (button(viewer, "set-ok", "Set OK", ""))
+            " "
+            (button(viewer, "set-err", "Set ERR", ""))
+        }
+        form.actions method="post" {
+            (layout::csrf_field(viewer))
+            input type="hidden" name="action" value="delete";
+            label { input type="checkbox" name="confirm" value="yes" required; "yes, delete it" }
+            button.danger type="submit" { "Delete" }
+        }
+    }
+}
+
+/// `GET /i/{textid}/{name}`.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((textid, name)): Path<(String, String)>,
+) -> WebResult {
+    let (project, viewer) = open_project(&state, &headers, &uri, &textid).await?;
+    let (name, ind) = find(&state, &project, &name).await?;
+    let log = state
+        .engine()
+        .storage()
+        .log(project.id, &name, LOG_LINES)
+        .await?;
+    let now = state.engine().clock().now();
+    let policy = project.policy_or_default(ind.policy.as_str());
+    let timing = Timing::of(&ind.method, &policy, &state.engine().config().settings);
+    let textid = project.textid.as_str();
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| -> Markup {
+        match t {
+            Some(t) => html! { (fmt::relative(t, now)) " " span.muted { "(" (fmt::exact(t)) ")" } },
+            None => html! { span.muted { "never" } },
+        }
+    };
+    let body = html! {
+        p {
+            a href=(layout::project_path(textid)) {
+                span title={ "TextID: " (textid) } { (project.name) }
+            }
+            " › "
+        }
+        h1 #indicator data-lamp=(lamp(&ind).0) {
+            (lamp_markup(&ind, now)) " " (ind.name)
+        }
+        table.facts {
+            tr { th { "Status" } td #status { (ind.status) @for f in ind.flags(now).iter().skip(1) { " " span.tag { (f) } } } }
+            tr { th { "Details" } td #details { (ind.details) } }
+            @if !ind.desc.is_empty() {
+                tr { th { "Description" } td { (ind.desc) } }
+            }
+            tr { th { "Method" } td { (ind.method.codename()) } }
+            @for (arg, value) in ind.method.args() {
+                @if arg != "secret" {
+                    tr { th { "· " (arg) } td { (value) } }
+                }
+            }
+            tr {
+                th { "Policy" }
+                td {
+                    (policy.name) " "
+                    span.muted {
+                        "(period " (fmt::span(timing.period.num_seconds()))
+                        ", patience " (fmt::span(timing.patience.num_seconds())) ")"
+                    }
+                    " " a href={ (layout::project_path(textid)) "/policies" } { "policies" }
+                }
+            }
+            tr { th { "Tags" } td { @for tag in ind.all_tags(now) { span.tag { (tag) } } } }
+            tr { th { "Updated" } td { (when(Some(ind.updated))) } }
+            tr { th { "Status since" } td { (when(Some(ind.changed))) } }
+            tr { th { "Update expected" } td #expected { (when(ind.expected)) } }
+            tr {
+                th { "Expires" }
+                td #expires {
+                    @if ind.due_at().is_none() && !ind.dead {
+                        span.muted { "never (disabled or problem)" }
+                    } @else if ind.dead {
+                        span.muted { "ERR; expires no more until an update" }
+                    } @else {
+                        (when(ind.scheduled))
+                    }
+                }
+            }
+            @if let Some(since) = ind.maintenance {
+                tr { th { "Maintenance since" } td { (when(Some(since))) } }
+            }
+            tr { th { "Created" } td { (when(Some(ind.created))) } }
+        }
+        h2 { "Actions" }
+        (actions(&viewer, &ind))
+        h2 { "Log" }
+        @if log.is_empty() {
+            p.muted { "Nothing logged yet." }
+        } @else {
+            table.log {
+                thead { tr { th { "Time" } th { "Kind" } th { "Message" } } }
+                tbody {
+                    @for line in log.iter().rev() {
+                        tr class={ "log-" (line.kind.as_str()) } {
+                            td title=(fmt::relative(line.time, now)) { (fmt::exact(line.time)) }
+                            td { (kind_label(line.kind)) }
+                            td { pre { (line.message) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let title = ind.full_name(textid);
+    Ok(layout::render(
+        StatusCode::OK,
+        Page::new(title, body).viewer(&viewer),
+    ))
+}
+
+fn kind_label(kind: LogKind) -> &'static str {
+    match kind {
+        LogKind::Update => "update",
+        LogKind::Indicator => "change",
+        LogKind::Alert => "alert",
+    }
+}
+
+/// `POST /i/{textid}/{name}` with `action`: maintenance, silent, retest, disable/enable,
+/// set OK/ERR (through [`okerr::Engine::act`]) or delete (with `confirm=yes`); then back
+/// to the page.
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((textid, name)): Path<(String, String)>,
+    mut fields: Fields,
+) -> WebResult {
+    let (project, viewer) = open_project(&state, &headers, &uri, &textid).await?;
+    check_csrf(&viewer, &mut fields)?;
+    let (name, _) = find(&state, &project, &name).await?;
+    let requested = fields.take("action").unwrap_or_default();
+    let action = match requested.as_str() {
+        "maintenance-on" => Action::Maintenance(true),
+        "maintenance-off" => Action::Maintenance(false),
+        "silent-on" => Action::Silent(true),
+        "silent-off" => Action::Silent(false),
+        "disable" => Action::Disabled(true),
+        "enable" => Action::Disabled(false),
+        "retest" => Action::Retest,
+        "set-ok" => Action::SetStatus(Status::Ok),
+        "set-err" => Action::SetStatus(Status::Err),
+        "delete" => {
+            if fields.take("confirm").as_deref() != Some("yes") {
+                return Err(WebError::BadRequest(
+                    "Deleting needs the confirmation box ticked".to_owned(),
+                ));
+            }
+            state
+                .engine()
+                .storage()
+                .delete_indicator(project.id, &name)
+                .await?;
+            tracing::info!(textid = %project.textid, %name, actor = viewer.actor, "deleted from the web");
+            return Ok(Redirect::to(&layout::project_path(project.textid.as_str())).into_response());
+        }
+        other => {
+            return Err(WebError::BadRequest(format!("Unknown action '{other}'")));
+        }
+    };
+    state
+        .engine()
+        .act(project.textid.as_str(), &name, &action, &viewer.actor)
+        .await?;
+    let back = layout::indicator_path(project.textid.as_str(), name.as_str());
+    Ok(Redirect::to(&back).into_response())
+}
