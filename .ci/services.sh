@@ -57,3 +57,21 @@ ensure_python_clients() {
     export OKERR_TEST_CLIENTS_BIN="$venv/bin"
     export OKERR_REQUIRE_CLIENTS=1
 }
+
+# Python's aiosmtpd, the real SMTP server that receives the alert e-mails in the tests, in
+# a virtualenv at target/okerr-mail-venv. Exports OKERR_TEST_AIOSMTPD (its python) and
+# OKERR_REQUIRE_SMTP=1, so the mail tests fail instead of skipping.
+ensure_mail_sink() {
+    local venv
+    venv="$(pwd)/target/okerr-mail-venv"
+    if ! "$venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+        echo "ci: installing aiosmtpd in $venv" >&2
+        rm -rf "$venv"
+        mkdir -p "$(dirname "$venv")"
+        python3 -m venv "$venv" || { echo "ci: python3 -m venv failed" >&2; return 1; }
+        "$venv/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6 \
+            || { echo "ci: pip install aiosmtpd failed" >&2; return 1; }
+    fi
+    export OKERR_TEST_AIOSMTPD="$venv/bin/python"
+    export OKERR_REQUIRE_SMTP=1
+}

@@ -492,10 +492,10 @@ impl Engine {
         let mut waiting: HashMap<DateTime<Utc>, Vec<NotificationId>> = HashMap::new();
         for entry in &batch {
             let newest = entry.notification.batch_key().and_then(|k| newest.get(k));
-            if let Some(&newest) = newest {
-                if newest + delay > now {
-                    waiting.entry(newest + delay).or_default().push(entry.id);
-                }
+            if let Some(&newest) = newest
+                && newest + delay > now
+            {
+                waiting.entry(newest + delay).or_default().push(entry.id);
             }
         }
         for (at, ids) in &waiting {

@@ -243,6 +243,11 @@ impl Indicator {
         f
     }
 
+    /// okerr's `ATTENTION`: a problem, maintenance, or ERR and not silent.
+    pub fn needs_attention(&self) -> bool {
+        self.problem || self.maintenance.is_some() || (self.status == Status::Err && !self.silent)
+    }
+
     /// okerr's tags (spec §2.5): the flags, the method's codename, `passive`, `ATTENTION`
     /// when it needs a look (a problem, maintenance, or ERR and not silent),
     /// `policy:{name}`, then the user tags.
@@ -250,10 +255,7 @@ impl Indicator {
         let mut tags: Vec<String> = self.flags(now).into_iter().map(str::to_owned).collect();
         tags.push(self.method.codename().to_owned());
         tags.push("passive".to_owned());
-        let attention = self.problem
-            || self.maintenance.is_some()
-            || (self.status == Status::Err && !self.silent);
-        if attention {
+        if self.needs_attention() {
             tags.push("ATTENTION".to_owned());
         }
         tags.push(format!("policy:{}", self.policy));

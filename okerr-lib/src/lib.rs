@@ -17,6 +17,7 @@ pub mod pyfmt;
 pub mod reduction;
 pub mod settings;
 pub mod storage;
+pub mod summary;
 pub mod update;
 
 #[cfg(feature = "test-util")]
@@ -42,4 +43,5 @@ pub use project::{ApiKey, Member, NewProject, Policy, Project, ProjectId, Source
 pub use reduction::{Reduction, ReductionError};
 pub use settings::Settings;
 pub use storage::{Commit, Storage, StorageError};
+pub use summary::ProjectSummary;
 pub use update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};

@@ -1,0 +1,317 @@
+//! Alert e-mails (spec §8.2): one message per recipient with all of their released
+//! alerts, subject `okerr alert`, plain text and HTML.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use maud::{DOCTYPE, html};
+use okerr::{
+    Clock, DeliveryReport, Notifier, NotifyError, OutboxEntry, Payload, ProjectId, ProjectSummary,
+    Storage,
+};
+use url::Url;
+
+/// Why the mail settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The relay URL is not one lettre understands (`smtp://host:port`,
+    /// `smtp://host:port?tls=required`, `smtps://user:password@host:465`).
+    #[error("invalid mail relay URL (expected smtp://host:port or smtps://user:password@host)")]
+    Relay(#[source] lettre::transport::smtp::Error),
+    /// The sender is not an e-mail address.
+    #[error("invalid sender address {address:?}")]
+    From {
+        /// The address given.
+        address: String,
+        /// Why it is invalid.
+        #[source]
+        source: lettre::address::AddressError,
+    },
+}
+
+/// Where alert e-mails go through and what they say about the server.
+#[derive(Clone)]
+pub struct MailConfig {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    public_url: Url,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The relay URL may hold a password: not shown.
+        f.debug_struct("MailConfig")
+            .field("from", &self.from.to_string())
+            .field("public_url", &self.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailConfig {
+    /// Mail through `relay` (lettre's URL forms, with credentials if needed) from `from`;
+    /// links in the mails point to pages under `public_url`. Talking to the relay gives up
+    /// after 30 s.
+    ///
+    /// # Errors
+    /// An invalid relay URL or sender address.
+    pub fn new(relay: &str, from: &str, public_url: Url) -> Result<Self, MailError> {
+        // lettre's TLS is rustls with ring; make it the process default too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(relay)
+            .map_err(MailError::Relay)?
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        let from = from.parse().map_err(|source| MailError::From {
+            address: from.to_owned(),
+            source,
+        })?;
+        Ok(MailConfig {
+            transport,
+            from,
+            public_url,
+        })
+    }
+}
+
+/// Sends alert e-mails. Each recipient's message is delivered or fails on its own, so a
+/// refused recipient never makes the others get their alerts twice.
+#[derive(Debug)]
+pub struct EmailNotifier {
+    config: MailConfig,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    sent: AtomicU64,
+}
+
+impl EmailNotifier {
+    /// A notifier; `storage` gives each mail its projects' summary lines.
+    pub fn new(config: MailConfig, storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
+        EmailNotifier {
+            config,
+            storage,
+            clock,
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// The summary line of each project of the batch; a project that cannot be read is
+    /// left out (the alerts still go).
+    async fn summaries(&self, batch: &[OutboxEntry]) -> HashMap<ProjectId, ProjectSummary> {
+        let mut summaries = HashMap::new();
+        for entry in batch {
+            let project = entry.notification.project;
+            if summaries.contains_key(&project) {
+                continue;
+            }
+            match self.storage.indicators(project).await {
+                Ok(indicators) => {
+                    summaries.insert(project, ProjectSummary::of(&indicators));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %project, "no summary line for the alert mail")
+                }
+            }
+        }
+        summaries
+    }
+
+    async fn send(&self, mail: AlertMail<'_>) -> Result<(), NotifyError> {
+        let to: Mailbox = mail
+            .to
+            .parse()
+            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
+        let message = Message::builder()
+            .from(self.config.from.clone())
+            .to(to)
+            .subject("okerr alert")
+            .multipart(MultiPart::alternative_plain_html(mail.text(), mail.html()))
+            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
+        match self.config.transport.send(message).await {
+            Ok(_) => {
+                tracing::info!(to = mail.to, alerts = mail.alerts.len(), "alert mail sent");
+                Ok(())
+            }
+            Err(e) if e.is_permanent() => Err(NotifyError::Permanent(Box::new(e))),
+            Err(e) => Err(NotifyError::Transient(Box::new(e))),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for EmailNotifier {
+    async fn deliver(&self, batch: &[OutboxEntry]) -> DeliveryReport {
+        let mut report = DeliveryReport::default();
+        let mut by_recipient: BTreeMap<&str, Vec<&OutboxEntry>> = BTreeMap::new();
+        for entry in batch {
+            match &entry.notification.payload {
+                Payload::Alert { to, .. } => {
+                    by_recipient.entry(to.as_str()).or_default().push(entry)
+                }
+                Payload::Webhook { .. } => report.failed.push((
+                    entry.id,
+                    NotifyError::Permanent(
+                        "not an alert: the e-mail notifier only sends alerts".into(),
+                    ),
+                )),
+            }
+        }
+        let summaries = self.summaries(batch).await;
+        let now = self.clock.now();
+        let sends = by_recipient.into_iter().map(|(to, alerts)| {
+            let mail = AlertMail {
+                id: self.sent.fetch_add(1, Ordering::Relaxed) + 1,
+                to,
+                generated: now,
+                public_url: &self.config.public_url,
+                alerts: alerts.clone(),
+                summaries: &summaries,
+            };
+            async move { (alerts, self.send(mail).await) }
+        });
+        for (alerts, result) in join_all(sends).await {
+            if let Err(error) = result {
+                tracing::warn!(%error, "alert mail not sent");
+                let text = error.to_string();
+                let permanent = error.is_permanent();
+                report.failed.extend(alerts.iter().map(|e| {
+                    let again: Box<dyn std::error::Error + Send + Sync> = text.clone().into();
+                    let error = if permanent {
+                        NotifyError::Permanent(again)
+                    } else {
+                        NotifyError::Transient(again)
+                    };
+                    (e.id, error)
+                }));
+            }
+        }
+        report
+    }
+}
+
+/// One recipient's alert e-mail: okerr's contents (spec §8.2) as plain text and HTML.
+#[derive(Debug)]
+pub struct AlertMail<'a> {
+    /// A counter of the mails this process sent.
+    pub id: u64,
+    /// The recipient.
+    pub to: &'a str,
+    /// When the mail was made.
+    pub generated: DateTime<Utc>,
+    /// The server's public URL, for the links to the indicator pages.
+    pub public_url: &'a Url,
+    /// The recipient's alerts, oldest first.
+    pub alerts: Vec<&'a OutboxEntry>,
+    /// The summary line of each project of the alerts, where known.
+    pub summaries: &'a HashMap<ProjectId, ProjectSummary>,
+}
+
+impl AlertMail<'_> {
+    /// `{public_url}/i/{textid}/{name}`, the indicator's page.
+    pub fn link(&self, entry: &OutboxEntry) -> Url {
+        let n = &entry.notification;
+        let mut url = self.public_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["i", n.textid.as_str(), n.indicator.as_str()]);
+        }
+        url
+    }
+
+    fn rows(&self) -> impl Iterator<Item = (String, String, Url, &str)> {
+        self.alerts.iter().map(|e| {
+            let n = &e.notification;
+            let message = match &n.payload {
+                Payload::Alert { message, .. } => message.as_str(),
+                Payload::Webhook { .. } => "",
+            };
+            (
+                n.created.format("%d %b %Y %H:%M:%S").to_string(),
+                format!("{}@{}", n.indicator, n.textid),
+                self.link(e),
+                message,
+            )
+        })
+    }
+
+    /// The projects of the alerts with their summary lines, in order of appearance.
+    fn project_lines(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut lines = Vec::new();
+        for e in &self.alerts {
+            let n = &e.notification;
+            if seen.contains(&n.project) {
+                continue;
+            }
+            seen.push(n.project);
+            if let Some(summary) = self.summaries.get(&n.project) {
+                lines.push(format!("{}: {summary}", n.textid));
+            }
+        }
+        lines
+    }
+
+    fn host(&self) -> &str {
+        self.public_url.host_str().unwrap_or("okerr")
+    }
+
+    /// The plain-text body.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "okerr alert\n\nid: {}\nfor: {}\ngenerated on {} at {}\n\n",
+            self.id,
+            self.to,
+            self.host(),
+            self.generated.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        for (time, name, link, message) in self.rows() {
+            out.push_str(&format!("{time} UTC  {name}  {message}\n    {link}\n"));
+        }
+        out.push('\n');
+        for line in self.project_lines() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The HTML body.
+    pub fn html(&self) -> String {
+        html! {
+            (DOCTYPE)
+            html {
+                head { meta charset="utf-8"; title { "okerr alert" } }
+                body style="font-family: sans-serif" {
+                    h2 { "okerr alert" }
+                    p {
+                        "id: " (self.id) br;
+                        "for: " (self.to) br;
+                        "generated on " (self.host()) " at "
+                        (self.generated.format("%Y-%m-%d %H:%M:%S UTC"))
+                    }
+                    table cellpadding="4" style="border-collapse: collapse" {
+                        tr { th align="left" { "time (UTC)" } th align="left" { "indicator" } th align="left" { "alert" } }
+                        @for (time, name, link, message) in self.rows() {
+                            tr {
+                                td { (time) }
+                                td { a href=(link) { (name) } }
+                                td { (message) }
+                            }
+                        }
+                    }
+                    @for line in self.project_lines() {
+                        p { (line) }
+                    }
+                }
+            }
+        }
+        .into_string()
+    }
+}
