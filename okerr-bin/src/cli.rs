@@ -40,6 +40,10 @@ pub(crate) enum Command {
     /// Add people to a project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Run an okerrclient script and send its update (`-s 'NAME test:apache2' OK`).
+    Client(crate::client::ClientArgs),
+    /// Send one update, like okerrupdate (`okerr update test:apache2 OK`).
+    Update(crate::client::UpdateArgs),
 }
 
 #[derive(Debug, Args)]

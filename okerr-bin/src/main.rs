@@ -6,6 +6,7 @@
 
 mod admin;
 mod cli;
+mod client;
 mod secret;
 mod serve;
 mod store;
@@ -29,6 +30,8 @@ pub(crate) enum Error {
     },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] client::Failure),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +61,8 @@ fn main() -> std::process::ExitCode {
             Command::Policy(cmd) => admin::policy(&cli.database, cmd).await,
             Command::Key(cmd) => admin::key(&cli.database, cmd).await,
             Command::Member(cmd) => admin::member(&cli.database, cmd).await,
+            Command::Client(args) => client::client(args).await,
+            Command::Update(args) => client::update(args).await,
         }
     });
     match result {

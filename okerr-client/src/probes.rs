@@ -79,3 +79,10 @@ impl Probes for SystemProbes {
         chrono::Local::now().naive_local()
     }
 }
+
+/// The short host name (up to the first `.`): okerrclient's default indicator name.
+pub fn short_host_name() -> Option<String> {
+    let name = sysinfo::System::host_name()?;
+    let short = name.split('.').next().unwrap_or_default();
+    (!short.is_empty()).then(|| short.to_owned())
+}
