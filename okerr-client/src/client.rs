@@ -402,3 +402,51 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = Retry::default();
+        let delays: Vec<u64> = (0..7).map(|n| r.delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 16, 16]);
+        assert_eq!(Retry::none().retries, 0);
+        assert_eq!(r.delay(u32::MAX), r.max_delay);
+    }
+
+    #[test]
+    fn urls_as_the_python_clients_make_them() {
+        let url = |s: &str| Url::parse(s).expect("a URL");
+        // direct: the path is kept, `/` added
+        let u = Client::update_url(&url("http://h:8000/some/prefix")).expect("url");
+        assert_eq!(u.as_str(), "http://h:8000/some/prefix/update");
+        let u = Client::update_url(&url("http://h/")).expect("url");
+        assert_eq!(u.as_str(), "http://h/update");
+        // director: the path is dropped
+        let c = Client::new(Config::new("mytextid", url("http://h:8765/some/prefix/")))
+            .expect("client");
+        assert_eq!(
+            c.director_url().expect("url").as_str(),
+            "http://h:8765/api/director/mytextid"
+        );
+    }
+
+    #[test]
+    fn the_success_line_previews_the_status() {
+        let a = Accepted {
+            url: Url::parse("http://h/update").expect("a URL"),
+            status: 200,
+            body: "OK".into(),
+        };
+        let u = Update::new("test:hb", "OK");
+        assert_eq!(a.line(&u, "t"), "okerr updated (200 OK) test:hb@t = OK");
+        let long = "x\n".repeat(30);
+        let line = a.line(&Update::new("n", long), "t");
+        assert_eq!(
+            line,
+            format!("okerr updated (200 OK) n@t = {}..", "x ".repeat(19))
+        );
+    }
+}
