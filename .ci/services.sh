@@ -75,3 +75,31 @@ ensure_mail_sink() {
     export OKERR_TEST_AIOSMTPD="$venv/bin/python"
     export OKERR_REQUIRE_SMTP=1
 }
+
+# Headless chromium and its WebDriver for the browser tests of the web pages: Debian's
+# chromium and chromium-driver, installed when /usr/bin/chromedriver is missing. Exports
+# OKERR_TEST_CHROMEDRIVER, OKERR_TEST_CHROMIUM and OKERR_REQUIRE_BROWSER=1, so the browser
+# tests fail instead of skipping.
+ensure_browser() {
+    if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
+        echo "ci: installing chromium and chromium-driver" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+            || { echo "ci: apt-get install chromium chromium-driver failed" >&2; return 1; }
+    fi
+    export OKERR_TEST_CHROMEDRIVER=/usr/bin/chromedriver
+    export OKERR_TEST_CHROMIUM=/usr/bin/chromium
+    export OKERR_REQUIRE_BROWSER=1
+}
+
+# swaks, the SMTP client the tests of updates by e-mail send with: Debian's package,
+# installed when missing. Exports OKERR_TEST_SWAKS and OKERR_REQUIRE_SWAKS=1, so those
+# tests fail instead of skipping.
+ensure_swaks() {
+    if [ ! -x /usr/bin/swaks ]; then
+        echo "ci: installing swaks" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null \
+            || { echo "ci: apt-get install swaks failed" >&2; return 1; }
+    fi
+    export OKERR_TEST_SWAKS=/usr/bin/swaks
+    export OKERR_REQUIRE_SWAKS=1
+}

@@ -12,11 +12,15 @@
 //! - [`clients_bin`] and [`run_client`]: the real Python clients (`okerrupdate`,
 //!   `okerrapi`, `okerrclient`) from the virtualenv that `.ci/services.sh` prepares;
 //! - [`poll`]: a bounded wait for what only the server's own scheduler does.
+//! - [`browser::Browser`]: headless chromium through chromedriver, for the web pages.
 //!
 //! The binary is built by `cargo test --workspace` (it is a workspace member) or by
 //! `cargo build -p okerr-bin`; `cargo test -p okerr-tests` alone does not rebuild it.
 
 #![forbid(unsafe_code)]
+
+pub mod browser;
+pub mod mail;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

@@ -44,7 +44,7 @@ fn button(viewer: &Viewer, action: &str, label: &str, class: &str) -> Markup {
         form.inline method="post" {
             (layout::csrf_field(viewer))
             input type="hidden" name="action" value=(action);
-            button class=(class) type="submit" { (label) }
+            button class=(class) type="submit" data-action=(action) { (label) }
         }
     }
 }
@@ -72,7 +72,7 @@ fn actions(viewer: &Viewer, ind: &Indicator) -> Markup {
             (layout::csrf_field(viewer))
             input type="hidden" name="action" value="delete";
             label { input type="checkbox" name="confirm" value="yes" required; "yes, delete it" }
-            button.danger type="submit" { "Delete" }
+            button.danger type="submit" data-action="delete" { "Delete" }
         }
     }
 }
@@ -119,7 +119,7 @@ pub(crate) async fn page(
             }
             tr { th { "Method" } td { (ind.method.codename()) } }
             @for (arg, value) in ind.method.args() {
-                @if arg != "secret" {
+                @if arg != "secret" && !value.is_empty() {
                     tr { th { "· " (arg) } td { (value) } }
                 }
             }
