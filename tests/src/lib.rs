@@ -20,7 +20,6 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
-pub mod mail;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
