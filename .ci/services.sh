@@ -91,3 +91,16 @@ ensure_browser() {
     export OKERR_REQUIRE_BROWSER=1
 }
 
+
+# swaks, the SMTP client the tests of updates by e-mail send with: Debian's package,
+# installed when missing. Exports OKERR_TEST_SWAKS and OKERR_REQUIRE_SWAKS=1, so those
+# tests fail instead of skipping.
+ensure_swaks() {
+    if [ ! -x /usr/bin/swaks ]; then
+        echo "ci: installing swaks" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks >/dev/null \
+            || { echo "ci: apt-get install swaks failed" >&2; return 1; }
+    fi
+    export OKERR_TEST_SWAKS=/usr/bin/swaks
+    export OKERR_REQUIRE_SWAKS=1
+}

@@ -67,8 +67,12 @@ pub(crate) struct ServeArgs {
     /// Patience shorter than this counts as this long (okerr: 5m) [default: 0].
     #[arg(long)]
     pub(crate) min_patience: Option<okerr::Interval>,
+    /// Accept updates by e-mail (`%%% name.status = OK` lines to TEXTID@...) on this
+    /// address, e.g. 127.0.0.1:10025 behind the MTA [default: off].
+    #[arg(long, env = "OKERR_SMTP_LISTEN", value_name = "ADDR:PORT")]
+    pub(crate) smtp_listen: Option<SocketAddr>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
-    /// min_period, min_patience. Options and environment win over it.
+    /// min_period, min_patience, smtp_listen. Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }

@@ -28,6 +28,7 @@ struct FileConfig {
     admin_token: Option<String>,
     min_period: Option<Interval>,
     min_patience: Option<Interval>,
+    smtp_listen: Option<SocketAddr>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -65,6 +66,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let storage = store::open(database).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
+    let smtp_listener = match args.smtp_listen.or(file.smtp_listen) {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     let public_url = match args.public_url.or(file.public_url) {
         Some(url) => url,
         None => format!("http://{bound}/")
@@ -96,6 +101,21 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
                 .await;
         })
     };
+    let smtp = match smtp_listener {
+        Some(listener) => {
+            eprintln!("okerr smtp listening on {}", listener.local_addr()?);
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(okerr_smtp::serve(
+                listener,
+                engine.clone(),
+                okerr_smtp::SmtpConfig::default(),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     eprintln!("okerr listening on http://{bound}/ (database {database})");
     axum::serve(
         listener,
@@ -105,6 +125,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     .await?;
     tracing::info!("stopped accepting; in-flight requests are done");
     let _ = stop.send(true);
+    if let Some(smtp) = smtp
+        && let Err(e) = smtp.await
+    {
+        tracing::error!(error = %e, "the smtp server task failed");
+    }
     if let Err(e) = scheduler.await {
         tracing::error!(error = %e, "the scheduler task failed");
     }
