@@ -91,7 +91,6 @@ ensure_browser() {
     export OKERR_REQUIRE_BROWSER=1
 }
 
-
 # swaks, the SMTP client the tests of updates by e-mail send with: Debian's package,
 # installed when missing. Exports OKERR_TEST_SWAKS and OKERR_REQUIRE_SWAKS=1, so those
 # tests fail instead of skipping.

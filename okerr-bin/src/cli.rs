@@ -71,8 +71,26 @@ pub(crate) struct ServeArgs {
     /// address, e.g. 127.0.0.1:10025 behind the MTA [default: off].
     #[arg(long, env = "OKERR_SMTP_LISTEN", value_name = "ADDR:PORT")]
     pub(crate) smtp_listen: Option<SocketAddr>,
+    /// The SMTP relay alert e-mails go through: `smtp://host:25`,
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://user:password@host:465`
+    /// [default: none; alerts stay in the outbox].
+    #[arg(
+        long,
+        env = "OKERR_MAIL_RELAY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) mail_relay: Option<String>,
+    /// The sender of alert e-mails [default: okerr@ the public URL's domain].
+    #[arg(long, env = "OKERR_MAIL_FROM", value_name = "ADDR")]
+    pub(crate) mail_from: Option<String>,
+    /// How long a recipient's alerts wait for more before they go in one e-mail: until
+    /// the newest is this old [default: 10s, as okerr].
+    #[arg(long, env = "OKERR_MAIL_BATCH_DELAY", value_name = "D")]
+    pub(crate) mail_batch_delay: Option<okerr::Interval>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
-    /// min_period, min_patience, smtp_listen. Options and environment win over it.
+    /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay.
+    /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }

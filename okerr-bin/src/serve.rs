@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use okerr::{Engine, EngineConfig, Interval, Settings, Storage, SystemClock};
+use okerr::{Clock, Engine, EngineConfig, Interval, Settings, Storage, SystemClock};
 use okerr_http::{ADMIN_TOKEN_SETTING, AppState, HttpConfig};
+use okerr_notify::{Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
 use serde::Deserialize;
 use url::Url;
 
@@ -29,6 +30,9 @@ struct FileConfig {
     min_period: Option<Interval>,
     min_patience: Option<Interval>,
     smtp_listen: Option<SocketAddr>,
+    mail_relay: Option<String>,
+    mail_from: Option<String>,
+    mail_batch_delay: Option<Interval>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -81,12 +85,20 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let admin_token = args.admin_token.or(file.admin_token);
     first_start(&storage, admin_token.as_deref(), &http.public_url).await?;
 
+    let batch_delay = args
+        .mail_batch_delay
+        .or(file.mail_batch_delay)
+        .unwrap_or_else(|| Interval::from_secs(10));
     let config = EngineConfig {
         settings,
+        batch_delay: batch_delay.to_chrono(),
         ..EngineConfig::default()
     };
-    let engine = Engine::without_notifier(storage.clone(), Arc::new(SystemClock), config);
-    tracing::warn!("no mail relay configured: alerts stay in the outbox");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let relay = args.mail_relay.or(file.mail_relay);
+    let from = args.mail_from.or(file.mail_from);
+    let notifier = notifier(relay, from, &http.public_url, &storage, &clock)?;
+    let engine = Engine::with_config(storage.clone(), Arc::new(notifier), clock, config);
     let app = okerr_http::router(AppState::new(engine.clone(), http));
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -134,6 +146,37 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         tracing::error!(error = %e, "the scheduler task failed");
     }
     Ok(())
+}
+
+/// Alerts by e-mail through `relay` (none without one: they stay in the outbox, and the
+/// server says so), webhooks always.
+fn notifier(
+    relay: Option<String>,
+    from: Option<String>,
+    public_url: &Url,
+    storage: &Arc<dyn Storage>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Dispatcher, Error> {
+    let email = match relay {
+        Some(relay) => {
+            let from = from.unwrap_or_else(|| {
+                format!(
+                    "okerr <okerr@{}>",
+                    public_url.domain().unwrap_or("localhost")
+                )
+            });
+            let mail = MailConfig::new(&relay, &from, public_url.clone())
+                .map_err(|e| Error::Usage(format!("--mail-relay/--mail-from: {e}")))?;
+            Some(EmailNotifier::new(mail, storage.clone(), clock.clone()))
+        }
+        None => {
+            tracing::warn!("no mail relay configured (--mail-relay): alerts stay in the outbox");
+            None
+        }
+    };
+    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3))
+        .map_err(|e| Error::Usage(format!("webhooks: {e}")))?;
+    Ok(Dispatcher::new(email, webhook))
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use common::{Hooks, SmtpSink, aiosmtpd_python, free_port, parse, webhook_endpoint};
+use common::{Hooks, webhook_endpoint};
 use okerr::testing::ManualClock;
 use okerr::{
     Email, Engine, EngineConfig, IndicatorName, Interval, MemoryStorage, NewProject, Project,
@@ -16,6 +16,7 @@ use okerr::{
 };
 use okerr_backend_sqlite::SqliteStorage;
 use okerr_notify::{Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
+use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
 use url::Url;
 
 const PUBLIC: &str = "https://okerr.example.net/";

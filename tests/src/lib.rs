@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod mail;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -533,6 +534,10 @@ pub struct Http {
 impl Http {
     /// A client for the server at `base` (`http://host:port/`).
     pub fn new(base: &str) -> Http {
+        // In a workspace build reqwest's features are unified with okerr-client's
+        // (`rustls-no-provider`): a client then needs a process-wide TLS provider, though
+        // these tests speak plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,141 @@
+//! A real SMTP server for the tests that send mail: Python's `aiosmtpd`, storing what it
+//! receives in a maildir, and the received messages decoded.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Python with `aiosmtpd` installed, from `OKERR_TEST_AIOSMTPD`; `None` (the test
+/// skips) when unset, a panic when `OKERR_REQUIRE_SMTP=1` demands it.
+pub fn aiosmtpd_python() -> Option<PathBuf> {
+    match std::env::var_os("OKERR_TEST_AIOSMTPD") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var("OKERR_REQUIRE_SMTP").as_deref() == Ok("1") => {
+            panic!("OKERR_REQUIRE_SMTP=1 but OKERR_TEST_AIOSMTPD is unset (run .ci/test)")
+        }
+        None => {
+            eprintln!("skipping: OKERR_TEST_AIOSMTPD is unset (a Python with aiosmtpd)");
+            None
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `aiosmtpd` server on 127.0.0.1 that stores every message it accepts in a maildir.
+#[derive(Debug)]
+pub struct SmtpSink {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    /// Starts the server on `port` and waits until it accepts connections.
+    pub fn start(python: &PathBuf, port: u16) -> SmtpSink {
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start python -m aiosmtpd");
+        let sink = SmtpSink {
+            child,
+            port,
+            maildir,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "aiosmtpd did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sink
+    }
+
+    /// `smtp://127.0.0.1:{port}`, the relay URL for lettre.
+    pub fn relay(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, raw, in the order of their file names.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(dir) = std::fs::read_dir(self.maildir.path().join("mail").join(sub)) {
+                files.extend(dir.map(|e| e.unwrap().path()));
+            }
+        }
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    /// Waits (at most 20 s) until at least `n` messages arrived, and returns them all.
+    pub fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
+        crate::poll(
+            &format!("{n} messages at the SMTP server"),
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || Some(self.messages()).filter(|m| m.len() >= n),
+        )
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A received e-mail, decoded.
+#[derive(Debug)]
+pub struct Mail {
+    /// The first To address.
+    pub to: String,
+    /// The From address.
+    pub from: String,
+    /// The subject.
+    pub subject: String,
+    /// The text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// Decodes a raw message.
+pub fn parse(raw: &[u8]) -> Mail {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable message");
+    let addr = |a: Option<&mail_parser::Address>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Mail {
+        to: addr(m.to()),
+        from: addr(m.from()),
+        subject: m.subject().unwrap_or_default().to_owned(),
+        text: m.body_text(0).unwrap_or_default().into_owned(),
+        html: m.body_html(0).unwrap_or_default().into_owned(),
+    }
+}

@@ -1,0 +1,91 @@
+//! `okerr serve --mail-relay` against a real SMTP server (aiosmtpd): the server's own
+//! scheduler expires a 2 s heartbeat and the alert arrives by e-mail, once, with okerr's
+//! text and a link to the indicator page.
+
+use okerr_tests::Server;
+use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
+
+#[test]
+fn the_server_mails_the_alert_of_a_silent_indicator() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let sink = SmtpSink::start(&python, free_port());
+    let relay = sink.relay();
+    let server = Server::start(&[
+        "--mail-relay",
+        &relay,
+        "--mail-from",
+        "okerr@example.net",
+        "--mail-batch-delay",
+        "1s",
+    ]);
+    let t = server.textid().to_owned();
+    let t = t.as_str();
+    server.admin_ok(&["member", "add", t, "ops@example.com"]);
+    server.admin_ok(&["member", "add", t, "boss@example.com", "--no-alerts"]);
+    server.admin_ok(&[
+        "policy",
+        "set",
+        t,
+        "Fast",
+        "--period",
+        "2s",
+        "--patience",
+        "0",
+    ]);
+    let fields = [
+        ("textid", t),
+        ("name", "test:apache2"),
+        ("status", "OK"),
+        ("policy", "Fast"),
+    ];
+    let reply = server.http().update(&fields);
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "OK"),
+        "{reply:?}"
+    );
+
+    // The autocreate alert, then (2 s later) the expiry's; each mailed once the recipient's
+    // burst settled for 1 s. They may share a mail.
+    let silence = "test:apache2@".to_owned() + t + "  Changed status OK (";
+    let mails = okerr_tests::poll(
+        "the expiry alert by e-mail",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        || {
+            let mails: Vec<_> = sink.messages().iter().map(|m| parse(m)).collect();
+            mails
+                .iter()
+                .any(|m| m.text.contains(&silence))
+                .then_some(mails)
+        },
+    );
+    let all_text: String = mails.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(all_text.matches(&silence).count(), 1, "{all_text}");
+    assert_eq!(
+        all_text.matches("autocreated from 127.0.0.1").count(),
+        1,
+        "{all_text}"
+    );
+    assert!(all_text.contains(") -> ERR (No heartbeat)"), "{all_text}");
+    for mail in &mails {
+        assert_eq!(
+            mail.to, "ops@example.com",
+            "only the member who wants alerts"
+        );
+        assert_eq!(mail.from, "okerr@example.net");
+        assert_eq!(mail.subject, "okerr alert");
+    }
+    let link = format!("{}i/{t}/test:apache2", server.url());
+    assert!(all_text.contains(&link), "{link} in {all_text}");
+    assert!(
+        server
+            .http()
+            .get(&format!("/i/{t}/test:apache2"), &[])
+            .status
+            < 500,
+        "the link's page exists"
+    );
+}
