@@ -214,6 +214,9 @@ impl Engine {
     ) -> Result<Vec<UpdateOutcome>, RefusedUpdate> {
         let storage = &self.inner.storage;
         let refused = |index| move |error| RefusedUpdate { index, error };
+        // Indicators this message creates, per project: they count against the limit of
+        // the next ones.
+        let mut creates: HashMap<ProjectId, u64> = HashMap::new();
         for (index, req) in reqs.iter().enumerate() {
             let project = storage
                 .project_by_textid(&req.textid)
@@ -234,10 +237,21 @@ impl Engine {
                     .map_err(|e| refused(index)(e.into()))?,
                 _ => 0,
             };
+            let created = creates.entry(project.id).or_default();
             let now = self.inner.clock.now();
             let settings = &self.inner.config.settings;
-            decide_update(&project, existing.as_ref(), count, req, settings, now)
-                .map_err(refused(index))?;
+            let decision = decide_update(
+                &project,
+                existing.as_ref(),
+                count + *created,
+                req,
+                settings,
+                now,
+            )
+            .map_err(refused(index))?;
+            if existing.is_none() && decision.is_some() {
+                *created += 1;
+            }
         }
         let mut outcomes = Vec::with_capacity(reqs.len());
         for (index, req) in reqs.into_iter().enumerate() {

@@ -171,3 +171,30 @@ async fn a_message_of_updates_applies_all_or_none() {
     assert_eq!(w.indicator("a").await.unwrap().status, okerr::Status::Ok);
     assert_eq!(w.indicator("b").await.unwrap().status, okerr::Status::Ok);
 }
+
+#[tokio::test]
+async fn a_message_creating_more_indicators_than_the_limit_allows_stores_none() {
+    let w = World::with(|p| p.max_indicators = Some(2)).await;
+    w.push("old", "OK").await;
+    let refused = w
+        .engine
+        .update_all(vec![
+            UpdateRequest::new("p1", "new1", "OK"),
+            UpdateRequest::new("p1", "new2", "OK"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.index, 1, "{:?}", refused.error);
+    assert!(
+        w.indicator("new1").await.is_none(),
+        "the first was not stored"
+    );
+    w.engine
+        .update_all(vec![
+            UpdateRequest::new("p1", "old", "ERR"),
+            UpdateRequest::new("p1", "new1", "OK"),
+        ])
+        .await
+        .unwrap();
+    assert!(w.indicator("new1").await.is_some());
+}
