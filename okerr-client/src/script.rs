@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use okerr::pyfmt::{float_repr, str_repr};
 use serde_json::{Map, Value};
 
 use crate::probes::{Disk, Probes};
@@ -589,9 +590,9 @@ impl Run<'_> {
                 let la = self.probes.load_average();
                 seq.details = Some(format!(
                     "{}, {}, {}",
-                    py_float(la[0]),
-                    py_float(la[1]),
-                    py_float(la[2])
+                    float_repr(la[0]),
+                    float_repr(la[1]),
+                    float_repr(la[2])
                 ));
                 float_value(la[period])
             }
@@ -665,7 +666,7 @@ fn truncate(instruction: &'static str, f: f64) -> Result<i64, ScriptError> {
     } else {
         Err(runtime(
             instruction,
-            format!("cannot make an integer of {}", py_float(f)),
+            format!("cannot make an integer of {}", float_repr(f)),
         ))
     }
 }
@@ -747,34 +748,12 @@ fn py_repr(v: &Value) -> String {
         Value::Bool(false) => "False".to_owned(),
         Value::Number(n) => {
             if n.is_f64() {
-                py_float(n.as_f64().unwrap_or(f64::NAN))
+                float_repr(n.as_f64().unwrap_or(f64::NAN))
             } else {
                 n.to_string()
             }
         }
-        Value::String(s) => {
-            let quote = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::from(quote);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        }
+        Value::String(s) => str_repr(s),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
@@ -782,33 +761,10 @@ fn py_repr(v: &Value) -> String {
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
-                .map(|(k, v)| format!("{}: {}", py_repr(&Value::from(k.as_str())), py_repr(v)))
+                .map(|(k, v)| format!("{}: {}", str_repr(k), py_repr(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// Python's `repr()` of a float: `1.0`, `36.6`, `1e+16`, `1e-05`.
-fn py_float(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        let e = format!("{f:e}");
-        let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    if f.fract() == 0.0 {
-        format!("{f:.1}")
-    } else {
-        format!("{f}")
     }
 }
 

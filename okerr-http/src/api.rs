@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use okerr::pyfmt::str_repr;
 use okerr::{
     Action, ActionError, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError,
 };
@@ -362,31 +363,6 @@ pub(crate) async fn get_arg(
     Ok(text(StatusCode::OK, format!("{value}\n")))
 }
 
-/// Python's `repr` of a string (what okerr's `Changed …` answer shows).
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// The form of `api/set` as actions in okerr's order, and the `{…}` of its answer.
 fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiError> {
     let mut actions = Vec::new();
@@ -399,7 +375,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
     }
     let mut plain = |fields: &mut Fields, key: &str, action: fn(String) -> Action| {
         if let Some(v) = fields.take(key) {
-            shown.push(format!("{}: {}", py_repr(key), py_repr(&v)));
+            shown.push(format!("{}: {}", str_repr(key), str_repr(&v)));
             actions.push(action(v));
         }
     };
@@ -419,7 +395,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
             let n: i64 = v.trim().parse().map_err(|_| {
                 refuse(StatusCode::NOT_FOUND, format!("{key} can be only 0 or 1\n"))
             })?;
-            shown.push(format!("{}: {n}", py_repr(key)));
+            shown.push(format!("{}: {n}", str_repr(key)));
             actions.push(action(n != 0));
         }
     }
@@ -427,7 +403,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
         let shown_value = v
             .trim()
             .parse::<i64>()
-            .map_or_else(|_| py_repr(&v), |n| n.to_string());
+            .map_or_else(|_| str_repr(&v), |n| n.to_string());
         shown.push(format!("'retest': {shown_value}"));
         actions.push(Action::Retest);
     }
@@ -442,7 +418,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
     let mut rest: Vec<(String, String)> = fields.0.into_iter().collect();
     rest.sort();
     for (k, v) in rest {
-        shown.push(format!("{}: {}", py_repr(&k), py_repr(&v)));
+        shown.push(format!("{}: {}", str_repr(&k), str_repr(&v)));
         actions.push(Action::Arg(k, v));
     }
     Ok((actions, shown))

@@ -130,6 +130,36 @@ pub fn bytes_repr(s: &str) -> String {
     out
 }
 
+/// Python `repr(s)` of a `str`, e.g. `'abc'` or `"it's"`: quotes chosen as Python does,
+/// backslash, the quote, `\t`, `\n`, `\r` escaped, other control characters as `\xNN`.
+pub fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() && u32::from(c) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// okerr's `shortstr`: `s` itself if it has at most `n` chars, else a prefix
 /// followed by `.. (LEN)` (LEN = char count of `s`) so that the whole is `n`
 /// chars long. As in okerr, the prefix is never shorter than 10 chars, so for
@@ -294,6 +324,24 @@ mod tests {
             "\u{663}",
         ] {
             assert_eq!(parse_float(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn str_repr_table() {
+        // Each expected value is what CPython 3.11 prints for repr(text).
+        let table = [
+            ("abc", "'abc'"),
+            ("", "''"),
+            ("it's", "\"it's\""),
+            ("a'b\"c", "'a\\'b\"c'"),
+            ("é", "'é'"),
+            ("a\\b", "'a\\\\b'"),
+            ("t\tn\nr\r", "'t\\tn\\nr\\r'"),
+            ("\0\x1b\x7f\u{85}~", "'\\x00\\x1b\\x7f\\x85~'"),
+        ];
+        for (text, expected) in table {
+            assert_eq!(str_repr(text), expected, "repr({text:?})");
         }
     }
 
