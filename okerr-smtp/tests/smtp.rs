@@ -4,10 +4,8 @@
 //! The swaks tests need `OKERR_TEST_SWAKS` (set by `ensure_swaks` in `.ci/services.sh`)
 //! and skip without it, unless `OKERR_REQUIRE_SWAKS=1`.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 
 use okerr::testing::{ManualClock, RecordingNotifier};
@@ -16,29 +14,12 @@ use okerr::{
     UpdateRequest,
 };
 use okerr_smtp::SmtpConfig;
+use okerr_tests::mail::{swaks, swaks_send};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 const TEXTID: &str = "proj";
-
-/// `$OKERR_TEST_SWAKS`, or `None` (the test skips).
-fn swaks() -> Option<PathBuf> {
-    match std::env::var_os("OKERR_TEST_SWAKS").filter(|v| !v.is_empty()) {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            assert!(
-                std::env::var("OKERR_REQUIRE_SWAKS").as_deref() != Ok("1"),
-                "OKERR_REQUIRE_SWAKS=1 but OKERR_TEST_SWAKS is unset: run `bash .ci/test`, \
-                 or `source .ci/services.sh && ensure_swaks`"
-            );
-            eprintln!(
-                "skipping: OKERR_TEST_SWAKS is unset (`source .ci/services.sh && ensure_swaks`)"
-            );
-            None
-        }
-    }
-}
 
 /// An SMTP server on 127.0.0.1:0 over a memory storage with project `proj`.
 struct Smtp {
@@ -135,36 +116,13 @@ impl Smtp {
     async fn swaks(&self, swaks: &Path, to: &str, data: &str) -> (Option<i32>, String) {
         let (swaks, server, to, data) = (
             swaks.to_path_buf(),
-            self.addr.to_string(),
+            self.addr,
             to.to_owned(),
             data.to_owned(),
         );
-        tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(&swaks)
-                .args(["--server", &server, "--helo", "test.example"])
-                .args(["--from", "script@host.example", "--to", &to])
-                .args(["--data", "-", "--timeout", "30"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("run swaks");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(data.as_bytes())
-                .expect("write the message");
-            let out = child.wait_with_output().expect("swaks");
-            let transcript = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            (out.status.code(), transcript)
-        })
-        .await
-        .expect("join")
+        tokio::task::spawn_blocking(move || swaks_send(&swaks, server, &to, &data))
+            .await
+            .expect("join")
     }
 }
 

@@ -658,26 +658,35 @@ pub fn poll<T>(
 /// # Panics
 /// When it is unset and `OKERR_REQUIRE_CLIENTS=1`, or when it names no such directory.
 pub fn clients_bin() -> Option<PathBuf> {
-    match std::env::var_os("OKERR_TEST_CLIENTS_BIN").filter(|v| !v.is_empty()) {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            assert!(
-                dir.join("okerrupdate").is_file(),
-                "OKERR_TEST_CLIENTS_BIN={} holds no okerrupdate",
-                dir.display()
-            );
-            Some(dir)
-        }
+    let dir = from_env(
+        "OKERR_TEST_CLIENTS_BIN",
+        "OKERR_REQUIRE_CLIENTS",
+        "ensure_python_clients",
+    )?;
+    assert!(
+        dir.join("okerrupdate").is_file(),
+        "OKERR_TEST_CLIENTS_BIN={} holds no okerrupdate",
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// A real peer's path from the environment variable `var`, which `ensure` (a function of
+/// `.ci/services.sh`) sets. Unset: prints that the test is skipped and returns `None`.
+///
+/// # Panics
+/// When `var` is unset and the variable `require` is `1` (`.ci/test` sets it: in CI a
+/// missing peer fails the test instead of skipping it).
+pub fn from_env(var: &str, require: &str, ensure: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(path) => Some(PathBuf::from(path)),
         None => {
             assert!(
-                std::env::var("OKERR_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-                "OKERR_REQUIRE_CLIENTS=1 but OKERR_TEST_CLIENTS_BIN is unset: run \
-                 `bash .ci/test`, or `source .ci/services.sh && ensure_python_clients`"
+                std::env::var(require).as_deref() != Ok("1"),
+                "{require}=1 but {var} is unset: run `bash .ci/test`, or \
+                 `source .ci/services.sh && {ensure}`"
             );
-            eprintln!(
-                "skipped: OKERR_TEST_CLIENTS_BIN is unset (the real okerr clients are not \
-                 installed; `source .ci/services.sh && ensure_python_clients` sets it)"
-            );
+            eprintln!("skipping: {var} is unset (`source .ci/services.sh && {ensure}` sets it)");
             None
         }
     }

@@ -2,24 +2,53 @@
 //! receives in a maildir, and the received messages decoded.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Python with `aiosmtpd` installed, from `OKERR_TEST_AIOSMTPD`; `None` (the test
 /// skips) when unset, a panic when `OKERR_REQUIRE_SMTP=1` demands it.
 pub fn aiosmtpd_python() -> Option<PathBuf> {
-    match std::env::var_os("OKERR_TEST_AIOSMTPD") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var("OKERR_REQUIRE_SMTP").as_deref() == Ok("1") => {
-            panic!("OKERR_REQUIRE_SMTP=1 but OKERR_TEST_AIOSMTPD is unset (run .ci/test)")
-        }
-        None => {
-            eprintln!("skipping: OKERR_TEST_AIOSMTPD is unset (a Python with aiosmtpd)");
-            None
-        }
-    }
+    crate::from_env(
+        "OKERR_TEST_AIOSMTPD",
+        "OKERR_REQUIRE_SMTP",
+        "ensure_mail_sink",
+    )
+}
+
+/// swaks, the SMTP client that sends the mails of the tests, from `OKERR_TEST_SWAKS`;
+/// `None` (the test skips) when unset, a panic when `OKERR_REQUIRE_SWAKS=1` demands it.
+pub fn swaks() -> Option<PathBuf> {
+    crate::from_env("OKERR_TEST_SWAKS", "OKERR_REQUIRE_SWAKS", "ensure_swaks")
+}
+
+/// Sends `data` (the whole message, headers and body) with swaks to `to` through the SMTP
+/// server at `server`; returns swaks' exit code and its transcript (stdout and stderr).
+pub fn swaks_send(swaks: &Path, server: SocketAddr, to: &str, data: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(swaks)
+        .args(["--server", &server.to_string(), "--helo", "test.example"])
+        .args(["--from", "script@host.example", "--to", to])
+        .args(["--data", "-", "--timeout", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run swaks");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(data.as_bytes())
+        .expect("write the message");
+    let out = child.wait_with_output().expect("swaks");
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), transcript)
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.

@@ -5,33 +5,14 @@
 //! They need `OKERR_TEST_SWAKS` (set by `ensure_swaks` in `.ci/services.sh`) and skip
 //! without it, unless `OKERR_REQUIRE_SWAKS=1`.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use okerr_tests::Server;
+use okerr_tests::mail::{swaks, swaks_send};
 
 /// The line `okerr serve` prints on stderr when it takes mail.
 const SMTP_LISTENING: &str = "okerr smtp listening on ";
-
-/// `$OKERR_TEST_SWAKS`, or `None` (the test skips).
-fn swaks() -> Option<PathBuf> {
-    match std::env::var_os("OKERR_TEST_SWAKS").filter(|v| !v.is_empty()) {
-        Some(path) => Some(PathBuf::from(path)),
-        None => {
-            assert!(
-                std::env::var("OKERR_REQUIRE_SWAKS").as_deref() != Ok("1"),
-                "OKERR_REQUIRE_SWAKS=1 but OKERR_TEST_SWAKS is unset: run `bash .ci/test`, \
-                 or `source .ci/services.sh && ensure_swaks`"
-            );
-            eprintln!(
-                "skipping: OKERR_TEST_SWAKS is unset (`source .ci/services.sh && ensure_swaks`)"
-            );
-            None
-        }
-    }
-}
 
 /// The SMTP address from the server's stderr (printed before the HTTP line that
 /// [`Server::start`] waits for).
@@ -72,28 +53,7 @@ impl Setup {
     /// Sends `data` (the whole message) to `TEXTID@update.example`; (exit code, transcript).
     fn send(&self, data: &str) -> (Option<i32>, String) {
         let to = format!("{}@update.example", self.textid());
-        let mut child = Command::new(&self.swaks)
-            .args(["--server", &self.smtp.to_string(), "--helo", "test.example"])
-            .args(["--from", "script@host.example", "--to", &to])
-            .args(["--data", "-", "--timeout", "30"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run swaks");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(data.as_bytes())
-            .expect("write the message");
-        let out = child.wait_with_output().expect("swaks");
-        let transcript = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), transcript)
+        swaks_send(&self.swaks, self.smtp, &to, data)
     }
 
     fn status(&self, name: &str) -> Option<(String, String)> {
