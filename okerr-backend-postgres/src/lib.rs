@@ -683,4 +683,16 @@ impl Storage for PostgresStorage {
         .map_err(backend)?;
         Ok(())
     }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -762,6 +762,18 @@ impl Storage for SqliteStorage {
         .map_err(backend)?;
         Ok(())
     }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 #[cfg(test)]

@@ -242,6 +242,7 @@ pub(crate) async fn member(database: &str, cmd: MemberCommand) -> Result<(), Err
         textid,
         email,
         no_alerts,
+        summary,
     } = cmd;
     let mut project = project_of(&storage, &textid).await?;
     let email = Email::parse(&email).map_err(usage)?;
@@ -249,6 +250,7 @@ pub(crate) async fn member(database: &str, cmd: MemberCommand) -> Result<(), Err
     project.members.push(Member {
         email,
         alerts: !no_alerts,
+        summary,
     });
     storage.save_project(&project).await?;
     Ok(())

@@ -88,8 +88,13 @@ pub(crate) struct ServeArgs {
     /// the newest is this old [default: 10s, as okerr].
     #[arg(long, env = "OKERR_MAIL_BATCH_DELAY", value_name = "D")]
     pub(crate) mail_batch_delay: Option<okerr::Interval>,
+    /// When the daily summary e-mails go out (HH:MM, UTC) to the members who asked for
+    /// them (`okerr member add --summary`); needs a mail relay [default: 06:00].
+    #[arg(long, env = "OKERR_SUMMARY_AT", value_name = "HH:MM")]
+    pub(crate) summary_at: Option<TimeOfDay>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
-    /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay.
+    /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
+    /// summary_at.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,
@@ -201,5 +206,42 @@ pub(crate) enum MemberCommand {
         /// Add without alert e-mails.
         #[arg(long)]
         no_alerts: bool,
+        /// Send this person the daily summary e-mail (`okerr serve --summary-at`).
+        #[arg(long)]
+        summary: bool,
     },
+}
+
+/// A time of day, `HH:MM` (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeOfDay(chrono::NaiveTime);
+
+impl TimeOfDay {
+    pub(crate) fn time(self) -> chrono::NaiveTime {
+        self.0
+    }
+}
+
+impl Default for TimeOfDay {
+    /// 06:00.
+    fn default() -> Self {
+        TimeOfDay(chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap_or_default())
+    }
+}
+
+impl std::str::FromStr for TimeOfDay {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        chrono::NaiveTime::parse_from_str(s, "%H:%M")
+            .map(TimeOfDay)
+            .map_err(|e| format!("{s:?} is no time of day HH:MM: {e}"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use okerr::{Clock, Engine, EngineConfig, Interval, Settings, Storage, SystemClock};
 use okerr_http::{ADMIN_TOKEN_SETTING, AppState, HttpConfig};
-use okerr_notify::{Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
+use okerr_notify::{DailySummary, Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
 use serde::Deserialize;
 use url::Url;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, TimeOfDay};
 use crate::{Error, admin, secret, store};
 
 /// The default address: loopback only, so a first start exposes nothing.
@@ -33,6 +33,7 @@ struct FileConfig {
     mail_relay: Option<String>,
     mail_from: Option<String>,
     mail_batch_delay: Option<Interval>,
+    summary_at: Option<TimeOfDay>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -97,8 +98,17 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let relay = args.mail_relay.or(file.mail_relay);
     let from = args.mail_from.or(file.mail_from);
-    let notifier = notifier(relay, from, &http.public_url, &storage, &clock)?;
-    let engine = Engine::with_config(storage.clone(), Arc::new(notifier), clock, config);
+    let mail = mail_config(relay, from, &http.public_url)?;
+    let email = mail
+        .clone()
+        .map(|mail| EmailNotifier::new(mail, storage.clone(), clock.clone()));
+    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3))
+        .map_err(|e| Error::Usage(format!("webhooks: {e}")))?;
+    let notifier = Arc::new(Dispatcher::new(email, webhook));
+    let summary_at = args.summary_at.or(file.summary_at).unwrap_or_default();
+    let summary =
+        mail.map(|mail| DailySummary::new(mail, storage.clone(), clock.clone(), summary_at.time()));
+    let engine = Engine::with_config(storage.clone(), notifier, clock, config);
     let app = okerr_http::router(AppState::new(engine.clone(), http));
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -113,6 +123,16 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
                 .await;
         })
     };
+    let summaries = summary.map(|summary| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            summary
+                .run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    });
     let smtp = match smtp_listener {
         Some(listener) => {
             eprintln!("okerr smtp listening on {}", listener.local_addr()?);
@@ -142,41 +162,39 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     {
         tracing::error!(error = %e, "the smtp server task failed");
     }
+    if let Some(summaries) = summaries
+        && let Err(e) = summaries.await
+    {
+        tracing::error!(error = %e, "the daily summary task failed");
+    }
     if let Err(e) = scheduler.await {
         tracing::error!(error = %e, "the scheduler task failed");
     }
     Ok(())
 }
 
-/// Alerts by e-mail through `relay` (none without one: they stay in the outbox, and the
-/// server says so), webhooks always.
-fn notifier(
+/// The mail settings, when a relay is configured; without one the server says that
+/// alerts stay in the outbox.
+fn mail_config(
     relay: Option<String>,
     from: Option<String>,
     public_url: &Url,
-    storage: &Arc<dyn Storage>,
-    clock: &Arc<dyn Clock>,
-) -> Result<Dispatcher, Error> {
-    let email = match relay {
-        Some(relay) => {
-            let from = from.unwrap_or_else(|| {
-                format!(
-                    "okerr <okerr@{}>",
-                    public_url.domain().unwrap_or("localhost")
-                )
-            });
-            let mail = MailConfig::new(&relay, &from, public_url.clone())
-                .map_err(|e| Error::Usage(format!("--mail-relay/--mail-from: {e}")))?;
-            Some(EmailNotifier::new(mail, storage.clone(), clock.clone()))
-        }
-        None => {
-            tracing::warn!("no mail relay configured (--mail-relay): alerts stay in the outbox");
-            None
-        }
+) -> Result<Option<MailConfig>, Error> {
+    let Some(relay) = relay else {
+        tracing::warn!("no mail relay configured (--mail-relay): alerts stay in the outbox");
+        return Ok(None);
     };
-    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3))
-        .map_err(|e| Error::Usage(format!("webhooks: {e}")))?;
-    Ok(Dispatcher::new(email, webhook))
+    let from = from.unwrap_or_else(|| {
+        format!(
+            "okerr <okerr@{}>",
+            public_url.domain().unwrap_or("localhost")
+        )
+    });
+    let mail = MailConfig::new(&relay, &from, public_url.clone()).map_err(|e| {
+        let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+        Error::Usage(format!("--mail-relay/--mail-from: {e}{cause}"))
+    })?;
+    Ok(Some(mail))
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).

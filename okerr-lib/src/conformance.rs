@@ -110,6 +110,7 @@ macro_rules! storage_conformance {
             delete_indicator_removes_it_and_its_log,
             concurrent_commits_no_lost_update,
             settings_roundtrip,
+            put_setting_if_absent_is_won_once,
             engine_many_writers_lose_nothing,
             engine_expiry_alert_and_delivery,
             engine_reduction_cancels_with_nanosecond_clock,
@@ -401,6 +402,7 @@ pub async fn project_roundtrip(storage: &dyn Storage) {
     new.members = vec![Member {
         email: email("alice@example.com"),
         alerts: true,
+        summary: true,
     }];
     new.max_indicators = Some(10);
     let p = storage
@@ -439,6 +441,7 @@ pub async fn project_roundtrip(storage: &dyn Storage) {
     changed.members.push(Member {
         email: email("bob@example.org"),
         alerts: true,
+        summary: false,
     });
     let mut daily = Policy::daily();
     daily.period = Interval::parse("2h").expect("a valid interval");
@@ -2268,6 +2271,45 @@ pub async fn settings_roundtrip(storage: &dyn Storage) {
     );
     assert_eq!(
         storage.setting("other").await.expect("read"),
+        Some("x".to_owned())
+    );
+}
+
+/// `put_setting_if_absent`: of 16 concurrent tries on one key exactly one wins and its
+/// value stays; a key set by `put_setting` is never taken.
+pub async fn put_setting_if_absent_is_won_once(storage: &std::sync::Arc<dyn Storage>) {
+    let tries = (0..16).map(|i| {
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            let won = storage
+                .put_setting_if_absent("daily", &format!("node {i}"))
+                .await
+                .expect("put_setting_if_absent()");
+            (i, won)
+        })
+    });
+    let mut winners = Vec::new();
+    for t in tries {
+        let (i, won) = t.await.expect("a task");
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
+    assert_eq!(
+        storage.setting("daily").await.expect("read"),
+        Some(format!("node {}", winners[0])),
+        "the winner's value stays"
+    );
+    storage.put_setting("taken", "x").await.expect("put");
+    assert!(
+        !storage
+            .put_setting_if_absent("taken", "y")
+            .await
+            .expect("put_setting_if_absent()")
+    );
+    assert_eq!(
+        storage.setting("taken").await.expect("read"),
         Some("x".to_owned())
     );
 }

@@ -416,4 +416,13 @@ impl Storage for MemoryStorage {
             .insert(key.to_owned(), value.to_owned());
         Ok(())
     }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
+        let mut s = self.lock();
+        if s.settings.contains_key(key) {
+            return Ok(false);
+        }
+        s.settings.insert(key.to_owned(), value.to_owned());
+        Ok(true)
+    }
 }

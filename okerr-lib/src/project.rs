@@ -201,6 +201,9 @@ pub struct Member {
     pub email: Email,
     /// Whether this member gets alert e-mails (okerr's `sendalert`).
     pub alerts: bool,
+    /// Whether this member gets the daily summary e-mail (okerr's `sendsummary`).
+    #[serde(default)]
+    pub summary: bool,
 }
 
 /// What is needed to create a project; storage assigns the id.
@@ -245,6 +248,7 @@ impl NewProject {
         self.members.push(Member {
             email,
             alerts: true,
+            summary: false,
         });
         self
     }

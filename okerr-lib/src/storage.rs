@@ -265,6 +265,7 @@ pub struct Commit {
 ///     async fn outbox(&self, p: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.outbox(p).await }
 ///     async fn setting(&self, k: &str) -> Result<Option<String>, StorageError> { self.inner.setting(k).await }
 ///     async fn put_setting(&self, k: &str, v: &str) -> Result<(), StorageError> { self.inner.put_setting(k, v).await }
+///     async fn put_setting_if_absent(&self, k: &str, v: &str) -> Result<bool, StorageError> { self.inner.put_setting_if_absent(k, v).await }
 /// }
 /// ```
 #[async_trait]
@@ -446,6 +447,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// When the backend fails.
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError>;
+
+    /// Stores a server-wide setting unless `key` already has one: `true` when this call
+    /// stored it. Of several nodes trying the same key, exactly one gets `true` (a job
+    /// that must run once, such as a day's summary e-mails).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError>;
 }
 
 #[deny(clippy::missing_trait_methods)]
@@ -552,5 +561,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
         (**self).put_setting(key, value).await
+    }
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
+        (**self).put_setting_if_absent(key, value).await
     }
 }

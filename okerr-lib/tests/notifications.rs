@@ -49,10 +49,12 @@ async fn every_member_who_wants_alerts_gets_each_alert_once() {
         p.members.push(Member {
             email: email("dev@example.com"),
             alerts: true,
+            summary: false,
         });
         p.members.push(Member {
             email: email("boss@example.com"),
             alerts: false,
+            summary: false,
         });
     })
     .await;

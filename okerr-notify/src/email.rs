@@ -78,6 +78,36 @@ impl MailConfig {
             public_url,
         })
     }
+
+    /// The server's public URL, for links.
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// Sends one message of plain text and HTML to `to`. A refused recipient or message
+    /// is a permanent failure, a relay that is down or answers 4xx a transient one.
+    pub(crate) async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<(), NotifyError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(NotifyError::Permanent(Box::new(e))),
+            Err(e) => Err(NotifyError::Transient(Box::new(e))),
+        }
+    }
 }
 
 /// Sends alert e-mails. Each recipient's message is delivered or fails on its own, so a
@@ -123,24 +153,11 @@ impl EmailNotifier {
     }
 
     async fn send(&self, mail: AlertMail<'_>) -> Result<(), NotifyError> {
-        let to: Mailbox = mail
-            .to
-            .parse()
-            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
-        let message = Message::builder()
-            .from(self.config.from.clone())
-            .to(to)
-            .subject("okerr alert")
-            .multipart(MultiPart::alternative_plain_html(mail.text(), mail.html()))
-            .map_err(|e| NotifyError::Permanent(Box::new(e)))?;
-        match self.config.transport.send(message).await {
-            Ok(_) => {
-                tracing::info!(to = mail.to, alerts = mail.alerts.len(), "alert mail sent");
-                Ok(())
-            }
-            Err(e) if e.is_permanent() => Err(NotifyError::Permanent(Box::new(e))),
-            Err(e) => Err(NotifyError::Transient(Box::new(e))),
-        }
+        self.config
+            .send(mail.to, "okerr alert", mail.text(), mail.html())
+            .await?;
+        tracing::info!(to = mail.to, alerts = mail.alerts.len(), "alert mail sent");
+        Ok(())
     }
 }
 
@@ -212,17 +229,21 @@ pub struct AlertMail<'a> {
     pub summaries: &'a HashMap<ProjectId, ProjectSummary>,
 }
 
+/// `{public_url}/i/{textid}/{name}`, the indicator's page (the name percent-encoded as a
+/// path segment).
+pub fn indicator_link(public_url: &Url, textid: &str, name: &str) -> Url {
+    let mut url = public_url.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(["i", textid, name]);
+    }
+    url
+}
+
 impl AlertMail<'_> {
-    /// `{public_url}/i/{textid}/{name}`, the indicator's page.
+    /// The page of the entry's indicator.
     pub fn link(&self, entry: &OutboxEntry) -> Url {
         let n = &entry.notification;
-        let mut url = self.public_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments
-                .pop_if_empty()
-                .extend(["i", n.textid.as_str(), n.indicator.as_str()]);
-        }
-        url
+        indicator_link(self.public_url, n.textid.as_str(), n.indicator.as_str())
     }
 
     fn rows(&self) -> impl Iterator<Item = (String, String, Url, &str)> {

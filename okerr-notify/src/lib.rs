@@ -1,6 +1,7 @@
 //! Delivers okerr's outbox (spec §8): alert e-mails through an SMTP relay with lettre, one
 //! message per recipient carrying all of that recipient's released alerts, and status
-//! changes posted to a policy's webhook in the form field `data`.
+//! changes posted to a policy's webhook in the form field `data`. Also the daily summary
+//! e-mail ([`DailySummary`]).
 //!
 //! The [`Engine`](okerr::Engine) decides what is released, batches a recipient's burst
 //! ([`EngineConfig::batch_delay`](okerr::EngineConfig)), retries failures with backoff and
@@ -20,12 +21,14 @@
 //! ```
 
 mod email;
+mod summary;
 mod webhook;
 
 use async_trait::async_trait;
 use okerr::{DeliveryReport, Notifier, NotifyError, OutboxEntry, Payload};
 
-pub use email::{AlertMail, EmailNotifier, MailConfig, MailError};
+pub use email::{AlertMail, EmailNotifier, MailConfig, MailError, indicator_link};
+pub use summary::{DailySummary, SummaryMail, SummaryReport};
 pub use webhook::{WebhookError, WebhookNotifier};
 
 /// The server's notifier: alerts to the e-mail notifier, status changes to the webhook

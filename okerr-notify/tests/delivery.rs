@@ -81,6 +81,7 @@ async fn add_member(storage: &dyn Storage, p: &Project) {
     p.members.push(okerr::Member {
         email: Email::parse("ops@example.com").unwrap(),
         alerts: true,
+        summary: false,
     });
     storage.save_project(&p).await.unwrap();
 }

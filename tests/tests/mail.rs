@@ -89,3 +89,38 @@ fn the_server_mails_the_alert_of_a_silent_indicator() {
         "the link's page exists"
     );
 }
+
+#[test]
+fn the_server_sends_the_daily_summary_once_to_the_members_who_asked() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let sink = SmtpSink::start(&python, free_port());
+    let relay = sink.relay();
+    // Due at 00:00 UTC: any time of the day is past it, so the summary goes at start.
+    let mut server = Server::start(&["--mail-relay", &relay, "--summary-at", "00:00"]);
+    let t = server.textid().to_owned();
+    let t = t.as_str();
+    server.admin_ok(&["member", "add", t, "ops@example.com", "--summary"]);
+    server.admin_ok(&["member", "add", t, "dev@example.com"]);
+    let reply = server
+        .http()
+        .update(&[("textid", t), ("name", "db"), ("status", "ERR")]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    server.restart();
+    let mails = sink.wait_for(1);
+    let summaries: Vec<_> = mails
+        .iter()
+        .map(|m| parse(m))
+        .filter(|m| m.subject == "okerr summary")
+        .collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0].to, "ops@example.com");
+    assert!(
+        summaries[0]
+            .text
+            .contains("total: 1, OK: 0, ATT: 1, ERR: 1"),
+        "{}",
+        summaries[0].text
+    );
+}
