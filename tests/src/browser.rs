@@ -37,29 +37,17 @@ const CHROME_ARGS: [&str; 10] = [
 /// # Panics
 /// When it is unset and `OKERR_REQUIRE_BROWSER=1`, or when it names no file.
 pub fn chromedriver() -> Option<PathBuf> {
-    match std::env::var_os("OKERR_TEST_CHROMEDRIVER").filter(|v| !v.is_empty()) {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.is_file(),
-                "OKERR_TEST_CHROMEDRIVER={} is no file",
-                path.display()
-            );
-            Some(path)
-        }
-        None => {
-            assert!(
-                std::env::var("OKERR_REQUIRE_BROWSER").as_deref() != Ok("1"),
-                "OKERR_REQUIRE_BROWSER=1 but OKERR_TEST_CHROMEDRIVER is unset: run \
-                 `bash .ci/test`, or `source .ci/services.sh && ensure_browser`"
-            );
-            eprintln!(
-                "skipping: OKERR_TEST_CHROMEDRIVER is unset (no browser; \
-                 `source .ci/services.sh && ensure_browser` sets it)"
-            );
-            None
-        }
-    }
+    let path = crate::from_env(
+        "OKERR_TEST_CHROMEDRIVER",
+        "OKERR_REQUIRE_BROWSER",
+        "ensure_browser",
+    )?;
+    assert!(
+        path.is_file(),
+        "OKERR_TEST_CHROMEDRIVER={} is no file",
+        path.display()
+    );
+    Some(path)
 }
 
 /// The directory for screenshots: `target/screenshots` (next to `target/debug`).

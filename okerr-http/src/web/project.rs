@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
-use okerr::{Indicator, Status};
+use okerr::{Indicator, ProjectSummary, Status};
 use serde::Deserialize;
 
 use super::auth::open_project;
@@ -54,41 +54,12 @@ pub(crate) fn lamp_markup(ind: &Indicator, now: DateTime<Utc>) -> Markup {
     }
 }
 
-/// okerr's counts of a project (the summary line of its page and of alert e-mails).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Summary {
-    total: usize,
-    ok: usize,
-    err: usize,
-    maintenance: usize,
-    silent: usize,
-    disabled: usize,
-}
-
-impl Summary {
-    fn of<'a>(inds: impl IntoIterator<Item = &'a Indicator>) -> Summary {
-        let mut s = Summary::default();
-        for ind in inds {
-            s.total += 1;
-            if ind.disabled {
-                s.disabled += 1;
-            } else if ind.status == Status::Ok {
-                s.ok += 1;
-            } else {
-                s.err += 1;
-            }
-            s.maintenance += usize::from(ind.maintenance.is_some());
-            s.silent += usize::from(ind.silent);
-        }
-        s
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "total: {}, OK: {}, ERR: {}, maintenance: {}, silent: {}, disabled: {}",
-            self.total, self.ok, self.err, self.maintenance, self.silent, self.disabled
-        )
-    }
+/// The summary line of the page: okerr's counts, in the order people read them.
+fn summary_line(s: &ProjectSummary) -> String {
+    format!(
+        "total: {}, OK: {}, ERR: {}, maintenance: {}, silent: {}, disabled: {}",
+        s.total, s.ok, s.err, s.maintenance, s.silent, s.disabled
+    )
 }
 
 /// The filter of the project page.
@@ -122,14 +93,14 @@ pub(crate) async fn page(
     let mut all = state.engine().storage().indicators(project.id).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let now = state.engine().clock().now();
-    let summary = Summary::of(&all);
+    let summary = ProjectSummary::of(&all);
     let shown: Vec<&Indicator> = all.iter().filter(|i| filter.admits(i, now)).collect();
     let textid = project.textid.as_str();
     let body = html! {
         h1 {
             span.project title={ "TextID: " (textid) } { (project.name) }
         }
-        p.summary #summary { (summary.line()) }
+        p.summary #summary { (summary_line(&summary)) }
         form.filter method="get" action=(layout::project_path(textid)) {
             label { "Name starts with" input type="text" name="prefix" value=(filter.prefix); }
             label { "Tag" input type="text" name="tag" value=(filter.tag) placeholder="ERR, maintenance, …"; }
