@@ -674,23 +674,33 @@ async fn unknown_indicators_and_the_stylesheet() {
 #[tokio::test]
 async fn links_to_indicators_with_odd_names_open_them() {
     let w = web_world().await;
-    let name = "disk /var #2 ?x&y=é";
-    w.push(name, "OK").await;
-    let page = w.api_get("/p/p1", API_KEY).await;
-    let link = "/i/p1/disk%20/var%20%232%20%3Fx%26y%3D%C3%A9";
-    assert!(
-        page.body.contains(&format!("href=\"{link}\"")),
-        "{}",
-        page.body
-    );
-    let answer = w.api_get(link, API_KEY).await;
-    assert_eq!(answer.status, 200);
-    assert!(
-        answer.body.contains("disk /var #2 ?x&amp;y=é</h1>"),
-        "{}",
-        answer.body
-    );
-    let answer = w.api_post(link, API_KEY, "action=silent-on").await;
-    assert_eq!((answer.status.as_u16(), location(&answer)), (303, link));
-    assert!(w.indicator(name).await.unwrap().silent);
+    let names = [
+        (
+            "disk /var #2 ?x&y=é",
+            "/i/p1/disk%20%2Fvar%20%232%20%3Fx%26y%3D%C3%A9",
+        ),
+        // Segments a browser would resolve if `/` stayed as it is.
+        ("a/../b", "/i/p1/a%2F..%2Fb"),
+        ("x/..", "/i/p1/x%2F.."),
+    ];
+    for (name, link) in names {
+        w.push(name, "OK").await;
+        let page = w.api_get("/p/p1", API_KEY).await;
+        assert!(
+            page.body.contains(&format!("href=\"{link}\"")),
+            "{link} in {}",
+            page.body
+        );
+        let answer = w.api_get(link, API_KEY).await;
+        assert_eq!(answer.status, 200, "{link}");
+        let shown = name.replace('&', "&amp;");
+        assert!(
+            answer.body.contains(&format!("{shown}</h1>")),
+            "{}",
+            answer.body
+        );
+        let answer = w.api_post(link, API_KEY, "action=silent-on").await;
+        assert_eq!((answer.status.as_u16(), location(&answer)), (303, link));
+        assert!(w.indicator(name).await.unwrap().silent, "{name}");
+    }
 }

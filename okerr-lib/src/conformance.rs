@@ -240,7 +240,7 @@ fn alert(
         release_at,
         reduction_key: key.map(str::to_owned),
         payload: Payload::Alert {
-            to: ops(),
+            to: Some(ops()),
             message: message.to_owned(),
         },
     }

@@ -13,7 +13,7 @@ use crate::action::{Action, ActionError, decide_actions, decide_create, decide_e
 use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
-use crate::notify::Notifier;
+use crate::notify::{DeliveryReport, Notifier, NotifyError};
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::settings::Settings;
@@ -213,7 +213,13 @@ impl Engine {
         reqs: Vec<UpdateRequest>,
     ) -> Result<Vec<UpdateOutcome>, RefusedUpdate> {
         let storage = &self.inner.storage;
-        let refused = |index| move |error| RefusedUpdate { index, error };
+        let refused = |index| {
+            move |error| RefusedUpdate {
+                index,
+                applied: 0,
+                error,
+            }
+        };
         // Indicators this message creates, per project: they count against the limit of
         // the next ones.
         let mut creates: HashMap<ProjectId, u64> = HashMap::new();
@@ -255,7 +261,12 @@ impl Engine {
         }
         let mut outcomes = Vec::with_capacity(reqs.len());
         for (index, req) in reqs.into_iter().enumerate() {
-            outcomes.push(self.update(req).await.map_err(refused(index))?);
+            let outcome = self.update(req).await.map_err(|error| RefusedUpdate {
+                index,
+                applied: index,
+                error,
+            })?;
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }
@@ -458,7 +469,19 @@ impl Engine {
                 }
                 return Ok(report);
             }
-            let outcome = notifier.deliver(&batch).await;
+            // The claim holds the entries for `lease`: a delivery that takes longer could
+            // be repeated by another node, so it is cut off before and tried again later.
+            let limit = (config.lease * 4 / 5)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(1));
+            let outcome = match tokio::time::timeout(limit, notifier.deliver(&batch)).await {
+                Ok(outcome) => outcome,
+                Err(_) => DeliveryReport::all_failed(&batch, || {
+                    NotifyError::Transient(
+                        format!("delivery took longer than {}s", limit.as_secs()).into(),
+                    )
+                }),
+            };
             let now = self.inner.clock.now();
             let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
             for (id, error) in &outcome.failed {
@@ -607,6 +630,10 @@ impl Engine {
 pub struct RefusedUpdate {
     /// The position of the refused update in the request list.
     pub index: usize,
+    /// How many updates of the list were stored before it: 0, unless another writer
+    /// changed the project or an indicator between the decisions and the commits, or
+    /// storage failed part way.
+    pub applied: usize,
     /// Why it was refused; the error's text is this error's text.
     pub error: UpdateError,
 }

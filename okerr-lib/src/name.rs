@@ -338,6 +338,41 @@ impl From<Secret> for String {
     }
 }
 
+/// Characters a path segment keeps as they are: RFC 3986's unreserved ones and `:`; all
+/// else (`/` too) is percent-encoded.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':');
+
+/// One path segment: percent-encoded, and never `.` or `..` (which browsers would resolve).
+fn path_segment(s: &str) -> String {
+    match s {
+        "." => "%2E".to_owned(),
+        ".." => "%2E%2E".to_owned(),
+        s => percent_encoding::utf8_percent_encode(s, SEGMENT).to_string(),
+    }
+}
+
+/// The path of an indicator's page, `/i/{textid}/{name}`: the link of the web pages and
+/// the alert e-mails. Each part is one percent-encoded segment, so a name with `/`, `.`
+/// or `..` in it opens its own page.
+///
+/// ```
+/// assert_eq!(okerr::name::indicator_page_path("p1", "test:apache2"), "/i/p1/test:apache2");
+/// assert_eq!(okerr::name::indicator_page_path("p1", "a/../b c"), "/i/p1/a%2F..%2Fb%20c");
+/// ```
+pub fn indicator_page_path(textid: &str, name: &str) -> String {
+    format!("/i/{}/{}", path_segment(textid), path_segment(name))
+}
+
+/// The path of a project's page, `/p/{textid}`, the textid percent-encoded.
+pub fn project_page_path(textid: &str) -> String {
+    format!("/p/{}", path_segment(textid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

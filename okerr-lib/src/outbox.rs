@@ -47,8 +47,11 @@ pub enum Payload {
     /// (No heartbeat)`); one alert of the indicator makes one notification per recipient,
     /// so each recipient's delivery succeeds or fails on its own.
     Alert {
-        /// The recipient.
-        to: Email,
+        /// The recipient. `None` in alerts stored before alerts had recipients (they
+        /// decode from older outboxes): those go to the project's members who want alerts
+        /// at delivery.
+        #[serde(default)]
+        to: Option<Email>,
         /// okerr's alert text.
         message: String,
     },
@@ -79,7 +82,7 @@ impl Notification {
     /// `None` for those delivered one by one.
     pub fn batch_key(&self) -> Option<&str> {
         match &self.payload {
-            Payload::Alert { to, .. } => Some(to.as_str()),
+            Payload::Alert { to, .. } => to.as_ref().map(Email::as_str),
             Payload::Webhook { .. } => None,
         }
     }
@@ -176,7 +179,7 @@ pub(crate) fn build_commit(
         }
         for to in recipients {
             let payload = Payload::Alert {
-                to: to.clone(),
+                to: Some(to.clone()),
                 message: alert.message.clone(),
             };
             notifications.push(notification(&indicator, release_at, key.clone(), payload));
@@ -216,6 +219,19 @@ pub(crate) fn build_commit(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_alert_stored_before_recipients_still_decodes() {
+        let legacy = r#"{"type": "alert", "message": "Changed status OK (1m) -> ERR (x)"}"#;
+        let payload: Payload = serde_json::from_str(legacy).expect("decodes");
+        assert_eq!(
+            payload,
+            Payload::Alert {
+                to: None,
+                message: "Changed status OK (1m) -> ERR (x)".to_owned()
+            }
+        );
+    }
 
     #[test]
     fn webhook_json_is_okerrs() {

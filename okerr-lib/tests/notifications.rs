@@ -22,7 +22,7 @@ fn recipients(w: &World) -> Vec<(String, String)> {
         .delivered()
         .into_iter()
         .filter_map(|e| match e.notification.payload {
-            Payload::Alert { to, message } => Some((to.to_string(), message)),
+            Payload::Alert { to, message } => Some((to?.to_string(), message)),
             Payload::Webhook { .. } => None,
         })
         .collect()
@@ -150,7 +150,7 @@ async fn a_message_of_updates_applies_all_or_none() {
         ])
         .await
         .unwrap_err();
-    assert_eq!(refused.index, 1);
+    assert_eq!((refused.index, refused.applied), (1, 0));
     assert!(
         matches!(refused.error, UpdateError::BadSecret),
         "{:?}",
@@ -199,4 +199,41 @@ async fn a_message_creating_more_indicators_than_the_limit_allows_stores_none() 
         .await
         .unwrap();
     assert!(w.indicator("new1").await.is_some());
+}
+
+/// A notifier whose deliveries never end (a relay that accepts the connection and then
+/// says nothing).
+#[derive(Debug)]
+struct Stuck;
+
+#[async_trait::async_trait]
+impl okerr::Notifier for Stuck {
+    async fn deliver(&self, _batch: &[okerr::OutboxEntry]) -> okerr::DeliveryReport {
+        std::future::pending().await
+    }
+}
+
+// Tokio's paused clock stands in for the wait: the timeout fires without sleeping.
+#[tokio::test(start_paused = true)]
+async fn a_delivery_that_outlasts_the_lease_is_cut_off_and_tried_again() {
+    let w = World::new().await;
+    let engine = Engine::new(
+        w.storage.clone(),
+        Arc::new(Stuck),
+        Arc::new(w.clock.clone()),
+    );
+    w.push("srv", "OK").await;
+    let report = engine.tick().await.unwrap();
+    assert_eq!((report.delivered, report.failed), (0, 1));
+    let entry = &w.outbox().await[0];
+    assert_eq!(entry.attempts, 1);
+    assert!(entry.delivered_at.is_none());
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("longer than 48s"),
+        "{entry:?}"
+    );
 }

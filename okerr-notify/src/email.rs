@@ -13,8 +13,8 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use maud::{DOCTYPE, html};
 use okerr::{
-    Clock, DeliveryReport, Notifier, NotifyError, OutboxEntry, Payload, ProjectId, ProjectSummary,
-    Storage,
+    Clock, DeliveryReport, NotificationId, Notifier, NotifyError, OutboxEntry, Payload, ProjectId,
+    ProjectSummary, Storage, StorageError,
 };
 use url::Url;
 
@@ -152,6 +152,26 @@ impl EmailNotifier {
         summaries
     }
 
+    /// The members of `project` who want alerts, read once per batch.
+    async fn alerted_members<'m>(
+        &self,
+        cache: &'m mut HashMap<ProjectId, Vec<String>>,
+        project: ProjectId,
+    ) -> Result<&'m [String], StorageError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(project) {
+            let project = self.storage.project(project).await?;
+            slot.insert(
+                project
+                    .iter()
+                    .flat_map(|p| &p.members)
+                    .filter(|m| m.alerts)
+                    .map(|m| m.email.to_string())
+                    .collect(),
+            );
+        }
+        Ok(cache.get(&project).map_or(&[], Vec::as_slice))
+    }
+
     async fn send(&self, mail: AlertMail<'_>) -> Result<(), NotifyError> {
         self.config
             .send(mail.to, "okerr alert", mail.text(), mail.html())
@@ -165,23 +185,42 @@ impl EmailNotifier {
 impl Notifier for EmailNotifier {
     async fn deliver(&self, batch: &[OutboxEntry]) -> DeliveryReport {
         let mut report = DeliveryReport::default();
-        let mut by_recipient: BTreeMap<&str, Vec<&OutboxEntry>> = BTreeMap::new();
+        let mut by_recipient: BTreeMap<String, Vec<&OutboxEntry>> = BTreeMap::new();
+        let mut members: HashMap<ProjectId, Vec<String>> = HashMap::new();
         for entry in batch {
-            match &entry.notification.payload {
-                Payload::Alert { to, .. } => {
-                    by_recipient.entry(to.as_str()).or_default().push(entry)
+            let to = match &entry.notification.payload {
+                Payload::Alert { to: Some(to), .. } => vec![to.to_string()],
+                Payload::Alert { to: None, .. } => {
+                    match self
+                        .alerted_members(&mut members, entry.notification.project)
+                        .await
+                    {
+                        Ok(all) => all.to_vec(),
+                        Err(error) => {
+                            report
+                                .failed
+                                .push((entry.id, NotifyError::Transient(Box::new(error))));
+                            continue;
+                        }
+                    }
                 }
-                Payload::Webhook { .. } => report.failed.push((
-                    entry.id,
-                    NotifyError::Permanent(
-                        "not an alert: the e-mail notifier only sends alerts".into(),
-                    ),
-                )),
+                Payload::Webhook { .. } => {
+                    report.failed.push((
+                        entry.id,
+                        NotifyError::Permanent(
+                            "not an alert: the e-mail notifier only sends alerts".into(),
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for to in to {
+                by_recipient.entry(to).or_default().push(entry);
             }
         }
         let summaries = self.summaries(batch).await;
         let now = self.clock.now();
-        let sends = by_recipient.into_iter().map(|(to, alerts)| {
+        let sends = by_recipient.iter().map(|(to, alerts)| {
             let mail = AlertMail {
                 id: self.sent.fetch_add(1, Ordering::Relaxed) + 1,
                 to,
@@ -192,22 +231,26 @@ impl Notifier for EmailNotifier {
             };
             async move { (alerts, self.send(mail).await) }
         });
+        // An entry of several mails (an old alert without a recipient) fails when one of
+        // them fails.
+        let mut failed: BTreeMap<NotificationId, NotifyError> = BTreeMap::new();
         for (alerts, result) in join_all(sends).await {
             if let Err(error) = result {
                 tracing::warn!(%error, "alert mail not sent");
                 let text = error.to_string();
                 let permanent = error.is_permanent();
-                report.failed.extend(alerts.iter().map(|e| {
+                for e in alerts {
                     let again: Box<dyn std::error::Error + Send + Sync> = text.clone().into();
                     let error = if permanent {
                         NotifyError::Permanent(again)
                     } else {
                         NotifyError::Transient(again)
                     };
-                    (e.id, error)
-                }));
+                    failed.entry(e.id).or_insert(error);
+                }
             }
         }
+        report.failed.extend(failed);
         report
     }
 }
@@ -229,13 +272,16 @@ pub struct AlertMail<'a> {
     pub summaries: &'a HashMap<ProjectId, ProjectSummary>,
 }
 
-/// `{public_url}/i/{textid}/{name}`, the indicator's page (the name percent-encoded as a
-/// path segment).
+/// `{public_url}/i/{textid}/{name}`, the indicator's page
+/// ([`okerr::name::indicator_page_path`], under the public URL's path).
 pub fn indicator_link(public_url: &Url, textid: &str, name: &str) -> Url {
     let mut url = public_url.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().extend(["i", textid, name]);
-    }
+    let path = format!(
+        "{}{}",
+        public_url.path().trim_end_matches('/'),
+        okerr::name::indicator_page_path(textid, name)
+    );
+    url.set_path(&path);
     url
 }
 
@@ -334,5 +380,27 @@ impl AlertMail<'_> {
             }
         }
         .into_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_public_urls_path_and_encode_the_name() {
+        let at = |base: &str, name: &str| {
+            let base = Url::parse(base).expect("a URL");
+            indicator_link(&base, "p1", name).to_string()
+        };
+        assert_eq!(
+            at("https://h/", "test:apache2"),
+            "https://h/i/p1/test:apache2"
+        );
+        assert_eq!(at("https://h/okerr/", "a b"), "https://h/okerr/i/p1/a%20b");
+        assert_eq!(
+            at("https://h/okerr", "a/../b"),
+            "https://h/okerr/i/p1/a%2F..%2Fb"
+        );
     }
 }

@@ -309,3 +309,62 @@ async fn the_webhook_gets_okerrs_json_in_the_form_field_data_and_is_retried() {
     assert_eq!(d["time"], "2025-01-01 00:00:00 UTC (+0000)");
     assert_eq!(pending(&*storage, &p).await, 0);
 }
+
+#[tokio::test]
+async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_alerts() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let sink = SmtpSink::start(&python, free_port());
+    let storage = Arc::new(MemoryStorage::new());
+    let p = storage
+        .create_project(project(|p| {
+            p.members.clear();
+            p.policies[0].period = Interval::from_secs(3600);
+        }))
+        .await
+        .unwrap();
+    let clock = ManualClock::at_epoch();
+    let engine = engine(storage.clone(), &clock, &sink.relay());
+    push(&engine, "srv", "OK").await;
+    for (email, alerts) in [
+        ("a@example.com", true),
+        ("b@example.com", true),
+        ("c@example.com", false),
+    ] {
+        let mut project = storage.project(p.id).await.unwrap().unwrap();
+        project.members.push(okerr::Member {
+            email: Email::parse(email).unwrap(),
+            alerts,
+            summary: false,
+        });
+        storage.save_project(&project).await.unwrap();
+    }
+    // As an outbox written before alerts had recipients holds it.
+    let name = IndicatorName::parse("srv").unwrap();
+    let indicator = storage.indicator(p.id, &name).await.unwrap().unwrap();
+    let legacy = okerr::Notification {
+        project: p.id,
+        textid: p.textid.clone(),
+        indicator: name,
+        created: okerr::Clock::now(&clock),
+        release_at: okerr::Clock::now(&clock),
+        reduction_key: None,
+        payload: okerr::Payload::Alert {
+            to: None,
+            message: "Changed status OK (1m) -> ERR (No heartbeat)".to_owned(),
+        },
+    };
+    let commit = okerr::Commit {
+        indicator,
+        log: Vec::new(),
+        notifications: vec![legacy],
+        cancel: Vec::new(),
+    };
+    storage.commit(&commit).await.unwrap();
+    assert_eq!(tick_after(&engine, &clock, 1).await, (1, 0));
+    let mut to: Vec<String> = sink.wait_for(2).iter().map(|m| parse(m).to).collect();
+    to.sort();
+    assert_eq!(to, ["a@example.com", "b@example.com"]);
+    assert_eq!(pending(&*storage, &p).await, 0);
+}

@@ -101,6 +101,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Replies are small writes: send each at once (no Nagle delay).
+                    let _ = stream.set_nodelay(true);
                     let slot = slots.clone().try_acquire_owned().ok();
                     let (engine, config, stopped) =
                         (engine.clone(), config.clone(), stopped.clone());

@@ -80,8 +80,13 @@ impl std::fmt::Debug for Data {
 
 impl Data {
     fn new() -> Data {
+        // smtp-proto's receiver sees a `.` as the start of a line only after a CRLF it
+        // has seen: give it the CRLF that ended the DATA command, so that an empty
+        // message (`.` at once) ends and a leading `..` is unstuffed.
+        let mut receiver = DataReceiver::new();
+        receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
         Data {
-            receiver: DataReceiver::new(),
+            receiver,
             body: Vec::new(),
             checked: 0,
             line: 0,
@@ -439,9 +444,19 @@ impl Session<'_> {
                 250,
                 format!("2.0.0 OK ({} indicators updated)", outcomes.len()),
             ),
-            Err(RefusedUpdate { index, error }) => {
+            Err(RefusedUpdate {
+                index,
+                applied,
+                error,
+            }) => {
                 let name = names.get(index).map_or("", String::as_str);
-                if let UpdateError::Storage(e) = &error {
+                let stored = match applied {
+                    0 => "no update of this message was applied".to_owned(),
+                    n => format!("the first {n} updates of this message were applied"),
+                };
+                if let UpdateError::Storage(e) = &error
+                    && applied == 0
+                {
                     tracing::error!(peer = %self.peer, error = %e, "smtp: storage failed");
                     return Reply::new(
                         451,
@@ -449,6 +464,8 @@ impl Session<'_> {
                     );
                 }
                 let enhanced = match error {
+                    // Some updates are stored: a retry by the relay would repeat them.
+                    UpdateError::Storage(_) => "5.3.0",
                     UpdateError::NoSuchProject(_) => "5.1.1",
                     UpdateError::SourceNotAllowed(_)
                     | UpdateError::IpNotAllowed(_)
@@ -459,9 +476,7 @@ impl Session<'_> {
                 };
                 Reply::new(
                     550,
-                    format!(
-                        "{enhanced} {error} (indicator '{name}'; no update of this message was applied)"
-                    ),
+                    format!("{enhanced} {error} (indicator '{name}'; {stored})"),
                 )
             }
         }

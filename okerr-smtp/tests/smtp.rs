@@ -470,6 +470,33 @@ async fn pipelined_message_without_swaks() {
 }
 
 #[tokio::test]
+async fn an_empty_message_is_answered_at_once() {
+    let mut smtp = Smtp::start(SmtpConfig::default()).await;
+    let stream = TcpStream::connect(smtp.addr).await.expect("connect");
+    let (rd, mut wr) = stream.into_split();
+    // The end of data right after DATA: no body at all.
+    wr.write_all(b"EHLO me\r\nMAIL FROM:<a@b>\r\nRCPT TO:<proj@x>\r\nDATA\r\n.\r\nQUIT\r\n")
+        .await
+        .expect("write");
+    let mut rd = BufReader::new(rd);
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if rd.read_line(&mut line).await.expect("read") == 0 {
+            break;
+        }
+        all.push_str(&line);
+    }
+    assert!(all.contains("354 End data"), "{all}");
+    assert!(
+        all.contains("\r\n550 5.6.0 "),
+        "refused, not left waiting: {all}"
+    );
+    assert!(all.ends_with("221 2.0.0 okerr closing\r\n"), "{all}");
+    smtp.stop().await;
+}
+
+#[tokio::test]
 async fn an_idle_client_is_told_421() {
     let config = SmtpConfig {
         idle_timeout: std::time::Duration::from_millis(100),

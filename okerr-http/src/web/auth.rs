@@ -64,11 +64,23 @@ async fn load_or_make_key(storage: &dyn Storage) -> Result<Key, StorageError> {
         return Ok(key);
     }
     let key = Key::generate();
-    storage
-        .put_setting(COOKIE_KEY_SETTING, &hex(key.master()))
-        .await?;
-    // Another node may have stored its own key meanwhile: the stored one wins.
-    Ok(stored_key(storage).await?.unwrap_or(key))
+    let text = hex(key.master());
+    // Of several nodes starting on one database, the first to store its key wins and
+    // the others take that one.
+    if storage
+        .put_setting_if_absent(COOKIE_KEY_SETTING, &text)
+        .await?
+    {
+        return Ok(key);
+    }
+    match stored_key(storage).await? {
+        Some(stored) => Ok(stored),
+        None => {
+            // The stored value is no key: replace it.
+            storage.put_setting(COOKIE_KEY_SETTING, &text).await?;
+            Ok(key)
+        }
+    }
 }
 
 async fn stored_key(storage: &dyn Storage) -> Result<Option<Key>, StorageError> {

@@ -42,25 +42,12 @@ impl<'a> Page<'a> {
 
 /// `/p/{textid}`.
 pub(crate) fn project_path(textid: &str) -> String {
-    format!("/p/{}", segment(textid))
+    okerr::name::project_page_path(textid)
 }
 
 /// `/i/{textid}/{name}`: the link alert e-mails carry.
 pub(crate) fn indicator_path(textid: &str, name: &str) -> String {
-    format!("/i/{}/{}", segment(textid), segment(name))
-}
-
-/// Percent-encodes a path segment; `:` and `/` (allowed in indicator names) stay.
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    okerr::name::indicator_page_path(textid, name)
 }
 
 /// A hidden field with the session's CSRF token (nothing for `X-API-KEY`).
