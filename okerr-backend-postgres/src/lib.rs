@@ -390,14 +390,30 @@ impl Storage for PostgresStorage {
 
     async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE projects SET data = $1 WHERE id = $2")
-            .bind(to_json(project)?)
-            .bind(project.id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let saved = Project {
+            version: project.version + 1,
+            ..project.clone()
+        };
+        let version = i64::try_from(project.version).map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE projects SET data = $1 WHERE id = $2 AND COALESCE((data::jsonb ->> 'version')::bigint, 0) = $3",
+        )
+        .bind(to_json(&saved)?)
+        .bind(project.id.0)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
-            return Err(StorageError::not_found("project", project.id));
+            let exists = sqlx::query("SELECT 1 FROM projects WHERE id = $1")
+                .bind(project.id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            return Err(match exists {
+                Some(_) => StorageError::conflict("project", project.id),
+                None => StorageError::not_found("project", project.id),
+            });
         }
         write_textids(&mut tx, project).await?;
         tx.commit().await.map_err(backend)

@@ -444,14 +444,30 @@ impl Storage for SqliteStorage {
 
     async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE projects SET data = ? WHERE id = ?")
-            .bind(to_json(project)?)
-            .bind(project.id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let saved = Project {
+            version: project.version + 1,
+            ..project.clone()
+        };
+        let version = i64::try_from(project.version).map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE projects SET data = ? WHERE id = ? AND COALESCE(json_extract(data, '$.version'), 0) = ?",
+        )
+        .bind(to_json(&saved)?)
+        .bind(project.id.0)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
-            return Err(StorageError::not_found("project", project.id));
+            let exists = sqlx::query("SELECT 1 FROM projects WHERE id = ?")
+                .bind(project.id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            return Err(match exists {
+                Some(_) => StorageError::conflict("project", project.id),
+                None => StorageError::not_found("project", project.id),
+            });
         }
         write_textids(&mut tx, project).await?;
         tx.commit().await.map_err(backend)

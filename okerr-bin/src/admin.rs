@@ -20,6 +20,26 @@ async fn project_of(storage: &Arc<dyn Storage>, textid: &str) -> Result<Project,
         .ok_or_else(|| Error::Usage(format!("no project with textid '{textid}'")))
 }
 
+/// Reads the project, applies `edit` and saves it. When someone saved the project since it
+/// was read (the web pages, another command), reads it again and redoes `edit`, so that
+/// no edit undoes another.
+async fn edit_project<T>(
+    storage: &Arc<dyn Storage>,
+    textid: &str,
+    mut edit: impl FnMut(&mut Project) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut attempts = 0;
+    loop {
+        let mut project = project_of(storage, textid).await?;
+        let out = edit(&mut project)?;
+        match storage.save_project(&project).await {
+            Ok(()) => return Ok(out),
+            Err(e) if e.is_conflict() && attempts < 16 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn now() -> chrono::DateTime<chrono::Utc> {
     okerr::Clock::now(&okerr::SystemClock)
 }
@@ -57,24 +77,28 @@ pub(crate) async fn project(database: &str, cmd: ProjectCommand) -> Result<(), E
             max_indicators,
             limited,
         } => {
-            let mut project = project_of(&storage, &textid).await?;
-            if let Some(name) = name {
-                project.name = name;
-            }
-            if let Some(max) = max_indicators {
-                project.max_indicators = match max.as_str() {
-                    "none" => None,
-                    n => Some(n.parse().map_err(|_| {
-                        usage(format!(
-                            "--max-indicators takes a number or none, not '{n}'"
-                        ))
-                    })?),
-                };
-            }
-            if let Some(on) = limited {
-                project.limited = on.on();
-            }
-            storage.save_project(&project).await?;
+            let max_indicators = match max_indicators.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some(n) => Some(Some(n.parse().map_err(|_| {
+                    usage(format!(
+                        "--max-indicators takes a number or none, not '{n}'"
+                    ))
+                })?)),
+            };
+            edit_project(&storage, &textid, |project| {
+                if let Some(name) = &name {
+                    project.name.clone_from(name);
+                }
+                if let Some(max) = max_indicators {
+                    project.max_indicators = max;
+                }
+                if let Some(on) = limited {
+                    project.limited = on.on();
+                }
+                Ok(())
+            })
+            .await?;
         }
         ProjectCommand::List => {
             for p in storage.projects().await? {
@@ -101,56 +125,64 @@ pub(crate) async fn policy(database: &str, cmd: PolicyCommand) -> Result<(), Err
             reduction,
             webhook,
         } => {
-            let mut project = project_of(&storage, &textid).await?;
             let name = PolicyName::parse(&policy).map_err(usage)?;
-            let mut p = project
-                .policy(name.as_str())
-                .cloned()
-                .unwrap_or_else(|| Policy::new(name));
-            if let Some(period) = period {
-                p.period = period;
-            }
-            if let Some(patience) = patience {
-                p.patience = patience;
-            }
-            if let Some(s) = secret {
-                p.secret = if s.is_empty() {
-                    None
-                } else {
-                    Some(Secret::parse(&s).map_err(usage)?)
-                };
-            }
-            if !subnets.is_empty() {
-                p.subnets = subnets;
-            }
-            if let Some(on) = httpupdate {
-                p.http_update = on.on();
-            }
-            if let Some(on) = smtpupdate {
-                p.smtp_update = on.on();
-            }
-            if let Some(on) = autocreate {
-                p.autocreate = on.on();
-            }
-            if let Some(r) = reduction {
-                p.reduction = if r.trim().is_empty() {
-                    None
-                } else {
-                    Some(Reduction::parse(&r).map_err(usage)?)
-                };
-            }
-            if let Some(w) = webhook {
-                p.url_statuschange = if w.is_empty() {
-                    None
-                } else {
-                    Some(
-                        w.parse()
-                            .map_err(|e| usage(format!("bad webhook URL '{w}': {e}")))?,
-                    )
-                };
-            }
-            project.put_policy(p);
-            storage.save_project(&project).await?;
+            let secret = secret
+                .map(|s| match s.as_str() {
+                    "" => Ok(None),
+                    s => Secret::parse(s).map(Some).map_err(usage),
+                })
+                .transpose()?;
+            let reduction = reduction
+                .map(|r| match r.trim() {
+                    "" => Ok(None),
+                    _ => Reduction::parse(&r).map(Some).map_err(usage),
+                })
+                .transpose()?;
+            let webhook = webhook
+                .map(|w| match w.as_str() {
+                    "" => Ok(None),
+                    w => w
+                        .parse()
+                        .map(Some)
+                        .map_err(|e| usage(format!("bad webhook URL '{w}': {e}"))),
+                })
+                .transpose()?;
+            edit_project(&storage, &textid, |project| {
+                let mut p = project
+                    .policy(name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Policy::new(name.clone()));
+                if let Some(period) = &period {
+                    p.period = period.clone();
+                }
+                if let Some(patience) = &patience {
+                    p.patience = patience.clone();
+                }
+                if let Some(secret) = &secret {
+                    p.secret.clone_from(secret);
+                }
+                if !subnets.is_empty() {
+                    p.subnets.clone_from(&subnets);
+                }
+                if let Some(on) = httpupdate {
+                    p.http_update = on.on();
+                }
+                if let Some(on) = smtpupdate {
+                    p.smtp_update = on.on();
+                }
+                if let Some(on) = autocreate {
+                    p.autocreate = on.on();
+                }
+                if let Some(reduction) = &reduction {
+                    p.reduction.clone_from(reduction);
+                }
+                if let Some(webhook) = &webhook {
+                    p.url_statuschange.clone_from(webhook);
+                }
+                project.put_policy(p);
+                Ok(())
+            })
+            .await?;
         }
         PolicyCommand::Show { textid, policy } => {
             let project = project_of(&storage, &textid).await?;
@@ -197,12 +229,15 @@ fn show_policy(p: &Policy) -> String {
 /// Adds a new API key to the project and returns the key to show once.
 pub(crate) async fn create_key(
     storage: &Arc<dyn Storage>,
-    project: &mut Project,
+    textid: &str,
     remark: &str,
 ) -> Result<String, Error> {
     let (record, key) = secret::api_key(remark, now());
-    project.api_keys.push(record);
-    storage.save_project(project).await?;
+    edit_project(storage, textid, |project| {
+        project.api_keys.push(record.clone());
+        Ok(())
+    })
+    .await?;
     Ok(key)
 }
 
@@ -210,17 +245,18 @@ pub(crate) async fn key(database: &str, cmd: KeyCommand) -> Result<(), Error> {
     let storage = store::open(database).await?;
     match cmd {
         KeyCommand::Create { textid, remark } => {
-            let mut project = project_of(&storage, &textid).await?;
-            println!("{}", create_key(&storage, &mut project, &remark).await?);
+            println!("{}", create_key(&storage, &textid, &remark).await?);
         }
         KeyCommand::Revoke { textid, keyid } => {
-            let mut project = project_of(&storage, &textid).await?;
-            let before = project.api_keys.len();
-            project.api_keys.retain(|k| k.id != keyid);
-            if project.api_keys.len() == before {
-                return Err(usage(format!("no key '{keyid}' in {textid}")));
-            }
-            storage.save_project(&project).await?;
+            edit_project(&storage, &textid, |project| {
+                let before = project.api_keys.len();
+                project.api_keys.retain(|k| k.id != keyid);
+                if project.api_keys.len() == before {
+                    return Err(usage(format!("no key '{keyid}' in {textid}")));
+                }
+                Ok(())
+            })
+            .await?;
         }
         KeyCommand::List { textid } => {
             for k in project_of(&storage, &textid).await?.api_keys {
@@ -244,14 +280,15 @@ pub(crate) async fn member(database: &str, cmd: MemberCommand) -> Result<(), Err
         no_alerts,
         summary,
     } = cmd;
-    let mut project = project_of(&storage, &textid).await?;
     let email = Email::parse(&email).map_err(usage)?;
-    project.members.retain(|m| m.email != email);
-    project.members.push(Member {
-        email,
-        alerts: !no_alerts,
-        summary,
-    });
-    storage.save_project(&project).await?;
-    Ok(())
+    edit_project(&storage, &textid, |project| {
+        project.members.retain(|m| m.email != email);
+        project.members.push(Member {
+            email: email.clone(),
+            alerts: !no_alerts,
+            summary,
+        });
+        Ok(())
+    })
+    .await
 }

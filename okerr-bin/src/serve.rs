@@ -256,8 +256,8 @@ async fn first_start(
         }
         return Ok(());
     }
-    let mut project = admin::create_project(storage, None, Some("first project")).await?;
-    let key = admin::create_key(storage, &mut project, "created on first start").await?;
+    let project = admin::create_project(storage, None, Some("first project")).await?;
+    let key = admin::create_key(storage, project.textid.as_str(), "created on first start").await?;
     let t = &project.textid;
     println!("okerr: a first project was created. Keep these, they are shown only once.");
     println!();

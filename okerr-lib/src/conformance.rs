@@ -93,6 +93,7 @@ macro_rules! storage_conformance {
         $crate::storage_conformance! { $($then)*
             project_roundtrip,
             textid_conflicts,
+            save_project_refuses_a_stale_copy,
             indicator_insert_and_read,
             roundtrip_of_all_fields,
             insert_existing_name_conflicts,
@@ -170,6 +171,14 @@ async fn empty_store(storage: &dyn Storage) {
         None,
         "the conformance checks need an empty, isolated store; it has a deadline"
     );
+}
+
+/// `p` as storage holds it after `save_project(p)`: one version on.
+fn saved(p: &Project) -> Project {
+    Project {
+        version: p.version + 1,
+        ..p.clone()
+    }
 }
 
 /// The member who gets the alerts of the conformance projects.
@@ -454,6 +463,7 @@ pub async fn project_roundtrip(storage: &dyn Storage) {
         .save_project(&changed)
         .await
         .expect("save_project of a stored project");
+    let changed = saved(&changed);
     assert_eq!(
         project_of(storage, p.id).await,
         Some(changed.clone()),
@@ -478,6 +488,7 @@ pub async fn project_roundtrip(storage: &dyn Storage) {
         .save_project(&fewer)
         .await
         .expect("save_project removing an alias");
+    let fewer = saved(&fewer);
     assert_eq!(
         by_textid(storage, "p1-alias").await,
         None,
@@ -490,7 +501,7 @@ pub async fn project_roundtrip(storage: &dyn Storage) {
         .save_project(&q2)
         .await
         .expect("a removed alias is free for another project");
-    assert_eq!(by_textid(storage, "p1-alias").await, Some(q2.clone()));
+    assert_eq!(by_textid(storage, "p1-alias").await, Some(saved(&q2)));
 
     assert_eq!(
         by_textid(storage, "nope").await,
@@ -574,6 +585,7 @@ pub async fn textid_conflicts(storage: &dyn Storage) {
         .save_project(&q)
         .await
         .expect("save_project of a project unchanged: its own textids are no conflict");
+    let q = saved(&q);
     let mut swapped = q.clone();
     swapped.textid = textid("q1-new");
     swapped.aliases = vec![textid("q1")];
@@ -581,6 +593,7 @@ pub async fn textid_conflicts(storage: &dyn Storage) {
         .save_project(&swapped)
         .await
         .expect("save_project moving its main textid to an alias is no conflict");
+    let swapped = saved(&swapped);
     for t in ["q1", "q1-new"] {
         assert_eq!(
             by_textid(storage, t).await,
@@ -601,6 +614,40 @@ pub async fn textid_conflicts(storage: &dyn Storage) {
         "a save_project of an unknown id creates nothing"
     );
     assert_eq!(by_textid(storage, "ghost").await, None);
+}
+
+/// Two edits of one project never undo each other: `save_project` of a copy read before
+/// the last save fails with `Conflict` and writes nothing; the version moves on by one per
+/// save, and a fresh read saves.
+pub async fn save_project_refuses_a_stale_copy(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    assert_eq!(p.version, 0, "a new project is at version 0");
+    let (mut first, mut second) = (p.clone(), p.clone());
+    first.name = "first edit".into();
+    second.limited = true;
+    storage.save_project(&first).await.expect("the first edit");
+    assert_conflict(
+        storage.save_project(&second).await,
+        "save_project of a copy read before the first edit",
+    );
+    assert_eq!(
+        project_of(storage, p.id).await,
+        Some(saved(&first)),
+        "the refused edit wrote nothing"
+    );
+    let mut again = project_of(storage, p.id).await.expect("stored");
+    again.limited = true;
+    storage
+        .save_project(&again)
+        .await
+        .expect("the edit redone on a fresh read");
+    let stored = project_of(storage, p.id).await.expect("stored");
+    assert_eq!(
+        (stored.version, stored.name.as_str(), stored.limited),
+        (2, "first edit", true)
+    );
+    assert_eq!(by_textid(storage, "p1").await, Some(stored));
 }
 
 // ---------------------------------------------------------------------------------------

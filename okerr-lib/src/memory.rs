@@ -197,11 +197,17 @@ impl Storage for MemoryStorage {
 
     async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
         let mut s = self.lock();
-        if !s.projects.contains_key(&project.id) {
+        let Some(stored) = s.projects.get(&project.id) else {
             return Err(StorageError::not_found("project", project.id));
+        };
+        if stored.version != project.version {
+            return Err(StorageError::conflict("project", project.id));
         }
         s.check_textids(project)?;
-        s.put_project(project.clone());
+        s.put_project(Project {
+            version: project.version + 1,
+            ..project.clone()
+        });
         Ok(())
     }
 

@@ -265,6 +265,7 @@ impl NewProject {
             max_indicators: self.max_indicators,
             limited: self.limited,
             api_keys: self.api_keys,
+            version: 0,
         }
     }
 }
@@ -291,6 +292,12 @@ pub struct Project {
     /// API keys of the project.
     #[serde(default)]
     pub api_keys: Vec<ApiKey>,
+    /// How often the project was saved; [`Storage::save_project`] refuses a project read
+    /// before the last save, so that two edits never undo each other.
+    ///
+    /// [`Storage::save_project`]: crate::Storage::save_project
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Project {

@@ -276,10 +276,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// `Conflict` when one of its textids belongs to another project.
     async fn create_project(&self, project: NewProject) -> Result<Project, StorageError>;
 
-    /// Replaces a stored project (name, textids, members, policies, limits).
+    /// Replaces a stored project (name, textids, members, policies, limits, keys) when it
+    /// is still at `project.version`, and moves its version on by one.
     ///
     /// # Errors
-    /// `NotFound` for an unknown id, `Conflict` when a textid belongs to another project.
+    /// `NotFound` for an unknown id; `Conflict` when the project was saved since it was
+    /// read (read it again and redo the change) or a textid belongs to another project.
+    /// Nothing is written then.
     async fn save_project(&self, project: &Project) -> Result<(), StorageError>;
 
     /// The project of this id.

@@ -319,8 +319,18 @@ pub(crate) async fn save(
         }
     };
     let name = policy.name.to_string();
-    project.put_policy(policy);
-    state.engine().storage().save_project(&project).await?;
+    project.put_policy(policy.clone());
+    let mut attempts = 0;
+    while let Err(e) = state.engine().storage().save_project(&project).await {
+        if !e.is_conflict() || attempts >= 8 {
+            return Err(e.into());
+        }
+        // Saved meanwhile by someone else (a key revoked, a member added): read it again,
+        // with the viewer's rights checked again, and redo this edit on it.
+        attempts += 1;
+        (project, _) = open_project(&state, &headers, &uri, &textid).await?;
+        project.put_policy(policy.clone());
+    }
     tracing::info!(textid = %project.textid, policy = name, actor = viewer.actor, "policy saved from the web");
     let saved: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
     let back = format!(
