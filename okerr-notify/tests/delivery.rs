@@ -368,3 +368,65 @@ async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_aler
     assert_eq!(to, ["a@example.com", "b@example.com"]);
     assert_eq!(pending(&*storage, &p).await, 0);
 }
+
+#[tokio::test]
+async fn a_mail_of_released_alerts_keeps_the_held_ones_for_later() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let sink = SmtpSink::start(&python, free_port());
+    let storage = Arc::new(MemoryStorage::new());
+    let p = storage
+        .create_project(project(|p| {
+            p.members.clear();
+            p.policies[0].period = Interval::from_secs(3600);
+            p.policies[0].reduction = Some(Reduction::parse("5m").unwrap());
+            p.policies[1].period = Interval::from_secs(3600); // Daily: no reduction
+        }))
+        .await
+        .unwrap();
+    let clock = ManualClock::at_epoch();
+    let engine = engine(storage.clone(), &clock, &sink.relay());
+    push(&engine, "held", "OK").await;
+    let mut quick = UpdateRequest::new("p1", "quick", "OK");
+    quick.policy = Some("Daily".to_owned());
+    engine.update(quick).await.unwrap();
+    add_member(&*storage, &p).await;
+
+    push(&engine, "held", "ERR").await; // held for 5 minutes
+    push(&engine, "quick", "ERR").await; // released at once
+    assert_eq!(
+        tick_after(&engine, &clock, 10).await,
+        (1, 0),
+        "the released one"
+    );
+    let first = parse(&sink.wait_for(1)[0]);
+    assert!(
+        first.text.contains("quick@p1  Changed status"),
+        "{}",
+        first.text
+    );
+    assert!(!first.text.contains("held@p1"), "{}", first.text);
+    assert_eq!(
+        pending(&*storage, &p).await,
+        1,
+        "the held alert is still there"
+    );
+
+    // Held until 5 min after the flip (at 0 s), then 10 s to settle.
+    assert_eq!(
+        tick_after(&engine, &clock, 295).await,
+        (0, 0),
+        "released, settling"
+    );
+    assert_eq!(tick_after(&engine, &clock, 5).await, (1, 0));
+    let mails = sink.wait_for(2);
+    assert_eq!(mails.len(), 2);
+    let second = parse(&mails[1]);
+    assert!(
+        second.text.contains("held@p1  Changed status OK ("),
+        "{}",
+        second.text
+    );
+    assert_eq!(pending(&*storage, &p).await, 0);
+}
