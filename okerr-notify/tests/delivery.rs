@@ -55,6 +55,32 @@ fn engine(storage: Arc<dyn Storage>, clock: &ManualClock, relay: &str) -> Engine
     )
 }
 
+/// A relay (aiosmtpd), a memory store holding the project `edit` made of [`project`], and
+/// an engine that mails through the relay; `None` (the test skips) without aiosmtpd.
+async fn mailing(edit: impl FnOnce(&mut NewProject)) -> Option<Mailing> {
+    let python = aiosmtpd_python()?;
+    let sink = SmtpSink::start(&python, free_port());
+    let storage = Arc::new(MemoryStorage::new());
+    let p = storage.create_project(project(edit)).await.unwrap();
+    let clock = ManualClock::at_epoch();
+    let engine = engine(storage.clone(), &clock, &sink.relay());
+    Some(Mailing {
+        sink,
+        storage,
+        p,
+        clock,
+        engine,
+    })
+}
+
+struct Mailing {
+    sink: SmtpSink,
+    storage: Arc<MemoryStorage>,
+    p: Project,
+    clock: ManualClock,
+    engine: Engine,
+}
+
 async fn push(engine: &Engine, name: &str, status: &str) {
     engine
         .update(UpdateRequest::new("p1", name, status))
@@ -88,17 +114,16 @@ async fn add_member(storage: &dyn Storage, p: &Project) {
 
 #[tokio::test]
 async fn a_silent_indicator_sends_exactly_one_mail_with_its_text_and_link() {
-    let Some(python) = aiosmtpd_python() else {
+    let Some(Mailing {
+        sink,
+        storage,
+        p,
+        clock,
+        engine,
+    }) = mailing(|p| p.members.clear()).await
+    else {
         return;
     };
-    let sink = SmtpSink::start(&python, free_port());
-    let storage = Arc::new(MemoryStorage::new());
-    let p = storage
-        .create_project(project(|p| p.members.clear()))
-        .await
-        .unwrap();
-    let clock = ManualClock::at_epoch();
-    let engine = engine(storage.clone(), &clock, &sink.relay());
     push(&engine, "test:apache2", "OK").await;
     push(&engine, "db", "OK").await;
     add_member(&*storage, &p).await;
@@ -152,22 +177,22 @@ async fn a_silent_indicator_sends_exactly_one_mail_with_its_text_and_link() {
 
 #[tokio::test]
 async fn a_flip_and_flip_back_inside_the_reduction_delay_sends_nothing() {
-    let Some(python) = aiosmtpd_python() else {
+    let reduction = Reduction::parse("5m").unwrap();
+    let Some(Mailing {
+        sink,
+        storage,
+        p,
+        clock,
+        engine,
+    }) = mailing(|p| {
+        p.members.clear();
+        p.policies[0].period = Interval::from_secs(3600);
+        p.policies[0].reduction = Some(reduction);
+    })
+    .await
+    else {
         return;
     };
-    let sink = SmtpSink::start(&python, free_port());
-    let storage = Arc::new(MemoryStorage::new());
-    let reduction = Reduction::parse("5m").unwrap();
-    let p = storage
-        .create_project(project(|p| {
-            p.members.clear();
-            p.policies[0].period = Interval::from_secs(3600);
-            p.policies[0].reduction = Some(reduction);
-        }))
-        .await
-        .unwrap();
-    let clock = ManualClock::at_epoch();
-    let engine = engine(storage.clone(), &clock, &sink.relay());
     push(&engine, "srv", "OK").await;
     add_member(&*storage, &p).await;
 
@@ -312,20 +337,20 @@ async fn the_webhook_gets_okerrs_json_in_the_form_field_data_and_is_retried() {
 
 #[tokio::test]
 async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_alerts() {
-    let Some(python) = aiosmtpd_python() else {
+    let Some(Mailing {
+        sink,
+        storage,
+        p,
+        clock,
+        engine,
+    }) = mailing(|p| {
+        p.members.clear();
+        p.policies[0].period = Interval::from_secs(3600);
+    })
+    .await
+    else {
         return;
     };
-    let sink = SmtpSink::start(&python, free_port());
-    let storage = Arc::new(MemoryStorage::new());
-    let p = storage
-        .create_project(project(|p| {
-            p.members.clear();
-            p.policies[0].period = Interval::from_secs(3600);
-        }))
-        .await
-        .unwrap();
-    let clock = ManualClock::at_epoch();
-    let engine = engine(storage.clone(), &clock, &sink.relay());
     push(&engine, "srv", "OK").await;
     for (email, alerts) in [
         ("a@example.com", true),
@@ -371,22 +396,22 @@ async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_aler
 
 #[tokio::test]
 async fn a_mail_of_released_alerts_keeps_the_held_ones_for_later() {
-    let Some(python) = aiosmtpd_python() else {
+    let Some(Mailing {
+        sink,
+        storage,
+        p,
+        clock,
+        engine,
+    }) = mailing(|p| {
+        p.members.clear();
+        p.policies[0].period = Interval::from_secs(3600);
+        p.policies[0].reduction = Some(Reduction::parse("5m").unwrap());
+        p.policies[1].period = Interval::from_secs(3600); // Daily: no reduction
+    })
+    .await
+    else {
         return;
     };
-    let sink = SmtpSink::start(&python, free_port());
-    let storage = Arc::new(MemoryStorage::new());
-    let p = storage
-        .create_project(project(|p| {
-            p.members.clear();
-            p.policies[0].period = Interval::from_secs(3600);
-            p.policies[0].reduction = Some(Reduction::parse("5m").unwrap());
-            p.policies[1].period = Interval::from_secs(3600); // Daily: no reduction
-        }))
-        .await
-        .unwrap();
-    let clock = ManualClock::at_epoch();
-    let engine = engine(storage.clone(), &clock, &sink.relay());
     push(&engine, "held", "OK").await;
     let mut quick = UpdateRequest::new("p1", "quick", "OK");
     quick.policy = Some("Daily".to_owned());
