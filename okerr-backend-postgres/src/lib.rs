@@ -598,8 +598,23 @@ impl Storage for PostgresStorage {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        let mut claimed: Vec<OutboxEntry> =
-            rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match entry_from_row(row) {
+                Ok(entry) => claimed.push(entry),
+                Err(e) => {
+                    // Parked: never claimed again, so one bad row cannot stop the others.
+                    sqlx::query(
+                        "UPDATE outbox SET available_at = NULL, last_error = $1 WHERE id = $2",
+                    )
+                    .bind(format!("unreadable, parked: {e}"))
+                    .bind(row.get::<i64, _>("id"))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                }
+            }
+        }
         claimed.sort_by_key(|e| e.id);
         Ok(claimed)
     }

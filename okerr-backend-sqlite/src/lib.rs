@@ -274,6 +274,19 @@ fn entry_from_row(row: &SqliteRow) -> Result<OutboxEntry, StorageError> {
     )
 }
 
+/// The entries of claimed rows, and the ids of rows that are no notification with why.
+fn read_entries(rows: &[SqliteRow]) -> (Vec<OutboxEntry>, Vec<(i64, String)>) {
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match entry_from_row(row) {
+            Ok(entry) => entries.push(entry),
+            Err(e) => unreadable.push((row.get("id"), format!("unreadable, parked: {e}"))),
+        }
+    }
+    (entries, unreadable)
+}
+
 /// Writes commits in one transaction, each in a savepoint of its own.
 async fn write_many(
     writer: &SqlitePool,
@@ -663,8 +676,16 @@ impl Storage for SqliteStorage {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut claimed: Vec<OutboxEntry> =
-            rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
+        let (mut claimed, unreadable) = read_entries(&rows);
+        for (id, error) in &unreadable {
+            // Parked: never claimed again, so one bad row cannot stop the others.
+            sqlx::query("UPDATE outbox SET available_at = NULL, last_error = ? WHERE id = ?")
+                .bind(error)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         let ids = id_list(claimed.iter().map(|e| e.id.0))?;
         sqlx::query(
             "UPDATE outbox SET available_at = ?, claims = claims + 1

@@ -2196,6 +2196,52 @@ pub async fn engine_reduction_cancels_with_nanosecond_clock(storage: &std::sync:
     );
 }
 
+/// A stored notification that cannot be read (written by another version, damaged) does
+/// not hold up the others: `insert_unreadable(project, indicator)` must store such a row,
+/// released long ago, by the backend's own means; the good alert next to it is delivered
+/// and the bad row is not handed out (the backend's test then looks at the parked row).
+/// Not in the macro, since only the backend can write a bad row.
+pub async fn unreadable_notifications_are_parked<F, Fut>(
+    storage: std::sync::Arc<dyn Storage>,
+    insert_unreadable: F,
+) where
+    F: FnOnce(ProjectId, IndicatorId) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let clock = crate::testing::ManualClock::new(t0());
+    let notifier = crate::testing::RecordingNotifier::new();
+    let engine = engine_on(&storage, &clock, &notifier);
+    let project = storage
+        .create_project(NewProject::new("p", textid("p1")).with_member(ops()))
+        .await
+        .expect("create project");
+    engine
+        .update(crate::UpdateRequest::new("p1", "a", "OK"))
+        .await
+        .expect("update");
+    let a = get(&*storage, &project, "a").await.expect("stored");
+    insert_unreadable(project.id, a.id).await;
+    clock.advance(TimeDelta::seconds(1));
+    let report = engine
+        .tick()
+        .await
+        .expect("a tick despite the unreadable row");
+    assert_eq!(
+        (report.delivered, report.failed),
+        (1, 0),
+        "the good alert is delivered"
+    );
+    assert_eq!(notifier.alerts(), vec!["autocreated"]);
+    // Past any retry delay, before the indicator expires (1h20m).
+    clock.advance(TimeDelta::minutes(30));
+    let report = engine.tick().await.expect("the next tick");
+    assert_eq!(
+        report,
+        crate::TickReport::default(),
+        "the bad row is parked"
+    );
+}
+
 /// Restart: state written through the engine (deadlines, flags, a dead indicator, an alert
 /// held by reduction) reads back the same from a reopened store, and the work goes on from
 /// there. Not in the macro, since reopening is the backend's own business: `reopen` must

@@ -388,7 +388,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Up to `limit` undelivered notifications that are released and due for an attempt
     /// (`release_at <= now`, not leased, past their retry time), oldest first, each leased
-    /// until `lease_until`.
+    /// until `lease_until`. A stored row that is no notification (written by another
+    /// version, damaged) is parked, not returned: never claimed again, the reason in its
+    /// `last_error`, so that it cannot hold up the others.
     ///
     /// # Errors
     /// When the backend fails.
