@@ -12,19 +12,28 @@ use okerr::{Clock, Indicator, Project, ProjectId, ProjectSummary, Storage, Stora
 
 use crate::email::{MailConfig, indicator_link};
 
+/// How often one person's summary of a day is tried, passes of the run loop (at most an
+/// hour) apart.
+const ATTEMPTS: u32 = 3;
+/// The states of an attempt, in the settings.
+const SENDING: &str = "sending";
+const SENT: &str = "sent";
+const FAILED: &str = "failed: ";
+
 /// What one pass of [`DailySummary::send_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SummaryReport {
     /// Summary e-mails sent.
     pub sent: usize,
-    /// Summary e-mails that could not be sent (logged; that day's summary of that person
-    /// is not tried again).
+    /// Summary e-mails that could not be sent (logged, and tried again on a later pass,
+    /// three times in all).
     pub failed: usize,
 }
 
-/// Sends the daily summaries at a time of day (UTC). Each person's summary of a day is
-/// sent by one node only: the node that first stores the setting
-/// `summary:{day}:{email}` ([`Storage::put_setting_if_absent`]) sends it.
+/// Sends the daily summaries at a time of day (UTC). Each attempt at a person's summary of
+/// a day is made by one node only: the node that first stores its setting
+/// (`summary:{day}:{email}`, then `…:2`, `…:3`; [`Storage::put_setting_if_absent`]). A
+/// failed attempt is recorded, and the next pass makes the next one.
 #[derive(Debug)]
 pub struct DailySummary {
     mail: MailConfig,
@@ -82,14 +91,9 @@ impl DailySummary {
         }
         let mut indicators: HashMap<ProjectId, Vec<Indicator>> = HashMap::new();
         for (to, projects) in recipients {
-            let key = format!("summary:{day}:{to}");
-            if !self
-                .storage
-                .put_setting_if_absent(&key, &now.to_rfc3339())
-                .await?
-            {
+            let Some(key) = self.claim_attempt(&format!("summary:{day}:{to}")).await? else {
                 continue;
-            }
+            };
             for project in &projects {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     indicators.entry(project.id)
@@ -113,15 +117,42 @@ impl DailySummary {
             {
                 Ok(()) => {
                     tracing::info!(to, "summary mail sent");
+                    self.storage.put_setting(&key, SENT).await?;
                     report.sent += 1;
                 }
                 Err(error) => {
-                    tracing::error!(to, %error, "summary mail not sent");
+                    tracing::error!(to, %error, "summary mail not sent; tried again within the hour");
+                    let failed = format!("{FAILED}{error}");
+                    self.storage.put_setting(&key, &failed).await?;
                     report.failed += 1;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Claims the next attempt at one person's summary of a day: the key of the attempt
+    /// this node makes, or `None` when it is sent, being sent by another node, or failed
+    /// `ATTEMPTS` times. Attempt 1 is `base`, the next ones `base:2`, `base:3`.
+    async fn claim_attempt(&self, base: &str) -> Result<Option<String>, StorageError> {
+        for attempt in 1..=ATTEMPTS {
+            let key = match attempt {
+                1 => base.to_owned(),
+                n => format!("{base}:{n}"),
+            };
+            if self.storage.put_setting_if_absent(&key, SENDING).await? {
+                return Ok(Some(key));
+            }
+            let failed = self
+                .storage
+                .setting(&key)
+                .await?
+                .is_some_and(|v| v.starts_with(FAILED));
+            if !failed {
+                return Ok(None);
+            }
+        }
+        Ok(None)
     }
 
     /// Sends the summaries every day until `shutdown` completes.

@@ -144,3 +144,50 @@ async fn each_member_who_asked_gets_one_summary_a_day_of_all_their_projects() {
     assert_eq!(node1.send_due().await.unwrap().sent, 0);
     assert_eq!(sink.wait_for(2).len(), 2);
 }
+
+#[tokio::test]
+async fn a_summary_the_relay_refused_is_tried_again_on_the_next_pass() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let port = free_port();
+    let relay = format!("smtp://127.0.0.1:{port}");
+    let storage = Arc::new(MemoryStorage::new());
+    let clock = ManualClock::at_epoch();
+    let mut p = NewProject::new("Web servers", TextId::parse("web").unwrap());
+    p.members = vec![member("ops@example.com", true)];
+    storage.create_project(p).await.unwrap();
+    let node1 = summaries(&storage, &clock, &relay);
+    let node2 = summaries(&storage, &clock, &relay);
+    clock.advance(TimeDelta::hours(6));
+    let report = node1.send_due().await.unwrap();
+    assert_eq!((report.sent, report.failed), (0, 1), "the relay is down");
+    let sink = SmtpSink::start(&python, port);
+    clock.advance(TimeDelta::hours(1));
+    let report = node2.send_due().await.unwrap();
+    assert_eq!(
+        (report.sent, report.failed),
+        (1, 0),
+        "the second attempt, on another node"
+    );
+    assert_eq!(
+        node1.send_due().await.unwrap(),
+        Default::default(),
+        "sent: no third"
+    );
+    assert_eq!(sink.wait_for(1).len(), 1);
+    drop(sink);
+
+    // A relay that stays down: three attempts that day, then none.
+    clock.advance(TimeDelta::days(1));
+    for attempt in 1..=3 {
+        let report = node1.send_due().await.unwrap();
+        assert_eq!((report.sent, report.failed), (0, 1), "attempt {attempt}");
+        clock.advance(TimeDelta::hours(1));
+    }
+    assert_eq!(
+        node2.send_due().await.unwrap(),
+        Default::default(),
+        "no fourth attempt"
+    );
+}
