@@ -403,4 +403,36 @@ mod tests {
             "https://h/okerr/i/p1/a%2F..%2Fb"
         );
     }
+
+    #[test]
+    fn relay_urls_in_lettres_forms_are_taken_and_others_refused() {
+        let public = Url::parse("https://okerr.example.net/").expect("a URL");
+        for relay in [
+            "smtp://127.0.0.1:25",
+            "smtp://mail.example.com:587?tls=required",
+            "smtps://user:secret@mail.example.com:465",
+            "smtps://mail.example.com",
+        ] {
+            let config = MailConfig::new(relay, "okerr@example.net", public.clone());
+            assert!(config.is_ok(), "{relay}: {config:?}");
+            let shown = format!("{config:?}");
+            assert!(
+                !shown.contains("secret"),
+                "the password is not shown: {shown}"
+            );
+        }
+        for relay in ["http://mail.example.com", "mail.example.com:25", ""] {
+            assert!(
+                matches!(
+                    MailConfig::new(relay, "okerr@example.net", public.clone()),
+                    Err(MailError::Relay(_))
+                ),
+                "{relay}"
+            );
+        }
+        assert!(matches!(
+            MailConfig::new("smtp://127.0.0.1:25", "not an address", public),
+            Err(MailError::From { .. })
+        ));
+    }
 }
