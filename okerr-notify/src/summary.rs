@@ -16,9 +16,11 @@ use crate::email::{MailConfig, indicator_link};
 /// hour) apart.
 const ATTEMPTS: u32 = 3;
 /// The states of an attempt, in the settings.
-const SENDING: &str = "sending";
+const SENDING: &str = "sending since ";
 const SENT: &str = "sent";
 const FAILED: &str = "failed: ";
+/// How long an attempt may be "sending" before it counts as failed (its node died).
+const STUCK: TimeDelta = TimeDelta::minutes(10);
 
 /// What one pass of [`DailySummary::send_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,7 +93,10 @@ impl DailySummary {
         }
         let mut indicators: HashMap<ProjectId, Vec<Indicator>> = HashMap::new();
         for (to, projects) in recipients {
-            let Some(key) = self.claim_attempt(&format!("summary:{day}:{to}")).await? else {
+            let Some(key) = self
+                .claim_attempt(&format!("summary:{day}:{to}"), now)
+                .await?
+            else {
                 continue;
             };
             for project in &projects {
@@ -134,21 +139,27 @@ impl DailySummary {
     /// Claims the next attempt at one person's summary of a day: the key of the attempt
     /// this node makes, or `None` when it is sent, being sent by another node, or failed
     /// `ATTEMPTS` times. Attempt 1 is `base`, the next ones `base:2`, `base:3`.
-    async fn claim_attempt(&self, base: &str) -> Result<Option<String>, StorageError> {
+    /// An attempt still "sending" after [`STUCK`] counts as failed: its node died.
+    async fn claim_attempt(
+        &self,
+        base: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError> {
         for attempt in 1..=ATTEMPTS {
             let key = match attempt {
                 1 => base.to_owned(),
                 n => format!("{base}:{n}"),
             };
-            if self.storage.put_setting_if_absent(&key, SENDING).await? {
+            let sending = format!("{SENDING}{}", now.to_rfc3339());
+            if self.storage.put_setting_if_absent(&key, &sending).await? {
                 return Ok(Some(key));
             }
-            let failed = self
-                .storage
-                .setting(&key)
-                .await?
-                .is_some_and(|v| v.starts_with(FAILED));
-            if !failed {
+            let state = self.storage.setting(&key).await?.unwrap_or_default();
+            let stuck = state
+                .strip_prefix(SENDING)
+                .and_then(|since| DateTime::parse_from_rfc3339(since).ok())
+                .is_some_and(|since| since.to_utc() + STUCK < now);
+            if !(state.starts_with(FAILED) || stuck) {
                 return Ok(None);
             }
         }

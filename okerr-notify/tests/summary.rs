@@ -191,3 +191,37 @@ async fn a_summary_the_relay_refused_is_tried_again_on_the_next_pass() {
         "no fourth attempt"
     );
 }
+
+#[tokio::test]
+async fn an_attempt_left_sending_by_a_dead_node_is_taken_over() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let sink = SmtpSink::start(&python, free_port());
+    let storage = Arc::new(MemoryStorage::new());
+    let clock = ManualClock::at_epoch();
+    let mut p = NewProject::new("Web servers", TextId::parse("web").unwrap());
+    p.members = vec![member("ops@example.com", true)];
+    storage.create_project(p).await.unwrap();
+    clock.advance(TimeDelta::hours(6));
+    // A node claimed the first attempt and died before it sent anything.
+    let since = format!("sending since {}", clock.now().to_rfc3339());
+    storage
+        .put_setting("summary:2025-01-01:ops@example.com", &since)
+        .await
+        .unwrap();
+    let node = summaries(&storage, &clock, &sink.relay());
+    assert_eq!(
+        node.send_due().await.unwrap().sent,
+        0,
+        "it may still be sending"
+    );
+    clock.advance(TimeDelta::minutes(11));
+    assert_eq!(
+        node.send_due().await.unwrap().sent,
+        1,
+        "taken over after 10 minutes"
+    );
+    assert_eq!(node.send_due().await.unwrap().sent, 0);
+    assert_eq!(sink.wait_for(1).len(), 1);
+}
