@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use okerr::{DeliveryReport, Notifier, NotifyError, OutboxEntry, Payload};
+use okerr::{DeliveryReport, IndicatorId, Notifier, NotifyError, OutboxEntry, Payload};
+use url::Url;
 
 /// Why the webhook client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -73,14 +76,50 @@ impl WebhookNotifier {
 
 #[async_trait]
 impl Notifier for WebhookNotifier {
+    /// The changes of one indicator to one URL are posted one after the other, oldest
+    /// first, and after a failure the newer ones wait too (they fail with it), so a
+    /// receiver sees them in order; different indicators and URLs are posted at once.
     async fn deliver(&self, batch: &[OutboxEntry]) -> DeliveryReport {
-        let results = join_all(batch.iter().map(|e| self.post(e))).await;
+        let mut streams: BTreeMap<(IndicatorId, Option<&Url>), Vec<&OutboxEntry>> = BTreeMap::new();
+        for entry in batch {
+            let url = match &entry.notification.payload {
+                Payload::Webhook { url, .. } => Some(url),
+                Payload::Alert { .. } => None,
+            };
+            streams
+                .entry((entry.indicator_id, url))
+                .or_default()
+                .push(entry);
+        }
+        let posted = join_all(streams.into_values().map(|mut stream| async move {
+            stream.sort_by_key(|e| e.id);
+            let mut failed = Vec::new();
+            let mut blocked: Option<bool> = None; // whether the failure was permanent
+            for entry in stream {
+                match blocked {
+                    None => {
+                        if let Err(error) = self.post(entry).await {
+                            blocked = Some(error.is_permanent());
+                            failed.push((entry.id, error));
+                        }
+                    }
+                    // Waits as long as the older one, to be posted after it.
+                    Some(permanent) => {
+                        let error = "an older change to this webhook is not delivered yet".into();
+                        let error = if permanent {
+                            NotifyError::Permanent(error)
+                        } else {
+                            NotifyError::Transient(error)
+                        };
+                        failed.push((entry.id, error));
+                    }
+                }
+            }
+            failed
+        }))
+        .await;
         DeliveryReport {
-            failed: batch
-                .iter()
-                .zip(results)
-                .filter_map(|(e, r)| r.err().map(|error| (e.id, error)))
-                .collect(),
+            failed: posted.into_iter().flatten().collect(),
         }
     }
 }

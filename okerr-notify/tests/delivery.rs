@@ -455,3 +455,49 @@ async fn a_mail_of_released_alerts_keeps_the_held_ones_for_later() {
     );
     assert_eq!(pending(&*storage, &p).await, 0);
 }
+
+#[tokio::test]
+async fn the_changes_of_an_indicator_reach_the_webhook_in_order_also_after_a_failure() {
+    let hooks = Hooks::default();
+    *hooks.fail_first.lock().unwrap() = 1;
+    let url = webhook_endpoint(hooks.clone()).await;
+    let storage = Arc::new(MemoryStorage::new());
+    storage
+        .create_project(project(|p| {
+            p.members.clear();
+            p.policies[0].period = Interval::from_secs(3600);
+            p.policies[0].url_statuschange = Some(url);
+        }))
+        .await
+        .unwrap();
+    let clock = ManualClock::at_epoch();
+    let webhook = WebhookNotifier::new(Duration::from_secs(3)).unwrap();
+    let engine = Engine::new(
+        storage.clone(),
+        Arc::new(Dispatcher::new(None, webhook)),
+        Arc::new(clock.clone()),
+    );
+    push(&engine, "srv", "OK").await;
+    for i in 0..10 {
+        clock.advance(TimeDelta::seconds(1));
+        push(&engine, "srv", if i % 2 == 0 { "ERR" } else { "OK" }).await;
+    }
+    // The first post gets a 500: all ten wait and go, in order, on the retry.
+    assert_eq!(tick_after(&engine, &clock, 0).await, (0, 10));
+    assert_eq!(tick_after(&engine, &clock, 5).await, (10, 0));
+    let news: Vec<String> = hooks
+        .data()
+        .iter()
+        .map(|d| d["new"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<&str> = (0..10)
+        .map(|i| if i % 2 == 0 { "ERR" } else { "OK" })
+        .collect();
+    assert_eq!(news, expected);
+    let times: Vec<i64> = hooks
+        .data()
+        .iter()
+        .map(|d| d["unixtime"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+}
