@@ -270,9 +270,13 @@ async fn first_start(
     println!();
     println!("A first update with curl:");
     println!("  curl -d textid={t} -d name=test:apache2 -d status=OK {public_url}update");
-    println!("and with okerrupdate (pip install okerrupdate):");
+    println!("with this binary:");
+    println!("  okerr update --url {public_url} -i {t} test:apache2 OK");
+    println!("or with okerrupdate (pip install okerrupdate):");
     println!("  OKERR_SECRET= okerrupdate --url {public_url} -i {t} test:apache2 OK");
-    println!("Then list the indicators:");
+    println!("Then see the project's page (sign in with the API key):");
+    println!("  {public_url}p/{t}");
+    println!("or list the indicators:");
     println!("  curl -H 'X-API-KEY: {key}' {public_url}api/indicators/{t}");
     Ok(())
 }
