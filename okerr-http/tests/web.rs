@@ -704,3 +704,41 @@ async fn links_to_indicators_with_odd_names_open_them() {
         assert!(w.indicator(name).await.unwrap().silent, "{name}");
     }
 }
+
+/// Raw bytes and headers of `GET path` with `X-API-KEY` and `Accept-Encoding: gzip`.
+async fn get_gzip(w: &World, path: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = Request::builder()
+        .uri(path)
+        .header("x-api-key", API_KEY)
+        .header(header::ACCEPT_ENCODING, "gzip, deflate")
+        .body(Body::empty())
+        .unwrap();
+    let response = w.router_from(w.peer).oneshot(req).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn pages_are_gzipped_for_browsers_that_ask_and_the_api_is_not() {
+    use std::io::Read;
+    let w = web_world().await;
+    let (status, headers, body) = get_gzip(&w, "/p/p1").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let mut page = String::new();
+    flate2::read::GzDecoder::new(body.as_slice())
+        .read_to_string(&mut page)
+        .unwrap();
+    assert!(
+        page.contains(r#"data-name="srv:bad" data-lamp="err""#),
+        "{page}"
+    );
+    // The API answers as okerr did, whatever the client accepts.
+    let (status, headers, body) = get_gzip(&w, "/api/indicators/p1").await;
+    assert_eq!(status, 200);
+    assert!(headers.get(header::CONTENT_ENCODING).is_none());
+    assert!(String::from_utf8(body).unwrap().contains("srv:bad"));
+}

@@ -44,6 +44,9 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/admin", get(admin::page))
         .route("/admin/projects", post(admin::create))
+        // A project page of thousands of indicators is megabytes of HTML every 30 s:
+        // gzip it for browsers that ask. The API and `/update` answer as okerr did.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Why a page is not shown.
