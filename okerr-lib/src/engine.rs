@@ -170,27 +170,10 @@ impl Engine {
     /// okerr's refusals (their `Display` is okerr's text), or `Storage`.
     pub async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, UpdateError> {
         req.check_bounds()?;
-        let storage = &self.inner.storage;
-        let project = storage
-            .project_by_textid(&req.textid)
-            .await?
-            .ok_or_else(|| UpdateError::NoSuchProject(req.textid.clone()))?;
-        let name = IndicatorName::parse(&req.name).ok();
+        let project = self.project_of(&req).await?;
         let mut attempt = 0;
         loop {
-            let existing = match &name {
-                Some(name) => storage.indicator(project.id, name).await?,
-                None => None,
-            };
-            let count = match (&existing, project.max_indicators) {
-                (None, Some(_)) => storage.count_indicators(project.id).await?,
-                _ => 0,
-            };
-            let now = self.inner.clock.now();
-            let settings = &self.inner.config.settings;
-            let Some(commit) =
-                decide_update(&project, existing.as_ref(), count, &req, settings, now)?
-            else {
+            let Some(commit) = self.decide(&project, &req, 0).await?.1 else {
                 return Ok(UpdateOutcome::Ignored);
             };
             match self.commit(&commit, &mut attempt).await? {
@@ -198,6 +181,39 @@ impl Engine {
                 None => continue,
             }
         }
+    }
+
+    /// The project an update is addressed to.
+    async fn project_of(&self, req: &UpdateRequest) -> Result<Project, UpdateError> {
+        self.inner
+            .storage
+            .project_by_textid(&req.textid)
+            .await?
+            .ok_or_else(|| UpdateError::NoSuchProject(req.textid.clone()))
+    }
+
+    /// Decides an update against the stored indicator, as of now. `created` more
+    /// indicators count against the project's limit (a message's own new ones). Returns
+    /// whether the indicator exists, and the commit.
+    async fn decide(
+        &self,
+        project: &Project,
+        req: &UpdateRequest,
+        created: u64,
+    ) -> Result<(bool, Option<Commit>), UpdateError> {
+        let storage = &self.inner.storage;
+        let existing = match IndicatorName::parse(&req.name) {
+            Ok(name) => storage.indicator(project.id, &name).await?,
+            Err(_) => None,
+        };
+        let count = match (&existing, project.max_indicators) {
+            (None, Some(_)) => storage.count_indicators(project.id).await? + created,
+            _ => 0,
+        };
+        let now = self.inner.clock.now();
+        let settings = &self.inner.config.settings;
+        let commit = decide_update(project, existing.as_ref(), count, req, settings, now)?;
+        Ok((existing.is_some(), commit))
     }
 
     /// Applies several updates as one message (an e-mail with several `%%%` blocks): every
@@ -212,7 +228,6 @@ impl Engine {
         &self,
         reqs: Vec<UpdateRequest>,
     ) -> Result<Vec<UpdateOutcome>, RefusedUpdate> {
-        let storage = &self.inner.storage;
         let refused = |index| {
             move |error| RefusedUpdate {
                 index,
@@ -224,38 +239,13 @@ impl Engine {
         // the next ones.
         let mut creates: HashMap<ProjectId, u64> = HashMap::new();
         for (index, req) in reqs.iter().enumerate() {
-            let project = storage
-                .project_by_textid(&req.textid)
-                .await
-                .map_err(|e| refused(index)(e.into()))?
-                .ok_or_else(|| refused(index)(UpdateError::NoSuchProject(req.textid.clone())))?;
-            let existing = match IndicatorName::parse(&req.name) {
-                Ok(name) => storage
-                    .indicator(project.id, &name)
-                    .await
-                    .map_err(|e| refused(index)(e.into()))?,
-                Err(_) => None,
-            };
-            let count = match (&existing, project.max_indicators) {
-                (None, Some(_)) => storage
-                    .count_indicators(project.id)
-                    .await
-                    .map_err(|e| refused(index)(e.into()))?,
-                _ => 0,
-            };
+            let project = self.project_of(req).await.map_err(refused(index))?;
             let created = creates.entry(project.id).or_default();
-            let now = self.inner.clock.now();
-            let settings = &self.inner.config.settings;
-            let decision = decide_update(
-                &project,
-                existing.as_ref(),
-                count + *created,
-                req,
-                settings,
-                now,
-            )
-            .map_err(refused(index))?;
-            if existing.is_none() && decision.is_some() {
+            let (exists, commit) = self
+                .decide(&project, req, *created)
+                .await
+                .map_err(refused(index))?;
+            if !exists && commit.is_some() {
                 *created += 1;
             }
         }
