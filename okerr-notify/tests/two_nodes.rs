@@ -18,17 +18,7 @@ use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
 use url::Url;
 
 fn pg_url() -> Option<String> {
-    match std::env::var("OKERR_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("OKERR_REQUIRE_PG").as_deref() != Ok("1"),
-                "OKERR_REQUIRE_PG=1 but OKERR_TEST_PG_URL is not set"
-            );
-            eprintln!("skipping: OKERR_TEST_PG_URL is unset");
-            None
-        }
-    }
+    okerr_tests::value_from_env("OKERR_TEST_PG_URL", "OKERR_REQUIRE_PG", "ensure_postgres")
 }
 
 /// A node: its own pool on the shared schema, and an engine mailing through `relay`.

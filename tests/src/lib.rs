@@ -678,8 +678,18 @@ pub fn clients_bin() -> Option<PathBuf> {
 /// When `var` is unset and the variable `require` is `1` (`.ci/test` sets it: in CI a
 /// missing peer fails the test instead of skipping it).
 pub fn from_env(var: &str, require: &str, ensure: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).filter(|v| !v.is_empty()) {
-        Some(path) => Some(PathBuf::from(path)),
+    value_from_env(var, require, ensure).map(PathBuf::from)
+}
+
+/// The value of the environment variable `var` (a path, a URL), which `ensure` (a function
+/// of `.ci/services.sh`) sets. Unset or empty: prints that the test is skipped and
+/// returns `None`.
+///
+/// # Panics
+/// When `var` is unset and the variable `require` is `1`.
+pub fn value_from_env(var: &str, require: &str, ensure: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(value) => Some(value),
         None => {
             assert!(
                 std::env::var(require).as_deref() != Ok("1"),
