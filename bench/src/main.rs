@@ -1032,9 +1032,10 @@ async fn run_batched(
         let committing = Instant::now();
         let stored = match writer {
             Writer::CommitMany => storage
-                .commit_many(&commits)
+                .commit_batch(commits.iter().cloned().map(|c| vec![c]).collect())
                 .await?
                 .into_iter()
+                .map(|r| r.map(|mut stored| stored.remove(0)))
                 .collect::<Result<Vec<_>, _>>()?,
             Writer::SetBased => db.commit_set_based(&commits).await?,
         };
@@ -1092,10 +1093,12 @@ async fn bench_claims(
                     log: Vec::new(),
                     notifications: Vec::new(),
                     cancel: Vec::new(),
+                    project_version: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        for result in storage.commit_many(&commits).await? {
+        let groups = commits.into_iter().map(|c| vec![c]).collect();
+        for result in storage.commit_batch(groups).await? {
             result?;
         }
         batch_start = batch_end;

@@ -1,8 +1,11 @@
 //! okerr's [`Storage`] on PostgreSQL: several `okerr serve` nodes on one database.
 //!
-//! Every decision is one transaction guarded by the indicator's version; due indicators and
-//! released notifications are claimed with `FOR UPDATE SKIP LOCKED` through partial
-//! indexes on their deadline columns, so nodes share the work and each expiry happens once.
+//! A batch of decisions is one transaction guarded by the indicators' versions; due
+//! indicators and released notifications are claimed with `FOR UPDATE SKIP LOCKED` through
+//! partial indexes on their deadline columns, so nodes share the work and each expiry
+//! happens once. The statements are the ones both SQL backends share (`okerr-sql`); this
+//! crate holds what PostgreSQL does differently: connections and schemas, row locks and
+//! claims, and its migrations.
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,15 +21,13 @@
 #![forbid(unsafe_code)]
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use okerr::storage::columns::{self, from_micros, micros};
-use okerr::storage::{Commit, Storage, StorageError};
-use okerr::{
-    Indicator, IndicatorId, IndicatorName, LogKind, LogLine, NewProject, NotificationId,
-    OutboxEntry, Project, ProjectId,
-};
+use okerr::Indicator;
+use okerr::storage::StorageError;
+use okerr_sql::codec::{self, micros};
+use okerr_sql::{Dialect, Statements};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -35,7 +36,15 @@ pub use sqlx;
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-const BACKEND: &str = "postgres";
+/// What PostgreSQL says differently: a JSON array becomes rows through
+/// `json_array_elements … WITH ORDINALITY`.
+const DIALECT: Dialect = Dialect {
+    name: "postgres",
+    json_rows: "json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, key)",
+    begin: "BEGIN",
+};
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));
 
 /// Claims up to `$3` indicators due by `$1` until `$2`, earliest first, skipping rows
 /// another node holds: a range scan of the partial index `indicators_due`.
@@ -50,12 +59,6 @@ const CLAIM_DUE_SQL: &str = "WITH due AS (
              )
              SELECT id, version, data FROM claimed ORDER BY was_due, id";
 
-/// The earliest deadline of an indicator and of a notification: the first entry of the
-/// partial indexes `indicators_due` and `outbox_available`.
-const NEXT_DEADLINE_SQL: &str =
-    "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
-                    (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)";
-
 /// Claims up to `$3` notifications released by `$1` until `$2`, skipping rows another
 /// node holds: a range scan of the partial index `outbox_available`.
 const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
@@ -67,6 +70,10 @@ const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
              UPDATE outbox o SET available_at = $2, claims = claims + 1
              FROM released WHERE o.id = released.id
              RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data";
+
+/// Locks the indicators `$1` in id order, so that two nodes writing overlapping batches
+/// wait for each other instead of deadlocking.
+const LOCK_SQL: &str = "SELECT id FROM indicators WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// okerr storage on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -171,7 +178,7 @@ impl PostgresStorage {
         for (name, sql, binds) in [
             ("claim_due", CLAIM_DUE_SQL, 3),
             ("claim_notifications", CLAIM_NOTIFICATIONS_SQL, 3),
-            ("next_deadline", NEXT_DEADLINE_SQL, 0),
+            ("next_deadline", okerr_sql::NEXT_DEADLINE, 0),
         ] {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
             for _ in 0..binds {
@@ -183,383 +190,40 @@ impl PostgresStorage {
         Ok(plans)
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
-        self.pool.begin().await.map_err(backend)
-    }
-}
+    const BACKEND: &'static str = DIALECT.name;
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
-    StorageError::backend(BACKEND, e)
-}
-
-/// Maps sqlx's errors: a unique violation is a conflict, a missing row not found.
-fn map_sqlx(
-    entity: &'static str,
-    key: impl std::fmt::Display,
-) -> impl FnOnce(sqlx::Error) -> StorageError {
-    move |e| match &e {
-        sqlx::Error::RowNotFound => StorageError::not_found(entity, key),
-        sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            StorageError::conflict(entity, key)
-        }
-        _ => backend(e),
-    }
-}
-
-async fn write_textids(
-    tx: &mut Transaction<'static, Postgres>,
-    project: &Project,
-) -> Result<(), StorageError> {
-    sqlx::query("DELETE FROM textids WHERE project_id = $1")
-        .bind(project.id.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    for (position, textid) in project.textids().enumerate() {
-        sqlx::query("INSERT INTO textids (textid, project_id, position) VALUES ($1, $2, $3)")
-            .bind(textid.as_str())
-            .bind(project.id.0)
-            .bind(position as i64)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_sqlx("textid", textid))?;
-    }
-    Ok(())
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
-    columns::to_json(BACKEND, v)
-}
-
-fn project_from_row(id: i64, data: &str) -> Result<Project, StorageError> {
-    columns::project(BACKEND, id, data)
-}
-
-fn indicator_from_row(row: &PgRow) -> Result<Indicator, StorageError> {
-    columns::indicator(
-        BACKEND,
-        row.get("id"),
-        row.get("version"),
-        row.get::<&str, _>("data"),
-    )
-}
-
-fn entry_from_row(row: &PgRow) -> Result<OutboxEntry, StorageError> {
-    columns::outbox_entry(
-        BACKEND,
-        columns::OutboxRow {
-            id: row.get("id"),
-            indicator_id: row.get("indicator_id"),
-            attempts: row.get("attempts"),
-            delivered_at: row.get("delivered_at"),
-            last_error: row.get("last_error"),
-            data: row.get("data"),
-        },
-    )
-}
-
-/// Applies one commit inside `tx`, all or nothing (a savepoint undoes a failed one).
-async fn apply(
-    tx: &mut Transaction<'static, Postgres>,
-    commit: &Commit,
-) -> Result<Indicator, StorageError> {
-    sqlx::query("SAVEPOINT okerr_commit")
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    let result = apply_inner(tx, commit).await;
-    let end = if result.is_ok() {
-        "RELEASE SAVEPOINT okerr_commit"
-    } else {
-        "ROLLBACK TO SAVEPOINT okerr_commit"
-    };
-    sqlx::query(end).execute(&mut **tx).await.map_err(backend)?;
-    if result.is_err() {
-        sqlx::query("RELEASE SAVEPOINT okerr_commit")
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-    }
-    result
-}
-
-async fn apply_inner(
-    tx: &mut Transaction<'static, Postgres>,
-    commit: &Commit,
-) -> Result<Indicator, StorageError> {
-    let ind = &commit.indicator;
-    let conflict = || StorageError::conflict("indicator", &ind.name);
-    let mut stored = ind.clone();
-    stored.version = ind.version + 1;
-    let version = i64::try_from(stored.version).map_err(|_| conflict())?;
-    let due = stored.due_at().map(micros);
-    let data = to_json(&stored)?;
-    let id = if ind.version == 0 {
-        let row = sqlx::query(
-            "INSERT INTO indicators (project_id, name, version, due_at, data) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
-        )
-        .bind(ind.project.0)
-        .bind(ind.name.as_str())
-        .bind(version)
-        .bind(due)
-        .bind(&data)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(backend)?;
-        row.map(|r| r.get::<i64, _>(0)).ok_or_else(conflict)?
-    } else {
-        let done = sqlx::query(
-            "UPDATE indicators SET version = $1, due_at = $2, data = $3, name = $4
-             WHERE id = $5 AND version = $6",
-        )
-        .bind(version)
-        .bind(due)
-        .bind(&data)
-        .bind(ind.name.as_str())
-        .bind(ind.id.0)
-        .bind(version - 1)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(conflict());
-        }
-        ind.id.0
-    };
-    stored.id = IndicatorId(id);
-    for held in &commit.cancel {
-        let done = sqlx::query(
-            "DELETE FROM outbox WHERE indicator_id = $1 AND reduction_key = $2 AND release_at = $3
-             AND delivered_at IS NULL AND claims = 0",
-        )
-        .bind(id)
-        .bind(&held.key)
-        .bind(micros(held.release_at))
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::conflict("held alert", &held.key));
-        }
-    }
-    for line in &commit.log {
-        sqlx::query("INSERT INTO log (indicator_id, time, kind, message) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(micros(line.time))
-            .bind(line.kind.as_str())
-            .bind(&line.message)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-    }
-    for n in &commit.notifications {
-        sqlx::query(
-            "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, reduction_key, data)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(n.project.0)
-        .bind(id)
-        .bind(micros(n.release_at))
-        .bind(micros(n.release_at))
-        .bind(n.reduction_key.as_deref())
-        .bind(to_json(n)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    }
-    Ok(stored)
-}
-
-#[async_trait]
-impl Storage for PostgresStorage {
-    async fn create_project(&self, project: NewProject) -> Result<Project, StorageError> {
-        let mut tx = self.begin().await?;
-        let placeholder = project.clone().with_id(ProjectId(0));
-        let id: i64 = sqlx::query("INSERT INTO projects (data) VALUES ($1) RETURNING id")
-            .bind(to_json(&placeholder)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?
-            .get(0);
-        let project = project.with_id(ProjectId(id));
-        write_textids(&mut tx, &project).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(project)
+    fn sql() -> &'static Statements {
+        &STATEMENTS
     }
 
-    async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        let saved = Project {
-            version: project.version + 1,
-            ..project.clone()
-        };
-        let version = i64::try_from(project.version).map_err(backend)?;
-        let done = sqlx::query(
-            "UPDATE projects SET data = $1 WHERE id = $2 AND COALESCE((data::jsonb ->> 'version')::bigint, 0) = $3",
-        )
-        .bind(to_json(&saved)?)
-        .bind(project.id.0)
-        .bind(version)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM projects WHERE id = $1")
-                .bind(project.id.0)
-                .fetch_optional(&mut *tx)
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
+        self.pool.begin_with(DIALECT.begin).await.map_err(backend)
+    }
+
+    /// Locks the rows a batch changes in id order (see [`LOCK_SQL`]).
+    async fn lock_indicators(
+        tx: &mut Transaction<'static, Postgres>,
+        ids: &[i64],
+    ) -> Result<(), StorageError> {
+        if ids.len() > 1 {
+            sqlx::query(LOCK_SQL)
+                .bind(ids)
+                .execute(&mut **tx)
                 .await
                 .map_err(backend)?;
-            return Err(match exists {
-                Some(_) => StorageError::conflict("project", project.id),
-                None => StorageError::not_found("project", project.id),
-            });
         }
-        write_textids(&mut tx, project).await?;
-        tx.commit().await.map_err(backend)
+        Ok(())
     }
 
-    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
-        let row = sqlx::query("SELECT data FROM projects WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        match row {
-            Some(row) => Ok(Some(project_from_row(id.0, row.get(0))?)),
-            None => Ok(None),
-        }
-    }
-
-    async fn project_by_textid(&self, textid: &str) -> Result<Option<Project>, StorageError> {
-        let row = sqlx::query(
-            "SELECT p.id, p.data FROM textids t JOIN projects p ON p.id = t.project_id
-             WHERE t.textid = $1",
-        )
-        .bind(textid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        match row {
-            Some(row) => Ok(Some(project_from_row(row.get(0), row.get(1))?)),
-            None => Ok(None),
-        }
-    }
-
-    async fn projects(&self) -> Result<Vec<Project>, StorageError> {
-        let rows = sqlx::query("SELECT id, data FROM projects ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut projects = Vec::with_capacity(rows.len());
-        for row in rows {
-            projects.push(project_from_row(row.get(0), row.get(1))?);
-        }
-        Ok(projects)
-    }
-
-    async fn indicator(
-        &self,
-        project: ProjectId,
-        name: &IndicatorName,
-    ) -> Result<Option<Indicator>, StorageError> {
-        sqlx::query("SELECT id, version, data FROM indicators WHERE project_id = $1 AND name = $2")
-            .bind(project.0)
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .map(|row| indicator_from_row(&row))
-            .transpose()
-    }
-
-    async fn indicators(&self, project: ProjectId) -> Result<Vec<Indicator>, StorageError> {
-        sqlx::query("SELECT id, version, data FROM indicators WHERE project_id = $1 ORDER BY name")
-            .bind(project.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(indicator_from_row)
-            .collect()
-    }
-
-    async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM indicators WHERE project_id = $1")
-            .bind(project.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .get(0);
-        Ok(u64::try_from(n).unwrap_or_default())
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
-        let mut tx = self.begin().await?;
-        let stored = apply(&mut tx, commit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(stored)
-    }
-
-    async fn commit_many(
-        &self,
-        commits: &[Commit],
-    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
-        let mut tx = self.begin().await?;
-        let mut results = Vec::with_capacity(commits.len());
-        for commit in commits {
-            results.push(apply(&mut tx, commit).await);
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(results)
-    }
-
-    async fn delete_indicator(
-        &self,
-        project: ProjectId,
-        name: &IndicatorName,
-    ) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM indicators WHERE project_id = $1 AND name = $2")
-            .bind(project.0)
-            .bind(name.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn log(
-        &self,
-        project: ProjectId,
-        name: &IndicatorName,
-        limit: u32,
-    ) -> Result<Vec<LogLine>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT l.time, l.kind, l.message FROM log l
-             JOIN indicators i ON i.id = l.indicator_id
-             WHERE i.project_id = $1 AND i.name = $2
-             ORDER BY l.id DESC LIMIT $3",
-        )
-        .bind(project.0)
-        .bind(name.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .rev()
-            .map(|r| {
-                Ok(LogLine {
-                    time: from_micros(r.get(0)),
-                    kind: LogKind::from_str(r.get::<&str, _>(1))
-                        .map_err(|e| backend(std::io::Error::other(e)))?,
-                    message: r.get(2),
-                })
-            })
-            .collect()
-    }
-
-    async fn claim_due(
+    async fn claim_due_rows(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -572,158 +236,37 @@ impl Storage for PostgresStorage {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter().map(indicator_from_row).collect()
+        rows.iter()
+            .map(|row| {
+                codec::indicator(
+                    Self::BACKEND,
+                    row.try_get(0).map_err(backend)?,
+                    row.try_get(1).map_err(backend)?,
+                    row.try_get(2).map_err(backend)?,
+                )
+            })
+            .collect()
     }
 
-    async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let row = sqlx::query(NEXT_DEADLINE_SQL)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        let due: Option<i64> = row.get(0);
-        let available: Option<i64> = row.get(1);
-        Ok(due.into_iter().chain(available).min().map(from_micros))
-    }
-
-    async fn claim_notifications(
+    /// Claims released notifications, as rows of [`okerr_sql::OUTBOX_COLUMNS`].
+    async fn claim_notification_rows(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<OutboxEntry>, StorageError> {
-        let rows = sqlx::query(CLAIM_NOTIFICATIONS_SQL)
+    ) -> Result<Vec<PgRow>, StorageError> {
+        sqlx::query(CLAIM_NOTIFICATIONS_SQL)
             .bind(micros(now))
             .bind(micros(lease_until))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
-            .map_err(backend)?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match entry_from_row(row) {
-                Ok(entry) => claimed.push(entry),
-                Err(e) => {
-                    // Parked: never claimed again, so one bad row cannot stop the others.
-                    sqlx::query(
-                        "UPDATE outbox SET available_at = NULL, last_error = $1 WHERE id = $2",
-                    )
-                    .bind(format!("unreadable, parked: {e}"))
-                    .bind(row.get::<i64, _>("id"))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                }
-            }
-        }
-        claimed.sort_by_key(|e| e.id);
-        Ok(claimed)
-    }
-
-    async fn mark_delivered(
-        &self,
-        ids: &[NotificationId],
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        sqlx::query("UPDATE outbox SET delivered_at = $1, available_at = NULL WHERE id = ANY($2)")
-            .bind(micros(now))
-            .bind(&ids)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn postpone_notifications(
-        &self,
-        ids: &[NotificationId],
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        sqlx::query(
-            "UPDATE outbox SET available_at = $1 WHERE id = ANY($2) AND delivered_at IS NULL",
-        )
-        .bind(micros(at))
-        .bind(&ids)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn retry_notification(
-        &self,
-        id: NotificationId,
-        at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StorageError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, available_at = $2
-             WHERE id = $3 AND delivered_at IS NULL",
-        )
-        .bind(error)
-        .bind(micros(at))
-        .bind(id.0)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM outbox WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-            if exists.is_none() {
-                return Err(StorageError::not_found("notification", id));
-            }
-        }
-        Ok(())
-    }
-
-    async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
-        sqlx::query(
-            "SELECT id, indicator_id, attempts, delivered_at, last_error, data FROM outbox
-             WHERE project_id = $1 ORDER BY id",
-        )
-        .bind(project.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(entry_from_row)
-        .collect()
-    }
-
-    async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+            .map_err(backend)
     }
 }
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageError::backend(DIALECT.name, e)
+}
+
+okerr_sql::sql_storage!(PostgresStorage, Postgres);

@@ -66,10 +66,12 @@ async fn due_work_is_found_through_indexes() {
                     log: Vec::new(),
                     notifications: Vec::new(),
                     cancel: Vec::new(),
+                    project_version: None,
                 }
             })
             .collect();
-        for result in storage.commit_many(&commits).await.unwrap() {
+        let groups = commits.into_iter().map(|c| vec![c]).collect();
+        for result in storage.commit_batch(groups).await.unwrap() {
             result.unwrap();
         }
     }

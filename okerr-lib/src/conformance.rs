@@ -32,7 +32,7 @@ use crate::name::{Email, IndicatorName, PolicyName, Secret, Tag, TextId};
 use crate::outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChange};
 use crate::project::{Member, NewProject, Policy, Project, ProjectId};
 use crate::settings::Settings;
-use crate::storage::{Commit, Storage, StorageError};
+use crate::storage::{Commit, GroupResult, Storage, StorageError};
 use crate::{Interval, Reduction};
 
 /// The name of every check, in the order [`storage_conformance!`](crate::storage_conformance)
@@ -107,7 +107,11 @@ macro_rules! storage_conformance {
             retry_notification_reschedules,
             postpone_notifications_gives_back_without_an_attempt,
             cancel_held_alert,
-            commit_many_mixed,
+            commit_batch_mixed,
+            commit_batch_groups_are_all_or_none,
+            commit_batch_checks_the_project_version,
+            commit_batch_with_a_bad_row,
+            indicators_by_name_reads_a_batch,
             delete_indicator_removes_it_and_its_log,
             concurrent_commits_no_lost_update,
             settings_roundtrip,
@@ -221,6 +225,7 @@ fn commit(indicator: Indicator) -> Commit {
         log: Vec::new(),
         notifications: Vec::new(),
         cancel: Vec::new(),
+        project_version: None,
     }
 }
 
@@ -820,6 +825,7 @@ pub async fn roundtrip_of_all_fields(storage: &dyn Storage) {
         log: log.clone(),
         notifications: vec![webhook.clone(), held_alert.clone()],
         cancel: Vec::new(),
+        project_version: None,
     };
     let stored = write(storage, &c, "insert of an indicator with every field set").await;
     assert_eq!(
@@ -998,6 +1004,7 @@ pub async fn stale_version_conflicts_and_writes_nothing(storage: &dyn Storage) {
             log: vec![line(at(70), LogKind::Update, "stale")],
             notifications: vec![alert(&p, "a", at(70), at(70), None, "stale")],
             cancel: Vec::new(),
+            project_version: None,
         };
         assert_conflict(storage.commit(&c).await, &format!("a commit at {what}"));
         assert_eq!(
@@ -1064,6 +1071,7 @@ pub async fn commit_writes_log_and_notifications_atomically(storage: &dyn Storag
         log: vec![l1.clone(), l2.clone()],
         notifications: vec![n1.clone(), n2.clone()],
         cancel: Vec::new(),
+        project_version: None,
     };
     let a = write(storage, &c, "insert with 2 log lines and 2 notifications").await;
     assert_eq!(
@@ -1655,6 +1663,7 @@ pub async fn cancel_held_alert(storage: &dyn Storage) {
         log: vec![line(at(0), LogKind::Alert, "ALERT:-> ERR")],
         notifications: vec![alert(&p, "a", at(0), at(300), Some("ERR"), "-> ERR")],
         cancel: Vec::new(),
+        project_version: None,
     };
     let a1 = write(storage, &ca, "insert a with a held alert").await;
     assert_eq!(a1.held, vec![held.clone()], "the held alert is stored");
@@ -1679,6 +1688,7 @@ pub async fn cancel_held_alert(storage: &dyn Storage) {
             log: vec![line(at(20), LogKind::Update, "switch ERR > OK")],
             notifications: Vec::new(),
             cancel: vec![held.clone()],
+            project_version: None,
         }
     };
     assert_conflict(
@@ -1766,10 +1776,10 @@ pub async fn cancel_held_alert(storage: &dyn Storage) {
 // Batches, deletion, concurrency
 // ---------------------------------------------------------------------------------------
 
-/// `commit_many` gives one result per commit, in order, each commit atomic on its own: a
-/// stale one fails with `Conflict` and writes nothing while the others are stored; two
+/// `commit_batch` of one commit per group gives one result per group, in order, each
+/// commit atomic on its own: a stale one fails with `Conflict` and writes nothing while the others are stored; two
 /// commits from the same read in one batch do not both succeed.
-pub async fn commit_many_mixed(storage: &dyn Storage) {
+pub async fn commit_batch_mixed(storage: &dyn Storage) {
     empty_store(storage).await;
     let p = new_project(storage, "p1").await;
     let a1 = write(storage, &commit(new_indicator(&p, "a", at(0))), "insert a").await;
@@ -1785,6 +1795,7 @@ pub async fn commit_many_mixed(storage: &dyn Storage) {
         log: vec![line(at(1), LogKind::Indicator, "created b")],
         notifications: vec![b_note.clone()],
         cancel: Vec::new(),
+        project_version: None,
     };
     let mut stale_a = a1.clone();
     stale_a.details = "stale".into();
@@ -1793,29 +1804,32 @@ pub async fn commit_many_mixed(storage: &dyn Storage) {
         log: vec![line(at(1), LogKind::Update, "stale")],
         notifications: vec![alert(&p, "a", at(1), at(1), None, "stale")],
         cancel: Vec::new(),
+        project_version: None,
     };
     let mut up_c = c1.clone();
     up_c.details = "updated".into();
     let mut update_c = commit(up_c);
     update_c.log = vec![line(at(1), LogKind::Update, "updated c")];
 
-    let results = storage
-        .commit_many(&[new_b.clone(), stale, update_c.clone()])
-        .await
-        .expect("commit_many()");
-    assert_eq!(results.len(), 3, "one result per commit");
-    let mut results = results.into_iter();
+    let results = batch(
+        storage,
+        vec![vec![new_b.clone()], vec![stale], vec![update_c.clone()]],
+    )
+    .await
+    .into_iter()
+    .map(|r| r.map(|mut stored| stored.remove(0)));
+    let mut results = results;
     let b = match results.next() {
         Some(Ok(b)) => b,
-        other => panic!("commit_many: the new indicator: expected Ok, got {other:?}"),
+        other => panic!("commit_batch: the new indicator: expected Ok, got {other:?}"),
     };
     match results.next() {
         Some(Err(e)) if e.is_conflict() => {}
-        other => panic!("commit_many: the stale commit: expected Err(Conflict), got {other:?}"),
+        other => panic!("commit_batch: the stale commit: expected Err(Conflict), got {other:?}"),
     }
     let c2 = match results.next() {
         Some(Ok(c)) => c,
-        other => panic!("commit_many: the valid update: expected Ok, got {other:?}"),
+        other => panic!("commit_batch: the valid update: expected Ok, got {other:?}"),
     };
     assert_ne!(b.id, IndicatorId::NEW);
     assert_eq!(b, as_stored(&new_b.indicator, b.id, 1));
@@ -1839,31 +1853,233 @@ pub async fn commit_many_mixed(storage: &dyn Storage) {
     assert_eq!(outbox[0].indicator_id, b.id);
 
     assert!(
-        storage
-            .commit_many(&[])
-            .await
-            .expect("commit_many() of nothing")
-            .is_empty(),
-        "commit_many of no commit gives no result"
+        batch(storage, Vec::new()).await.is_empty(),
+        "commit_batch of no group gives no result"
     );
 
     let mut x = a2.clone();
     x.details = "x".into();
     let mut y = a2.clone();
     y.details = "y".into();
-    let results = storage
-        .commit_many(&[commit(x.clone()), commit(y)])
-        .await
-        .expect("commit_many()");
+    let results = batch(storage, vec![vec![commit(x.clone())], vec![commit(y)]]).await;
     match results.as_slice() {
         [Ok(first), Err(e)] if e.is_conflict() => {
-            assert_eq!(first, &as_stored(&x, a1.id, 3));
+            assert_eq!(first, &[as_stored(&x, a1.id, 3)]);
         }
         other => panic!(
-            "commit_many of two commits from the same read: expected [Ok, Err(Conflict)], got {other:?}"
+            "commit_batch of two commits from the same read: expected [Ok, Err(Conflict)], got {other:?}"
         ),
     }
     assert_eq!(get(storage, &p, "a").await, Some(as_stored(&x, a1.id, 3)));
+}
+
+/// Writes a batch and expects it to be taken as a whole.
+async fn batch(storage: &dyn Storage, groups: Vec<Vec<Commit>>) -> Vec<GroupResult> {
+    let n = groups.len();
+    let results = storage.commit_batch(groups).await.expect("commit_batch()");
+    assert_eq!(results.len(), n, "one result per group");
+    results
+}
+
+/// A group of `commit_batch` is all or none: a group with one stale commit stores none of
+/// its commits (not the new indicator, not its log or alert), while the other groups of
+/// the same call are stored; a group of several good commits is stored whole.
+pub async fn commit_batch_groups_are_all_or_none(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let a1 = write(storage, &commit(new_indicator(&p, "a", at(0))), "insert a").await;
+    let c1 = write(storage, &commit(new_indicator(&p, "c", at(0))), "insert c").await;
+    let mut a2 = a1.clone();
+    a2.details = "moved".into();
+    let a2 = write(storage, &commit(a2), "update a").await;
+    let outbox_before = outbox_of(storage, &p).await;
+
+    let mut new_d = commit(new_indicator(&p, "d", at(1)));
+    new_d.log = vec![line(at(1), LogKind::Indicator, "created d")];
+    new_d.notifications = vec![alert(&p, "d", at(1), at(1), None, "d")];
+    let mut stale_a = a1.clone();
+    stale_a.details = "stale".into();
+    let mut up_c = c1.clone();
+    up_c.details = "c in a good group".into();
+    let mut new_e = commit(new_indicator(&p, "e", at(1)));
+    new_e.log = vec![line(at(1), LogKind::Indicator, "created e")];
+    let results = batch(
+        storage,
+        vec![
+            vec![new_d, commit(stale_a)],
+            vec![commit(up_c.clone()), new_e.clone()],
+        ],
+    )
+    .await;
+    match &results[0] {
+        Err(e) if e.is_conflict() => {}
+        other => panic!("a group with a stale commit: expected Err(Conflict), got {other:?}"),
+    }
+    match &results[1] {
+        Ok(stored) => {
+            assert_eq!(stored.len(), 2, "one indicator per commit of the group");
+            assert_eq!(stored[0], as_stored(&up_c, c1.id, 2));
+            assert_eq!(stored[1].name, name("e"));
+        }
+        other => panic!("a good group: expected Ok, got {other:?}"),
+    }
+    assert_eq!(
+        get(storage, &p, "d").await,
+        None,
+        "the failed group's new indicator"
+    );
+    assert!(log_of(storage, &p, "d").await.is_empty());
+    assert_eq!(
+        get(storage, &p, "a").await,
+        Some(a2),
+        "the stale commit changed nothing"
+    );
+    assert_eq!(
+        outbox_of(storage, &p).await,
+        outbox_before,
+        "the failed group's alert is not in the outbox"
+    );
+    assert_eq!(log_of(storage, &p, "e").await, new_e.log);
+    assert_eq!(
+        get(storage, &p, "c").await.map(|c| c.details),
+        Some("c in a good group".to_owned())
+    );
+
+    // An indicator in two groups of one call: the later group fails whole.
+    let c2 = get(storage, &p, "c").await.expect("c");
+    let mut first = c2.clone();
+    first.details = "first".into();
+    let mut again = c2.clone();
+    again.details = "again".into();
+    let results = batch(
+        storage,
+        vec![
+            vec![commit(first)],
+            vec![commit(new_indicator(&p, "f", at(2))), commit(again)],
+        ],
+    )
+    .await;
+    assert!(results[0].is_ok(), "the first group: {:?}", results[0]);
+    assert!(
+        results[1].as_ref().is_err_and(StorageError::is_conflict),
+        "a group repeating an indicator of the call: {:?}",
+        results[1]
+    );
+    assert_eq!(get(storage, &p, "f").await, None);
+}
+
+/// A commit decided on a project at some version (`project_version`) is stored only while
+/// the project is still at it: after a `save_project` it fails with `Conflict` on the
+/// project and writes nothing; at the new version it is stored.
+pub async fn commit_batch_checks_the_project_version(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let a1 = write(storage, &commit(new_indicator(&p, "a", at(0))), "insert a").await;
+    let mut edited = p.clone();
+    edited.name = "renamed".into();
+    storage.save_project(&edited).await.expect("save_project");
+
+    let mut up = a1.clone();
+    up.details = "on the old project".into();
+    let mut old = commit(up.clone());
+    old.project_version = Some(p.version);
+    let mut new_b = commit(new_indicator(&p, "b", at(1)));
+    new_b.project_version = Some(p.version);
+    let results = batch(storage, vec![vec![old], vec![new_b]]).await;
+    for (what, result) in ["an update", "a new indicator"].iter().zip(&results) {
+        match result {
+            Err(StorageError::Conflict {
+                entity: "project", ..
+            }) => {}
+            other => panic!("{what} decided on a stale project: expected Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(get(storage, &p, "a").await, Some(a1.clone()));
+    assert_eq!(get(storage, &p, "b").await, None);
+
+    let mut fresh = commit(up);
+    fresh.project_version = Some(p.version + 1);
+    let results = batch(storage, vec![vec![fresh]]).await;
+    assert!(
+        results[0].is_ok(),
+        "at the stored version: {:?}",
+        results[0]
+    );
+    assert_eq!(
+        get(storage, &p, "a").await.map(|a| a.details),
+        Some("on the old project".to_owned())
+    );
+}
+
+/// One bad row does not sink the batch: a commit for a project that does not exist, and
+/// one that cancels a held alert that is not there, fail alone (with their group); the
+/// other groups of the call are stored.
+pub async fn commit_batch_with_a_bad_row(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let mut ghost = p.clone();
+    ghost.id = ProjectId(p.id.0 + 1000);
+    let a1 = write(storage, &commit(new_indicator(&p, "a", at(0))), "insert a").await;
+    let mut no_held = a1.clone();
+    no_held.details = "cancels nothing".into();
+    let mut cancel = commit(no_held);
+    cancel.cancel = vec![HeldAlert {
+        key: "ERR".into(),
+        release_at: at(100),
+    }];
+    let good = commit(new_indicator(&p, "good", at(1)));
+    let results = batch(
+        storage,
+        vec![
+            vec![commit(new_indicator(&ghost, "orphan", at(1)))],
+            vec![cancel],
+            vec![good],
+        ],
+    )
+    .await;
+    assert!(
+        results[0].is_err(),
+        "a project that does not exist: {:?}",
+        results[0]
+    );
+    assert!(
+        results[1].as_ref().is_err_and(StorageError::is_conflict),
+        "a held alert that is not there: {:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "the good group: {:?}", results[2]);
+    assert_eq!(get(storage, &p, "a").await, Some(a1));
+    assert!(get(storage, &p, "good").await.is_some());
+}
+
+/// `indicators_by_name` returns the stored indicators among the names asked, of the right
+/// projects, leaving out names that do not exist; asking for nothing gives nothing.
+pub async fn indicators_by_name_reads_a_batch(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let q = new_project(storage, "p2").await;
+    let a = write(storage, &commit(new_indicator(&p, "a", at(0))), "a").await;
+    let b = write(storage, &commit(new_indicator(&p, "b", at(0))), "b").await;
+    let qa = write(storage, &commit(new_indicator(&q, "a", at(0))), "q a").await;
+    let keys = vec![
+        (p.id, name("a")),
+        (p.id, name("missing")),
+        (q.id, name("a")),
+        (q.id, name("b")),
+        (p.id, name("b")),
+    ];
+    let mut found = storage.indicators_by_name(&keys).await.expect("read");
+    found.sort_by_key(|i| i.id);
+    let mut expected = vec![a, b, qa];
+    expected.sort_by_key(|i| i.id);
+    assert_eq!(found, expected);
+    assert!(
+        storage
+            .indicators_by_name(&[])
+            .await
+            .expect("read nothing")
+            .is_empty()
+    );
 }
 
 /// `delete_indicator` returns whether the indicator existed; the indicator and its log

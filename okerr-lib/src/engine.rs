@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::Notify;
 
 use crate::action::{Action, ActionError, decide_actions, decide_create, decide_expiry};
+use crate::batch;
 use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
@@ -18,7 +19,7 @@ use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
-use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
+use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
 /// How the engine works: okerr's limits and the scheduler's knobs.
 #[derive(Debug, Clone)]
@@ -27,6 +28,11 @@ pub struct EngineConfig {
     pub settings: Settings,
     /// How many indicators or notifications one claim takes.
     pub batch: u32,
+    /// The most updates one batch of the update path reads, decides and commits together.
+    pub update_batch: usize,
+    /// How many batches of updates may be in flight at once (one is read and decided
+    /// while another commits).
+    pub update_workers: usize,
     /// How long a claim holds its rows before another node may take them.
     pub lease: TimeDelta,
     /// How often a decision is retried when its indicator moved meanwhile.
@@ -47,7 +53,9 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             settings: Settings::default(),
-            batch: 100,
+            batch: 500,
+            update_batch: 512,
+            update_workers: 2,
             lease: TimeDelta::seconds(60),
             max_conflict_retries: 64,
             max_sleep: std::time::Duration::from_secs(60),
@@ -89,15 +97,20 @@ pub struct Engine {
 }
 
 #[derive(Debug)]
-struct Inner {
-    storage: Arc<dyn Storage>,
+pub(crate) struct Inner {
+    pub(crate) storage: Arc<dyn Storage>,
     /// `None`: notifications stay in the outbox until an engine with a notifier runs.
     notifier: Option<Arc<dyn Notifier>>,
-    clock: Arc<dyn Clock>,
-    config: EngineConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
     wake: Notify,
     /// When the run loop plans to wake next; an earlier deadline wakes it now.
     planned_wake: Mutex<Option<DateTime<Utc>>>,
+    /// The queue of the update batcher, started by the first update.
+    batcher: OnceLock<batch::Queue>,
+    /// Projects by textid, as last read: decisions on them are committed only while the
+    /// project is still at that version.
+    pub(crate) projects: batch::ProjectCache,
 }
 
 impl Engine {
@@ -144,6 +157,8 @@ impl Engine {
                 config,
                 wake: Notify::new(),
                 planned_wake: Mutex::new(None),
+                batcher: OnceLock::new(),
+                projects: batch::ProjectCache::default(),
             }),
         }
     }
@@ -166,99 +181,47 @@ impl Engine {
     /// Applies a pushed update (spec §5.3): decided, then committed with its log lines and
     /// alerts in one atomic commit, retried when another writer moved the indicator.
     ///
+    /// Concurrent updates are batched (see [`crate::batch`]): read with one query,
+    /// decided one by one, committed in one transaction; the answer comes once the batch
+    /// is committed, so an `Ok` is durable.
+    ///
     /// # Errors
     /// okerr's refusals (their `Display` is okerr's text), or `Storage`.
     pub async fn update(&self, req: UpdateRequest) -> Result<UpdateOutcome, UpdateError> {
-        req.check_bounds()?;
-        let project = self.project_of(&req).await?;
-        let mut attempt = 0;
-        loop {
-            let Some(commit) = self.decide(&project, &req, 0).await?.1 else {
-                return Ok(UpdateOutcome::Ignored);
-            };
-            match self.commit(&commit, &mut attempt).await? {
-                Some(stored) => return Ok(UpdateOutcome::Applied(Box::new(stored))),
-                None => continue,
-            }
-        }
+        let mut outcomes = self.update_all(vec![req]).await.map_err(|r| r.error)?;
+        outcomes
+            .pop()
+            .ok_or_else(|| UpdateError::Storage(batch::lost_reply()))
     }
 
-    /// The project an update is addressed to.
-    async fn project_of(&self, req: &UpdateRequest) -> Result<Project, UpdateError> {
-        self.inner
-            .storage
-            .project_by_textid(&req.textid)
-            .await?
-            .ok_or_else(|| UpdateError::NoSuchProject(req.textid.clone()))
-    }
-
-    /// Decides an update against the stored indicator, as of now. `created` more
-    /// indicators count against the project's limit (a message's own new ones). Returns
-    /// whether the indicator exists, and the commit.
-    async fn decide(
-        &self,
-        project: &Project,
-        req: &UpdateRequest,
-        created: u64,
-    ) -> Result<(bool, Option<Commit>), UpdateError> {
-        let storage = &self.inner.storage;
-        let existing = match IndicatorName::parse(&req.name) {
-            Ok(name) => storage.indicator(project.id, &name).await?,
-            Err(_) => None,
-        };
-        let count = match (&existing, project.max_indicators) {
-            (None, Some(_)) => storage.count_indicators(project.id).await? + created,
-            _ => 0,
-        };
-        let now = self.inner.clock.now();
-        let settings = &self.inner.config.settings;
-        let commit = decide_update(project, existing.as_ref(), count, req, settings, now)?;
-        Ok((existing.is_some(), commit))
-    }
-
-    /// Applies several updates as one message (an e-mail with several `%%%` blocks): every
-    /// update is decided before anything is stored, so a refusal of any of them stores
-    /// none. Then each is committed as [`update`](Engine::update) does. Only a change by
-    /// another writer between the decisions and the commits that makes a later update
-    /// refused (a secret changed meanwhile) leaves the earlier ones stored.
+    /// Applies several updates as one message (an e-mail with several `%%%` blocks), all
+    /// or none: every update is decided before anything is stored, and all of them are
+    /// committed in one transaction. A refusal of any of them stores none.
     ///
     /// # Errors
-    /// The first refusal, with the index of its update; or `Storage`.
+    /// The first refusal, with the index of its update; or `Storage`. Nothing of the
+    /// message is stored then.
     pub async fn update_all(
         &self,
         reqs: Vec<UpdateRequest>,
     ) -> Result<Vec<UpdateOutcome>, RefusedUpdate> {
-        let refused = |index| {
-            move |error| RefusedUpdate {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (index, req) in reqs.iter().enumerate() {
+            req.check_bounds().map_err(|error| RefusedUpdate {
                 index,
                 applied: 0,
                 error,
-            }
-        };
-        // Indicators this message creates, per project: they count against the limit of
-        // the next ones.
-        let mut creates: HashMap<ProjectId, u64> = HashMap::new();
-        for (index, req) in reqs.iter().enumerate() {
-            let project = self.project_of(req).await.map_err(refused(index))?;
-            let created = creates.entry(project.id).or_default();
-            let (exists, commit) = self
-                .decide(&project, req, *created)
-                .await
-                .map_err(refused(index))?;
-            if !exists && commit.is_some() {
-                *created += 1;
-            }
-        }
-        let mut outcomes = Vec::with_capacity(reqs.len());
-        for (index, req) in reqs.into_iter().enumerate() {
-            let outcome = self.update(req).await.map_err(|error| RefusedUpdate {
-                index,
-                applied: index,
-                error,
             })?;
-            outcomes.push(outcome);
         }
-        Ok(outcomes)
+        let queue = self.inner.batcher.get_or_init(|| {
+            batch::spawn(
+                Arc::downgrade(&self.inner),
+                self.inner.config.update_workers.max(1),
+            )
+        });
+        batch::submit(queue, reqs).await
     }
 
     /// Applies a user's action to an indicator. Returns the indicator as stored after it.
@@ -393,13 +356,47 @@ impl Engine {
                 .claim_due(now, now + config.lease, config.batch)
                 .await?;
             let full = claimed.len() >= config.batch as usize;
+            let mut commits = Vec::with_capacity(claimed.len());
             for ind in claimed {
                 if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(ind.project)
                 {
                     slot.insert(storage.project(ind.project).await?);
                 }
-                if let Some(Some(project)) = projects.get(&ind.project) {
-                    expired += usize::from(self.expire_one(project, ind).await?);
+                if let Some(Some(project)) = projects.get(&ind.project)
+                    && let Some(commit) = decide_expiry(project, &ind, &config.settings, now)
+                {
+                    commits.push(commit);
+                }
+            }
+            // The whole claim is committed in one batch; an indicator that moved since it
+            // was claimed (an update came) is read again and decided on its own.
+            let keys: Vec<_> = commits
+                .iter()
+                .map(|c| {
+                    let release = c.notifications.iter().map(|n| n.release_at).min();
+                    (c.indicator.project, c.indicator.name.clone(), release)
+                })
+                .collect();
+            let results = storage
+                .commit_batch(commits.into_iter().map(|c| vec![c]).collect())
+                .await?;
+            for ((project, name, release), result) in keys.into_iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        expired += 1;
+                        self.inner.wake_for(release);
+                    }
+                    Err(e) if e.is_conflict() => {
+                        let project = projects.get(&project).and_then(Option::as_ref);
+                        let fresh = match project {
+                            Some(p) => storage.indicator(p.id, &name).await?,
+                            None => None,
+                        };
+                        if let (Some(project), Some(fresh)) = (project, fresh) {
+                            expired += usize::from(self.expire_one(project, fresh).await?);
+                        }
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             if !full {
@@ -602,14 +599,20 @@ impl Engine {
 
     /// Wakes the run loop when `at` comes before the time it plans to wake.
     fn wake_for(&self, at: Option<DateTime<Utc>>) {
+        self.inner.wake_for(at);
+    }
+}
+
+impl Inner {
+    /// Wakes the run loop when `at` comes before the time it plans to wake.
+    pub(crate) fn wake_for(&self, at: Option<DateTime<Utc>>) {
         let Some(at) = at else { return };
         let planned = *self
-            .inner
             .planned_wake
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if planned.is_none_or(|p| at < p) {
-            self.wake();
+            self.wake.notify_one();
         }
     }
 }
@@ -620,9 +623,8 @@ impl Engine {
 pub struct RefusedUpdate {
     /// The position of the refused update in the request list.
     pub index: usize,
-    /// How many updates of the list were stored before it: 0, unless another writer
-    /// changed the project or an indicator between the decisions and the commits, or
-    /// storage failed part way.
+    /// How many updates of the list were stored: always 0, since a message is stored all
+    /// or none (kept for callers that report it).
     pub applied: usize,
     /// Why it was refused; the error's text is this error's text.
     pub error: UpdateError,

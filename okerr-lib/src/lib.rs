@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod action;
+mod batch;
 pub mod clock;
 pub mod duration;
 pub mod engine;
@@ -42,6 +43,6 @@ pub use outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChang
 pub use project::{ApiKey, Member, NewProject, Policy, Project, ProjectId, Source};
 pub use reduction::{Reduction, ReductionError};
 pub use settings::Settings;
-pub use storage::{Commit, Storage, StorageError};
+pub use storage::{Commit, GroupResult, Storage, StorageError};
 pub use summary::ProjectSummary;
 pub use update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};

@@ -11,7 +11,7 @@ use crate::indicator::{Indicator, IndicatorId, LogLine};
 use crate::name::IndicatorName;
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{NewProject, Project, ProjectId};
-use crate::storage::{Commit, Storage, StorageError};
+use crate::storage::{Commit, GroupResult, Storage, StorageError};
 
 /// Storage in memory, behind one mutex. Due indicators and released notifications are
 /// found through ordered indexes, as in the SQL backends.
@@ -113,8 +113,11 @@ impl MemorySnapshot {
 
     fn apply(&mut self, commit: &Commit) -> Result<Indicator, StorageError> {
         let ind = &commit.indicator;
-        if !self.projects.contains_key(&ind.project) {
+        let Some(project) = self.projects.get(&ind.project) else {
             return Err(StorageError::not_found("project", ind.project));
+        };
+        if commit.project_version.is_some_and(|v| v != project.version) {
+            return Err(StorageError::conflict("project", ind.project));
         }
         let key = (ind.project, ind.name.clone());
         let existing = self.names.get(&key).and_then(|id| self.indicators.get(id));
@@ -254,16 +257,48 @@ impl Storage for MemoryStorage {
         Ok(n as u64)
     }
 
-    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
-        self.lock().apply(commit)
+    async fn commit_batch(
+        &self,
+        groups: Vec<Vec<Commit>>,
+    ) -> Result<Vec<GroupResult>, StorageError> {
+        let mut s = self.lock();
+        let mut seen = BTreeSet::new();
+        let mut results = Vec::with_capacity(groups.len());
+        for group in &groups {
+            if let Some(dup) = group
+                .iter()
+                .find(|c| !seen.insert((c.indicator.project, c.indicator.name.clone())))
+            {
+                results.push(Err(StorageError::conflict(
+                    "indicator",
+                    &dup.indicator.name,
+                )));
+                continue;
+            }
+            // A single commit checks everything before it changes anything; a longer group
+            // is undone from a copy when one of its commits fails.
+            let before = (group.len() > 1).then(|| s.clone());
+            let stored: GroupResult = group.iter().map(|c| s.apply(c)).collect();
+            if let (Err(_), Some(before)) = (&stored, before) {
+                *s = before;
+            }
+            results.push(stored);
+        }
+        Ok(results)
     }
 
-    async fn commit_many(
+    async fn indicators_by_name(
         &self,
-        commits: &[Commit],
-    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
-        let mut s = self.lock();
-        Ok(commits.iter().map(|c| s.apply(c)).collect())
+        keys: &[(ProjectId, IndicatorName)],
+    ) -> Result<Vec<Indicator>, StorageError> {
+        let s = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|key| s.names.get(key))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| s.indicators.get(id).cloned())
+            .collect())
     }
 
     async fn delete_indicator(

@@ -212,6 +212,7 @@ pub(crate) fn build_commit(
         log,
         notifications,
         cancel,
+        project_version: None,
     }
 }
 

@@ -79,111 +79,6 @@ impl StorageError {
     }
 }
 
-/// How SQL backends store okerr's values: times as microseconds since the epoch, and
-/// projects, indicators and notifications as JSON next to the columns they are found by.
-/// Shared by the SQLite and PostgreSQL backends; it holds no okerr logic.
-pub mod columns {
-    use chrono::{DateTime, Utc};
-
-    use super::StorageError;
-    use crate::indicator::{Indicator, IndicatorId};
-    use crate::outbox::{NotificationId, OutboxEntry};
-    use crate::project::{Project, ProjectId};
-
-    /// A time as microseconds since the Unix epoch.
-    pub fn micros(t: DateTime<Utc>) -> i64 {
-        t.timestamp_micros()
-    }
-
-    /// A time from microseconds since the Unix epoch.
-    pub fn from_micros(m: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(m).unwrap_or_default()
-    }
-
-    /// A value as JSON text.
-    ///
-    /// # Errors
-    /// A `Backend` error of `backend` when the value cannot be serialized.
-    pub fn to_json<T: serde::Serialize>(
-        backend: &'static str,
-        v: &T,
-    ) -> Result<String, StorageError> {
-        serde_json::to_string(v).map_err(|e| StorageError::backend(backend, e))
-    }
-
-    /// A value from JSON text.
-    ///
-    /// # Errors
-    /// A `Backend` error of `backend` when the text is not such a value.
-    pub fn from_json<T: serde::de::DeserializeOwned>(
-        backend: &'static str,
-        s: &str,
-    ) -> Result<T, StorageError> {
-        serde_json::from_str(s).map_err(|e| StorageError::backend(backend, e))
-    }
-
-    /// A project from its row: the JSON holds everything but the id.
-    ///
-    /// # Errors
-    /// When `data` is not a project.
-    pub fn project(backend: &'static str, id: i64, data: &str) -> Result<Project, StorageError> {
-        let mut project: Project = from_json(backend, data)?;
-        project.id = ProjectId(id);
-        Ok(project)
-    }
-
-    /// An indicator from its row: the id and version columns win over the JSON.
-    ///
-    /// # Errors
-    /// When `data` is not an indicator.
-    pub fn indicator(
-        backend: &'static str,
-        id: i64,
-        version: i64,
-        data: &str,
-    ) -> Result<Indicator, StorageError> {
-        let mut ind: Indicator = from_json(backend, data)?;
-        ind.id = IndicatorId(id);
-        ind.version = u64::try_from(version).unwrap_or_default();
-        Ok(ind)
-    }
-
-    /// The columns of an outbox row besides the notification's JSON.
-    #[derive(Debug)]
-    pub struct OutboxRow<'a> {
-        /// `id`.
-        pub id: i64,
-        /// `indicator_id`.
-        pub indicator_id: i64,
-        /// `attempts`.
-        pub attempts: i64,
-        /// `delivered_at`, in microseconds.
-        pub delivered_at: Option<i64>,
-        /// `last_error`.
-        pub last_error: Option<String>,
-        /// `data`: the notification as JSON.
-        pub data: &'a str,
-    }
-
-    /// An outbox entry from its row.
-    ///
-    /// # Errors
-    /// When `data` is not a notification.
-    pub fn outbox_entry(
-        backend: &'static str,
-        row: OutboxRow<'_>,
-    ) -> Result<OutboxEntry, StorageError> {
-        Ok(OutboxEntry {
-            id: NotificationId(row.id),
-            indicator_id: IndicatorId(row.indicator_id),
-            attempts: u32::try_from(row.attempts).unwrap_or_default(),
-            delivered_at: row.delivered_at.map(from_micros),
-            last_error: row.last_error,
-            notification: from_json(backend, row.data)?,
-        })
-    }
-}
-
 /// One decision, written atomically: the indicator's new state, its log lines, its new
 /// notifications and the held alerts it cancels. All of it is stored, or none.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,7 +93,50 @@ pub struct Commit {
     /// Held alerts of this indicator to delete from the outbox (alert reduction). Each must
     /// still be undelivered and unclaimed, else the commit fails with `Conflict`.
     pub cancel: Vec<HeldAlert>,
+    /// The version of the project this decision was made on, when it must still be the
+    /// stored one (a decision made on a cached project): otherwise the commit fails with
+    /// `Conflict` on entity `"project"`. `None` checks nothing.
+    pub project_version: Option<u64>,
 }
+
+impl Commit {
+    /// This decision followed by `next`, a later decision on the same indicator made on
+    /// this one's result, as one commit: `next`'s state at this one's version, both logs
+    /// and notifications in order, and the cancellations. An alert that `next` cancels and
+    /// this one creates is neither stored nor cancelled.
+    #[must_use]
+    pub fn then(mut self, mut next: Commit) -> Commit {
+        next.cancel.retain(|held| {
+            let created = self.notifications.iter().position(|n| {
+                n.reduction_key.as_deref() == Some(held.key.as_str())
+                    && n.release_at == held.release_at
+            });
+            match created {
+                Some(i) => {
+                    self.notifications.remove(i);
+                    false
+                }
+                None => true,
+            }
+        });
+        next.indicator.version = self.indicator.version;
+        next.indicator.id = self.indicator.id;
+        self.log.append(&mut next.log);
+        self.notifications.append(&mut next.notifications);
+        self.cancel.append(&mut next.cancel);
+        Commit {
+            indicator: next.indicator,
+            log: self.log,
+            notifications: self.notifications,
+            cancel: self.cancel,
+            project_version: self.project_version.or(next.project_version),
+        }
+    }
+}
+
+/// The result of one group of [`Storage::commit_batch`]: the indicators as stored, in the
+/// order of the group's commits, or why none of the group was stored.
+pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 
 /// Where okerr keeps projects, indicators, logs and the outbox.
 ///
@@ -216,7 +154,10 @@ pub struct Commit {
 ///   engine re-reads and decides again), as is one for a name that exists at version 0.
 /// - Indicator ids are never reused, since outbox entries refer to them.
 /// - Log lines come back in commit order, also when they share a time.
-/// - [`commit_many`](Storage::commit_many) behaves as the commits run one after another.
+/// - [`commit_batch`](Storage::commit_batch) stores each group all or none, and behaves as
+///   the groups run one after another; an indicator appears in at most one of its commits.
+/// - A commit with a `project_version` fails with `Conflict` when the project was saved
+///   since (the engine decided on a cached copy: it reads the project again).
 /// - A claim (`claim_due`, `claim_notifications`) leases rows until `lease_until`
 ///   inclusive: at `lease_until` they can be claimed again. Rows come back in the order of
 ///   their stored deadline (a lease end counts as one), ties unspecified.
@@ -232,7 +173,7 @@ pub struct Commit {
 /// ```
 /// use async_trait::async_trait;
 /// use chrono::{DateTime, Utc};
-/// use okerr::storage::{Commit, Storage, StorageError};
+/// use okerr::storage::{Commit, GroupResult, Storage, StorageError};
 /// use okerr::{Indicator, IndicatorName, LogLine, MemoryStorage, NewProject,
 ///     NotificationId, OutboxEntry, Project, ProjectId};
 ///
@@ -249,11 +190,11 @@ pub struct Commit {
 ///     async fn indicator(&self, p: ProjectId, n: &IndicatorName) -> Result<Option<Indicator>, StorageError> { self.inner.indicator(p, n).await }
 ///     async fn indicators(&self, p: ProjectId) -> Result<Vec<Indicator>, StorageError> { self.inner.indicators(p).await }
 ///     async fn count_indicators(&self, p: ProjectId) -> Result<u64, StorageError> { self.inner.count_indicators(p).await }
-///     async fn commit(&self, c: &Commit) -> Result<Indicator, StorageError> {
-///         self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-///         self.inner.commit(c).await
+///     async fn commit_batch(&self, g: Vec<Vec<Commit>>) -> Result<Vec<GroupResult>, StorageError> {
+///         self.commits.fetch_add(g.iter().map(Vec::len).sum::<usize>() as u64, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.commit_batch(g).await
 ///     }
-///     async fn commit_many(&self, c: &[Commit]) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> { self.inner.commit_many(c).await }
+///     async fn indicators_by_name(&self, k: &[(ProjectId, IndicatorName)]) -> Result<Vec<Indicator>, StorageError> { self.inner.indicators_by_name(k).await }
 ///     async fn delete_indicator(&self, p: ProjectId, n: &IndicatorName) -> Result<bool, StorageError> { self.inner.delete_indicator(p, n).await }
 ///     async fn log(&self, p: ProjectId, n: &IndicatorName, limit: u32) -> Result<Vec<LogLine>, StorageError> { self.inner.log(p, n, limit).await }
 ///     async fn claim_due(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<Indicator>, StorageError> { self.inner.claim_due(now, until, limit).await }
@@ -326,23 +267,42 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError>;
 
     /// Writes one decision atomically and returns the indicator as stored (id assigned,
-    /// version incremented). A commit ends any lease of the indicator.
+    /// version incremented). A commit ends any lease of the indicator. The same as a
+    /// [`commit_batch`](Storage::commit_batch) of one group of one commit.
     ///
     /// # Errors
     /// `Conflict` when the indicator moved since it was read, when a new indicator's name
-    /// exists, or when an alert to cancel was delivered or claimed; nothing is written then.
-    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError>;
+    /// exists, when an alert to cancel was delivered or claimed, or when the project moved
+    /// from `project_version`; nothing is written then.
+    async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
+        let mut results = self.commit_batch(vec![vec![commit.clone()]]).await?;
+        let mut stored = results.pop().ok_or_else(|| missing_result(self))??;
+        stored.pop().ok_or_else(|| missing_result(self))
+    }
 
-    /// Writes several decisions, each atomic on its own, in as few transactions as the
-    /// backend can; one result per commit, in order.
+    /// Writes groups of decisions, in as few transactions as the backend can. Each group is
+    /// all or none: every commit of it is stored, or none is and its result says why (the
+    /// first failing commit's error). One result per group, in order; groups behave as if
+    /// written one after another. An indicator may appear in only one commit of a call: a
+    /// later group that repeats one fails with `Conflict`.
     ///
     /// # Errors
-    /// The outer error when the backend fails as a whole; per-commit errors as in
-    /// [`commit`](Storage::commit).
-    async fn commit_many(
+    /// The outer error when the backend fails as a whole (nothing of the call is stored
+    /// then); per-group errors as in [`commit`](Storage::commit).
+    async fn commit_batch(
         &self,
-        commits: &[Commit],
-    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError>;
+        groups: Vec<Vec<Commit>>,
+    ) -> Result<Vec<GroupResult>, StorageError>;
+
+    /// The stored indicators among these names, in any order; names that do not exist are
+    /// left out. One read for a whole batch of updates.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn indicators_by_name(
+        &self,
+        keys: &[(ProjectId, IndicatorName)],
+    ) -> Result<Vec<Indicator>, StorageError>;
 
     /// Deletes an indicator and its log; its undelivered notifications stay. Returns
     /// whether it existed.
@@ -462,6 +422,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError>;
 }
 
+/// The error of a backend that gave fewer results than it was given commits.
+fn missing_result<S: Storage + ?Sized>(_: &S) -> StorageError {
+    StorageError::backend(
+        "storage",
+        std::io::Error::other("commit_batch gave no result for a commit"),
+    )
+}
+
 #[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<T: Storage + ?Sized> Storage for Arc<T> {
@@ -496,11 +464,17 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
         (**self).commit(commit).await
     }
-    async fn commit_many(
+    async fn commit_batch(
         &self,
-        commits: &[Commit],
-    ) -> Result<Vec<Result<Indicator, StorageError>>, StorageError> {
-        (**self).commit_many(commits).await
+        groups: Vec<Vec<Commit>>,
+    ) -> Result<Vec<GroupResult>, StorageError> {
+        (**self).commit_batch(groups).await
+    }
+    async fn indicators_by_name(
+        &self,
+        keys: &[(ProjectId, IndicatorName)],
+    ) -> Result<Vec<Indicator>, StorageError> {
+        (**self).indicators_by_name(keys).await
     }
     async fn delete_indicator(
         &self,

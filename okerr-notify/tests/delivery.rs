@@ -385,6 +385,7 @@ async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_aler
         log: Vec::new(),
         notifications: vec![legacy],
         cancel: Vec::new(),
+        project_version: None,
     };
     storage.commit(&commit).await.unwrap();
     assert_eq!(tick_after(&engine, &clock, 1).await, (1, 0));

@@ -1,0 +1,476 @@
+//! The update batcher: how [`Engine::update`](crate::Engine::update) and
+//! [`Engine::update_all`](crate::Engine::update_all) reach storage.
+//!
+//! Updates that arrive together are handled together: a worker takes every update waiting
+//! (up to [`EngineConfig::update_batch`](crate::EngineConfig::update_batch)), reads their
+//! indicators with one [`Storage::indicators_by_name`], decides each with the pure
+//! [`decide_update`], and writes all decisions with one [`Storage::commit_batch`]. Each
+//! caller's answer waits for that commit, so nothing is acknowledged before it is stored.
+//!
+//! - A message of several updates ([`Engine::update_all`](crate::Engine::update_all)) is
+//!   one group of the batch: stored all or none.
+//! - Projects come from a cache of the engine ([`ProjectCache`]). A decision made on a
+//!   cached project carries its version ([`Commit::project_version`]); the commit fails
+//!   when the project was saved meanwhile, and the update is decided again on a fresh
+//!   read. A refusal decided on a cached project is decided again on a fresh read too, so
+//!   a stale copy never refuses what the stored project allows.
+//! - One batch holds at most one commit per indicator: a message that names an indicator
+//!   twice is merged into one commit ([`Commit::then`]), and a second caller for an
+//!   indicator already in the batch waits for the next batch.
+//! - A commit that meets a newer version (another node or worker wrote the indicator) is
+//!   decided again in the next batch, up to
+//!   [`EngineConfig::max_conflict_retries`](crate::EngineConfig::max_conflict_retries).
+//! - Several workers ([`EngineConfig::update_workers`](crate::EngineConfig::update_workers))
+//!   share the queue: one reads and decides while another commits.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::{Inner, RefusedUpdate};
+use crate::indicator::Indicator;
+use crate::name::IndicatorName;
+use crate::project::{Project, ProjectId};
+use crate::storage::{Commit, StorageError};
+use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
+
+/// The most projects the cache keeps; past it, it starts afresh.
+const MAX_CACHED_PROJECTS: usize = 4096;
+
+/// What a caller gets back: an outcome per update, or the refusal of the message.
+type Reply = Result<Vec<UpdateOutcome>, RefusedUpdate>;
+
+/// The queue of the batcher's workers.
+pub(crate) type Queue = mpsc::UnboundedSender<Job>;
+
+/// One caller's updates, answered together.
+#[derive(Debug)]
+pub(crate) struct Job {
+    reqs: Vec<UpdateRequest>,
+    reply: oneshot::Sender<Reply>,
+    /// How often its commit met a newer version.
+    conflicts: u32,
+    /// Read its projects from storage, not from the cache.
+    fresh: bool,
+}
+
+impl Job {
+    fn answer(self, reply: Reply) {
+        // The caller may have gone (its connection closed): then nobody waits.
+        let _ = self.reply.send(reply);
+    }
+
+    fn refuse(self, index: usize, error: UpdateError) {
+        self.answer(Err(RefusedUpdate {
+            index,
+            applied: 0,
+            error,
+        }));
+    }
+}
+
+/// Projects by textid, as last read. Bounded; a stale entry is harmless because commits
+/// check the version.
+#[derive(Debug, Default)]
+pub(crate) struct ProjectCache {
+    by_textid: Mutex<HashMap<String, Arc<Project>>>,
+}
+
+impl ProjectCache {
+    fn get(&self, textid: &str) -> Option<Arc<Project>> {
+        self.lock().get(textid).cloned()
+    }
+
+    fn put(&self, textid: &str, project: Arc<Project>) {
+        let mut map = self.lock();
+        if map.len() >= MAX_CACHED_PROJECTS {
+            map.clear();
+        }
+        map.insert(textid.to_owned(), project);
+    }
+
+    /// Forgets a project, under every textid.
+    pub(crate) fn forget(&self, id: ProjectId) {
+        self.lock().retain(|_, p| p.id != id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Project>>> {
+        self.by_textid
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts `workers` workers on a new queue. They hold the engine weakly and stop when it
+/// is dropped (the queue closes with it).
+pub(crate) fn spawn(engine: Weak<Inner>, workers: usize) -> Queue {
+    let (queue, jobs) = mpsc::unbounded_channel();
+    let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+    for _ in 0..workers {
+        tokio::spawn(work(engine.clone(), jobs.clone()));
+    }
+    queue
+}
+
+/// Queues updates and waits for their answer.
+pub(crate) async fn submit(queue: &Queue, reqs: Vec<UpdateRequest>) -> Reply {
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        reqs,
+        reply,
+        conflicts: 0,
+        fresh: false,
+    };
+    let refused = || RefusedUpdate {
+        index: 0,
+        applied: 0,
+        error: UpdateError::Storage(lost_reply()),
+    };
+    queue.send(job).map_err(|_| refused())?;
+    answer.await.map_err(|_| refused())?
+}
+
+/// The error of an update whose worker went away before answering.
+pub(crate) fn lost_reply() -> StorageError {
+    StorageError::backend(
+        "engine",
+        std::io::Error::other("the update batcher stopped before answering"),
+    )
+}
+
+async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    let mut deferred: VecDeque<Job> = VecDeque::new();
+    loop {
+        let mut batch: Vec<Job> = deferred.drain(..).collect();
+        let max = match engine.upgrade() {
+            Some(engine) => engine.config.update_batch.max(1),
+            None => return,
+        };
+        // A worker with jobs of its own to redo only takes what is waiting: another worker
+        // may hold the queue while it waits for new jobs.
+        let queue = if batch.is_empty() {
+            let mut queue = jobs.lock().await;
+            match queue.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+            // Let the callers that are about to send join this batch.
+            tokio::task::yield_now().await;
+            Some(queue)
+        } else {
+            jobs.try_lock().ok()
+        };
+        if let Some(mut queue) = queue {
+            let mut updates: usize = batch.iter().map(|j| j.reqs.len()).sum();
+            while updates < max {
+                match queue.try_recv() {
+                    Ok(job) => {
+                        updates += job.reqs.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        deferred.extend(run(&engine, batch).await);
+    }
+}
+
+/// An indicator's key in a batch.
+type Key = (ProjectId, IndicatorName);
+
+/// What a decided update will answer once its commit is stored.
+enum Planned {
+    Ignored,
+    /// The state after this update, and which commit of the job stores it.
+    Stored(usize, Box<Indicator>),
+}
+
+/// A job whose updates were decided: its commits (one per indicator) and what to answer.
+struct Decided {
+    job: Job,
+    commits: Vec<Commit>,
+    planned: Vec<Planned>,
+    projects: Vec<ProjectId>,
+}
+
+/// Reads, decides and commits one batch; returns the jobs to try again in the next.
+async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
+    let mut retry = Vec::new();
+    let storage = &engine.storage;
+
+    // The projects of each job, from the cache or storage.
+    let mut jobs = Vec::with_capacity(batch.len());
+    for job in batch {
+        match projects_of(engine, &job).await {
+            Ok((projects, cached)) => jobs.push((job, projects, cached)),
+            Err((index, error)) => job.refuse(index, error),
+        }
+    }
+
+    // Every indicator the batch names, in one read.
+    let mut keys: Vec<Key> = Vec::new();
+    for (job, projects, _) in &jobs {
+        for (req, project) in job.reqs.iter().zip(projects) {
+            if let Ok(name) = IndicatorName::parse(&req.name) {
+                keys.push((project.id, name));
+            }
+        }
+    }
+    let stored: HashMap<Key, Indicator> = match storage.indicators_by_name(&keys).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|i| ((i.project, i.name.clone()), i))
+            .collect(),
+        Err(e) => {
+            let e = Arc::new(e);
+            for (job, _, _) in jobs {
+                job.refuse(0, UpdateError::Storage(shared(&e)));
+            }
+            return retry;
+        }
+    };
+
+    // Decide, job by job, each indicator at most once per batch.
+    let now = engine.clock.now();
+    let mut taken: HashSet<Key> = HashSet::new();
+    let mut counts: HashMap<ProjectId, u64> = HashMap::new();
+    let mut decided = Vec::new();
+    'jobs: for (mut job, projects, cached) in jobs {
+        let job_keys: Vec<Option<Key>> = job
+            .reqs
+            .iter()
+            .zip(&projects)
+            .map(|(req, p)| IndicatorName::parse(&req.name).ok().map(|n| (p.id, n)))
+            .collect();
+        if job_keys.iter().flatten().any(|k| taken.contains(k)) {
+            retry.push(job);
+            continue;
+        }
+        let mut commits: Vec<Commit> = Vec::new();
+        let mut at: HashMap<&Key, usize> = HashMap::new();
+        let mut planned = Vec::with_capacity(job.reqs.len());
+        let mut created: HashMap<ProjectId, u64> = HashMap::new();
+        for (index, (req, project)) in job.reqs.iter().zip(&projects).enumerate() {
+            let key = job_keys[index].as_ref();
+            let earlier = key.and_then(|k| at.get(k).copied());
+            let existing = match earlier {
+                Some(i) => Some(as_stored(&commits[i])),
+                None => key.and_then(|k| stored.get(k)).cloned(),
+            };
+            let count = match (&existing, project.max_indicators) {
+                (None, Some(_)) => {
+                    let base = match counts.get(&project.id) {
+                        Some(n) => *n,
+                        None => match storage.count_indicators(project.id).await {
+                            Ok(n) => *counts.entry(project.id).or_insert(n),
+                            Err(e) => {
+                                job.refuse(index, e.into());
+                                continue 'jobs;
+                            }
+                        },
+                    };
+                    base + created.get(&project.id).copied().unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let settings = &engine.config.settings;
+            match decide_update(project, existing.as_ref(), count, req, settings, now) {
+                Err(_) if cached && !job.fresh => {
+                    // Perhaps refused by a stale copy: decide again on a fresh read.
+                    job.fresh = true;
+                    retry.push(job);
+                    continue 'jobs;
+                }
+                Err(error) => {
+                    job.refuse(index, error);
+                    continue 'jobs;
+                }
+                Ok(None) => planned.push(Planned::Ignored),
+                Ok(Some(mut commit)) => {
+                    commit.project_version = Some(project.version);
+                    if existing.is_none() {
+                        *created.entry(project.id).or_default() += 1;
+                    }
+                    let state = Box::new(commit.indicator.clone());
+                    let slot = match earlier {
+                        Some(i) => {
+                            let first = std::mem::replace(&mut commits[i], empty(&commit));
+                            commits[i] = first.then(commit);
+                            i
+                        }
+                        None => {
+                            commits.push(commit);
+                            if let Some(k) = key {
+                                at.insert(k, commits.len() - 1);
+                            }
+                            commits.len() - 1
+                        }
+                    };
+                    planned.push(Planned::Stored(slot, state));
+                }
+            }
+        }
+        for (project, n) in created {
+            *counts.entry(project).or_default() += n;
+        }
+        taken.extend(job_keys.into_iter().flatten());
+        decided.push(Decided {
+            job,
+            commits,
+            planned,
+            projects: projects.iter().map(|p| p.id).collect(),
+        });
+    }
+
+    // Jobs with nothing to store are answered now; the others are committed together.
+    let (empty_jobs, decided): (Vec<_>, Vec<_>) =
+        decided.into_iter().partition(|d| d.commits.is_empty());
+    for d in empty_jobs {
+        d.job.answer(Ok(d
+            .planned
+            .iter()
+            .map(|_| UpdateOutcome::Ignored)
+            .collect()));
+    }
+    if decided.is_empty() {
+        return retry;
+    }
+    let mut groups = Vec::with_capacity(decided.len());
+    let mut waiting = Vec::with_capacity(decided.len());
+    for d in decided {
+        groups.push(d.commits);
+        waiting.push((d.job, d.planned, d.projects));
+    }
+    let releases: Vec<_> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .flat_map(|c| c.notifications.iter().map(|n| n.release_at))
+                .min()
+        })
+        .collect();
+    let results = match storage.commit_batch(groups).await {
+        Ok(results) => results,
+        Err(e) => {
+            let e = Arc::new(e);
+            for (job, _, _) in waiting {
+                job.refuse(0, UpdateError::Storage(shared(&e)));
+            }
+            return retry;
+        }
+    };
+    for (((mut job, planned, projects), result), release) in
+        waiting.into_iter().zip(results).zip(releases)
+    {
+        match result {
+            Ok(stored) => {
+                let due = stored.iter().filter_map(Indicator::due_at).min();
+                engine.wake_for(due.into_iter().chain(release).min());
+                let outcomes = planned
+                    .into_iter()
+                    .map(|p| match p {
+                        Planned::Ignored => UpdateOutcome::Ignored,
+                        Planned::Stored(slot, mut state) => {
+                            if let Some(s) = stored.get(slot) {
+                                state.id = s.id;
+                                state.version = s.version;
+                            }
+                            UpdateOutcome::Applied(state)
+                        }
+                    })
+                    .collect();
+                job.answer(Ok(outcomes));
+            }
+            Err(e) if e.is_conflict() && job.conflicts < engine.config.max_conflict_retries => {
+                if matches!(
+                    &e,
+                    StorageError::Conflict {
+                        entity: "project",
+                        ..
+                    }
+                ) {
+                    for id in projects {
+                        engine.projects.forget(id);
+                    }
+                    job.fresh = true;
+                }
+                job.conflicts += 1;
+                retry.push(job);
+            }
+            Err(e) => job.refuse(0, UpdateError::Storage(e)),
+        }
+    }
+    retry
+}
+
+/// The projects of a job's updates, and whether any came from the cache.
+async fn projects_of(
+    engine: &Inner,
+    job: &Job,
+) -> Result<(Vec<Arc<Project>>, bool), (usize, UpdateError)> {
+    let mut projects: Vec<Arc<Project>> = Vec::with_capacity(job.reqs.len());
+    let mut cached = false;
+    for (index, req) in job.reqs.iter().enumerate() {
+        if let Some(p) = projects
+            .iter()
+            .find(|p| p.textids().any(|t| t.as_str() == req.textid))
+        {
+            let p = p.clone();
+            projects.push(p);
+            continue;
+        }
+        if !job.fresh
+            && let Some(p) = engine.projects.get(&req.textid)
+        {
+            cached = true;
+            projects.push(p);
+            continue;
+        }
+        let project = match engine.storage.project_by_textid(&req.textid).await {
+            Ok(Some(p)) => Arc::new(p),
+            Ok(None) => return Err((index, UpdateError::NoSuchProject(req.textid.clone()))),
+            Err(e) => return Err((index, e.into())),
+        };
+        engine.projects.put(&req.textid, project.clone());
+        projects.push(project);
+    }
+    Ok((projects, cached))
+}
+
+/// The indicator as storage will hold it after `commit`: what a later update of the same
+/// message is decided on.
+fn as_stored(commit: &Commit) -> Indicator {
+    let mut ind = commit.indicator.clone();
+    ind.version += 1;
+    ind
+}
+
+/// A placeholder while a job's commit is merged with the next.
+fn empty(like: &Commit) -> Commit {
+    Commit {
+        indicator: like.indicator.clone(),
+        log: Vec::new(),
+        notifications: Vec::new(),
+        cancel: Vec::new(),
+        project_version: None,
+    }
+}
+
+/// A storage error that several callers share (a batch that failed as a whole).
+fn shared(e: &Arc<StorageError>) -> StorageError {
+    let backend = match &**e {
+        StorageError::Backend { backend, .. } => backend,
+        _ => "storage",
+    };
+    StorageError::backend(backend, SharedError(e.clone()))
+}
+
+/// One error, given to every caller of a failed batch.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct SharedError(Arc<StorageError>);

@@ -1,0 +1,571 @@
+//! The SQL layer that okerr's SQLite and PostgreSQL backends share.
+//!
+//! Both backends store the same tables (see their `migrations/`) and run the same
+//! statements: they are written once, in [`Statements`], with what the dialects say
+//! differently given by a [`Dialect`]. The row codec ([`codec`]) and the bookkeeping of a
+//! batched commit ([`BatchPlan`]) are plain Rust. What runs the statements through sqlx is
+//! [`sql_storage!`]: it implements [`okerr::Storage`] for a backend's type with that
+//! backend's concrete sqlx types, so the code is written once without generic sqlx bounds.
+//!
+//! What stays in each backend crate is what its database really does differently: how it
+//! connects, how a write transaction begins and locks, how due work is claimed (SQLite's
+//! one writer against PostgreSQL's `FOR UPDATE SKIP LOCKED`), and its migrations.
+//!
+//! This crate holds no okerr decision and never reads a clock: every time is bound by the
+//! caller.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+mod plan;
+mod statements;
+
+pub use plan::{BatchPlan, Cancel};
+pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
+
+/// Implements [`okerr::Storage`] for a backend type on the shared statements.
+///
+/// `sql_storage!(Type, Database)` expects, as inherent items of `Type`:
+/// - `const BACKEND: &'static str` (the backend's name in errors);
+/// - `fn sql() -> &'static Statements`;
+/// - `fn reader(&self) -> &sqlx::Pool<Database>` and `fn writer(&self) -> &sqlx::Pool<Database>`;
+/// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
+/// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), StorageError>`
+///   (lock the rows a batch changes, in id order, where the database needs it);
+/// - `async fn claim_due_rows(&self, now, lease_until, limit) -> Result<Vec<Indicator>, StorageError>`
+///   and `async fn claim_notification_rows(&self, now, lease_until, limit) -> Result<Vec<OutboxEntry>, StorageError>`.
+///
+/// The crate that invokes it depends on `sqlx`, `async-trait`, `chrono` and `okerr-lib`.
+#[macro_export]
+macro_rules! sql_storage {
+    ($ty:ty, $db:ty) => {
+        const _: () = {
+            use ::chrono::{DateTime, Utc};
+            use ::okerr::storage::{Commit, GroupResult, Storage, StorageError};
+            use ::okerr::{
+                Indicator, IndicatorName, LogLine, NewProject, NotificationId, OutboxEntry,
+                Project, ProjectId,
+            };
+            use ::sqlx::Row as _;
+            use $crate::codec::{self, micros};
+
+            type Tx = ::sqlx::Transaction<'static, $db>;
+            type DbRow = <$db as ::sqlx::Database>::Row;
+
+            fn backend(e: impl ::std::error::Error + Send + Sync + 'static) -> StorageError {
+                StorageError::backend(<$ty>::BACKEND, e)
+            }
+
+            fn get<'r, T>(row: &'r DbRow, i: usize) -> Result<T, StorageError>
+            where
+                T: ::sqlx::Decode<'r, $db> + ::sqlx::Type<$db>,
+            {
+                row.try_get(i).map_err(backend)
+            }
+
+            fn project_row(row: &DbRow) -> Result<Project, StorageError> {
+                codec::project(<$ty>::BACKEND, get(row, 0)?, get(row, 1)?, get(row, 2)?)
+            }
+
+            fn indicator_row(row: &DbRow) -> Result<Indicator, StorageError> {
+                codec::indicator(<$ty>::BACKEND, get(row, 0)?, get(row, 1)?, get(row, 2)?)
+            }
+
+            fn outbox_row(row: &DbRow) -> Result<OutboxEntry, StorageError> {
+                codec::outbox_entry(
+                    <$ty>::BACKEND,
+                    codec::OutboxRow {
+                        id: get(row, 0)?,
+                        indicator_id: get(row, 1)?,
+                        attempts: get(row, 2)?,
+                        delivered_at: get(row, 3)?,
+                        last_error: get(row, 4)?,
+                        data: get(row, 5)?,
+                    },
+                )
+            }
+
+            fn ids_json(ids: &[NotificationId]) -> Result<String, StorageError> {
+                let rows: Vec<[i64; 1]> = ids.iter().map(|id| [id.0]).collect();
+                codec::to_json(<$ty>::BACKEND, &rows)
+            }
+
+            async fn write_textids(tx: &mut Tx, project: &Project) -> Result<(), StorageError> {
+                let sql = <$ty>::sql();
+                ::sqlx::query(sql.delete_textids.as_str())
+                    .bind(project.id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+                for (position, textid) in project.textids().enumerate() {
+                    let position = i64::try_from(position).map_err(backend)?;
+                    ::sqlx::query(sql.insert_textid.as_str())
+                        .bind(textid.as_str())
+                        .bind(project.id.0)
+                        .bind(position)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| match &e {
+                            ::sqlx::Error::Database(d)
+                                if d.kind() == ::sqlx::error::ErrorKind::UniqueViolation =>
+                            {
+                                StorageError::conflict("textid", textid)
+                            }
+                            _ => backend(e),
+                        })?;
+                }
+                Ok(())
+            }
+
+            /// One round of a batch in a savepoint: `true` when it was written whole.
+            async fn write_round(
+                tx: &mut Tx,
+                plan: &mut $crate::BatchPlan,
+            ) -> Result<bool, StorageError> {
+                let sql = <$ty>::sql();
+                plan.start_round();
+                <$ty>::lock_indicators(tx, &plan.update_ids()).await?;
+                let mut updated = Vec::new();
+                if let Some(rows) = plan.updates()? {
+                    for row in ::sqlx::query(sql.update_indicators.as_str())
+                        .bind(rows)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(backend)?
+                    {
+                        updated.push(get::<i64>(&row, 0)?);
+                    }
+                }
+                let mut inserted = Vec::new();
+                if let Some(rows) = plan.inserts()? {
+                    for row in ::sqlx::query(sql.insert_indicators.as_str())
+                        .bind(rows)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(backend)?
+                    {
+                        inserted.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?));
+                    }
+                }
+                plan.record_writes(&updated, &inserted);
+                for (group, id, key, release) in plan.cancels() {
+                    let deleted = ::sqlx::query(sql.cancel_held.as_str())
+                        .bind(id)
+                        .bind(key.as_str())
+                        .bind(release)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(backend)?;
+                    if deleted.is_empty() {
+                        plan.fail_group(group, StorageError::conflict("held alert", &key));
+                    }
+                }
+                if plan.round_failed() {
+                    return Ok(false);
+                }
+                if let Some(rows) = plan.log_rows()? {
+                    ::sqlx::query(sql.insert_log.as_str())
+                        .bind(rows)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                if let Some(rows) = plan.outbox_rows()? {
+                    ::sqlx::query(sql.insert_outbox.as_str())
+                        .bind(rows)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                Ok(true)
+            }
+
+            async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), StorageError> {
+                ::sqlx::query(statement)
+                    .execute(&mut **tx)
+                    .await
+                    .map(|_| ())
+                    .map_err(backend)
+            }
+
+            #[::async_trait::async_trait]
+            impl Storage for $ty {
+                async fn create_project(
+                    &self,
+                    project: NewProject,
+                ) -> Result<Project, StorageError> {
+                    let mut tx = self.begin_write().await?;
+                    let placeholder = project.clone().with_id(ProjectId(0));
+                    let row = ::sqlx::query(<$ty>::sql().insert_project.as_str())
+                        .bind(codec::to_json(<$ty>::BACKEND, &placeholder)?)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    let project = project.with_id(ProjectId(get(&row, 0)?));
+                    write_textids(&mut tx, &project).await?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(project)
+                }
+
+                async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
+                    let sql = <$ty>::sql();
+                    let mut tx = self.begin_write().await?;
+                    let saved = Project {
+                        version: project.version + 1,
+                        ..project.clone()
+                    };
+                    let version = i64::try_from(project.version).map_err(backend)?;
+                    let done = ::sqlx::query(sql.save_project.as_str())
+                        .bind(project.id.0)
+                        .bind(codec::to_json(<$ty>::BACKEND, &saved)?)
+                        .bind(version + 1)
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    if done.rows_affected() == 0 {
+                        let exists = ::sqlx::query(sql.project_exists.as_str())
+                            .bind(project.id.0)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        return Err(match exists {
+                            Some(_) => StorageError::conflict("project", project.id),
+                            None => StorageError::not_found("project", project.id),
+                        });
+                    }
+                    write_textids(&mut tx, project).await?;
+                    tx.commit().await.map_err(backend)
+                }
+
+                async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().project.as_str())
+                        .bind(id.0)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .map(|row| project_row(&row))
+                        .transpose()
+                }
+
+                async fn project_by_textid(
+                    &self,
+                    textid: &str,
+                ) -> Result<Option<Project>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().project_by_textid.as_str())
+                        .bind(textid)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .map(|row| project_row(&row))
+                        .transpose()
+                }
+
+                async fn projects(&self) -> Result<Vec<Project>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().projects.as_str())
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .iter()
+                        .map(project_row)
+                        .collect()
+                }
+
+                async fn indicator(
+                    &self,
+                    project: ProjectId,
+                    name: &IndicatorName,
+                ) -> Result<Option<Indicator>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().indicator.as_str())
+                        .bind(project.0)
+                        .bind(name.as_str())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .map(|row| indicator_row(&row))
+                        .transpose()
+                }
+
+                async fn indicators(
+                    &self,
+                    project: ProjectId,
+                ) -> Result<Vec<Indicator>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().indicators.as_str())
+                        .bind(project.0)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .iter()
+                        .map(indicator_row)
+                        .collect()
+                }
+
+                async fn indicators_by_name(
+                    &self,
+                    keys: &[(ProjectId, IndicatorName)],
+                ) -> Result<Vec<Indicator>, StorageError> {
+                    if keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let rows: Vec<(i64, &str)> =
+                        keys.iter().map(|(p, n)| (p.0, n.as_str())).collect();
+                    ::sqlx::query(<$ty>::sql().indicators_by_name.as_str())
+                        .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .iter()
+                        .map(indicator_row)
+                        .collect()
+                }
+
+                async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
+                    let row = ::sqlx::query(<$ty>::sql().count_indicators.as_str())
+                        .bind(project.0)
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    codec::unsigned(<$ty>::BACKEND, "count", get(&row, 0)?)
+                }
+
+                async fn commit_batch(
+                    &self,
+                    groups: Vec<Vec<Commit>>,
+                ) -> Result<Vec<GroupResult>, StorageError> {
+                    let sql = <$ty>::sql();
+                    let mut plan = $crate::BatchPlan::new(<$ty>::BACKEND, groups);
+                    let Some(projects) = plan.project_ids()? else {
+                        return Ok(plan.finish());
+                    };
+                    let mut tx = self.begin_write().await?;
+                    let mut versions = ::std::collections::HashMap::new();
+                    for row in ::sqlx::query(sql.project_versions.as_str())
+                        .bind(projects)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(backend)?
+                    {
+                        versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
+                    }
+                    plan.check_projects(&versions);
+                    while !plan.is_done() {
+                        savepoint(&mut tx, "SAVEPOINT okerr_batch").await?;
+                        let whole = write_round(&mut tx, &mut plan).await?;
+                        if !whole {
+                            savepoint(&mut tx, "ROLLBACK TO SAVEPOINT okerr_batch").await?;
+                        }
+                        savepoint(&mut tx, "RELEASE SAVEPOINT okerr_batch").await?;
+                        if whole {
+                            break;
+                        }
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(plan.finish())
+                }
+
+                async fn delete_indicator(
+                    &self,
+                    project: ProjectId,
+                    name: &IndicatorName,
+                ) -> Result<bool, StorageError> {
+                    let mut tx = self.begin_write().await?;
+                    let done = ::sqlx::query(<$ty>::sql().delete_indicator.as_str())
+                        .bind(project.0)
+                        .bind(name.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    tx.commit().await.map_err(backend)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn log(
+                    &self,
+                    project: ProjectId,
+                    name: &IndicatorName,
+                    limit: u32,
+                ) -> Result<Vec<LogLine>, StorageError> {
+                    let rows = ::sqlx::query(<$ty>::sql().log.as_str())
+                        .bind(project.0)
+                        .bind(name.as_str())
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    rows.iter()
+                        .rev()
+                        .map(|r| {
+                            codec::log_line(
+                                <$ty>::BACKEND,
+                                get(r, 0)?,
+                                get::<&str>(r, 1)?,
+                                get(r, 2)?,
+                            )
+                        })
+                        .collect()
+                }
+
+                async fn claim_due(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<Indicator>, StorageError> {
+                    self.claim_due_rows(now, lease_until, limit).await
+                }
+
+                async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+                    let row = ::sqlx::query(<$ty>::sql().next_deadline.as_str())
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let due: Option<i64> = get(&row, 0)?;
+                    let available: Option<i64> = get(&row, 1)?;
+                    due.into_iter()
+                        .chain(available)
+                        .min()
+                        .map(|m| codec::from_micros(<$ty>::BACKEND, m))
+                        .transpose()
+                }
+
+                async fn claim_notifications(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<OutboxEntry>, StorageError> {
+                    let rows = self
+                        .claim_notification_rows(now, lease_until, limit)
+                        .await?;
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        match outbox_row(row) {
+                            Ok(entry) => claimed.push(entry),
+                            Err(e) => {
+                                // Parked: never claimed again, so one bad row cannot stop
+                                // the others.
+                                ::sqlx::query(<$ty>::sql().park.as_str())
+                                    .bind(get::<i64>(row, 0)?)
+                                    .bind(format!("unreadable, parked: {e}"))
+                                    .execute(self.writer())
+                                    .await
+                                    .map_err(backend)?;
+                            }
+                        }
+                    }
+                    claimed.sort_by_key(|e| e.id);
+                    Ok(claimed)
+                }
+
+                async fn mark_delivered(
+                    &self,
+                    ids: &[NotificationId],
+                    now: DateTime<Utc>,
+                ) -> Result<(), StorageError> {
+                    if ids.is_empty() {
+                        return Ok(());
+                    }
+                    ::sqlx::query(<$ty>::sql().mark_delivered.as_str())
+                        .bind(ids_json(ids)?)
+                        .bind(micros(now))
+                        .execute(self.writer())
+                        .await
+                        .map(|_| ())
+                        .map_err(backend)
+                }
+
+                async fn retry_notification(
+                    &self,
+                    id: NotificationId,
+                    at: DateTime<Utc>,
+                    error: &str,
+                ) -> Result<(), StorageError> {
+                    let sql = <$ty>::sql();
+                    let done = ::sqlx::query(sql.retry.as_str())
+                        .bind(id.0)
+                        .bind(error)
+                        .bind(micros(at))
+                        .fetch_optional(self.writer())
+                        .await
+                        .map_err(backend)?;
+                    if done.is_none() {
+                        let exists = ::sqlx::query(sql.notification_exists.as_str())
+                            .bind(id.0)
+                            .fetch_optional(self.writer())
+                            .await
+                            .map_err(backend)?;
+                        if exists.is_none() {
+                            return Err(StorageError::not_found("notification", id));
+                        }
+                    }
+                    Ok(())
+                }
+
+                async fn postpone_notifications(
+                    &self,
+                    ids: &[NotificationId],
+                    at: DateTime<Utc>,
+                ) -> Result<(), StorageError> {
+                    if ids.is_empty() {
+                        return Ok(());
+                    }
+                    ::sqlx::query(<$ty>::sql().postpone.as_str())
+                        .bind(ids_json(ids)?)
+                        .bind(micros(at))
+                        .execute(self.writer())
+                        .await
+                        .map(|_| ())
+                        .map_err(backend)
+                }
+
+                async fn outbox(
+                    &self,
+                    project: ProjectId,
+                ) -> Result<Vec<OutboxEntry>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().outbox.as_str())
+                        .bind(project.0)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .iter()
+                        .map(outbox_row)
+                        .collect()
+                }
+
+                async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
+                    ::sqlx::query(<$ty>::sql().setting.as_str())
+                        .bind(key)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(backend)?
+                        .map(|row| get(&row, 0))
+                        .transpose()
+                }
+
+                async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
+                    ::sqlx::query(<$ty>::sql().put_setting.as_str())
+                        .bind(key)
+                        .bind(value)
+                        .execute(self.writer())
+                        .await
+                        .map(|_| ())
+                        .map_err(backend)
+                }
+
+                async fn put_setting_if_absent(
+                    &self,
+                    key: &str,
+                    value: &str,
+                ) -> Result<bool, StorageError> {
+                    let stored = ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
+                        .bind(key)
+                        .bind(value)
+                        .fetch_optional(self.writer())
+                        .await
+                        .map_err(backend)?;
+                    Ok(stored.is_some())
+                }
+            }
+        };
+    };
+}

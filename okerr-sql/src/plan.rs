@@ -1,0 +1,349 @@
+//! How a [`Storage::commit_batch`](okerr::Storage::commit_batch) is written with a
+//! handful of set-based statements, whatever its size, and still all or none per group.
+//!
+//! In one transaction:
+//! 1. the projects of the batch are read once: a commit for a project that does not exist
+//!    fails (`NotFound`), one decided on an older project version too (`Conflict`);
+//! 2. in a savepoint, one `UPDATE … FROM` writes every changed indicator whose version is
+//!    still the one read, and one `INSERT … ON CONFLICT DO NOTHING` every new one; the ids
+//!    they return say which were written. Held alerts to cancel are deleted one by one
+//!    (they are rare);
+//! 3. if any commit was not written, its group fails: the savepoint is rolled back and
+//!    the round is written again without the failed groups. Else the log lines and
+//!    notifications of the whole batch are inserted with one statement each.
+//!
+//! [`BatchPlan`] holds that bookkeeping, free of any database: the backends run the
+//! statements of [`Statements`](crate::Statements) with the JSON it gives and tell it what
+//! came back.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use okerr::storage::{Commit, GroupResult, StorageError};
+use okerr::{Indicator, IndicatorId};
+
+use crate::codec::{micros, to_json};
+
+/// The bookkeeping of one `commit_batch`.
+#[derive(Debug)]
+pub struct BatchPlan {
+    backend: &'static str,
+    groups: Vec<Vec<Commit>>,
+    /// Why a group failed; `None` while it may still be written.
+    failed: Vec<Option<StorageError>>,
+    /// The id of each commit of each group, known once written in this round.
+    ids: Vec<Vec<Option<i64>>>,
+    /// Whether a group failed in this round (the round is then written again).
+    round_failed: bool,
+}
+
+/// A held alert to delete: the group, the indicator id, the reduction key and the release
+/// time in microseconds.
+pub type Cancel = (usize, i64, String, i64);
+
+impl BatchPlan {
+    /// The plan of `groups`. A group that repeats an indicator of an earlier group (or of
+    /// itself) fails at once with `Conflict`.
+    pub fn new(backend: &'static str, groups: Vec<Vec<Commit>>) -> BatchPlan {
+        let mut seen = HashSet::new();
+        let failed = groups
+            .iter()
+            .map(|group| {
+                group
+                    .iter()
+                    .find(|c| !seen.insert((c.indicator.project, c.indicator.name.clone())))
+                    .map(|dup| StorageError::conflict("indicator", &dup.indicator.name))
+            })
+            .collect();
+        let ids = groups.iter().map(|g| vec![None; g.len()]).collect();
+        BatchPlan {
+            backend,
+            groups,
+            failed,
+            ids,
+            round_failed: false,
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = (usize, &Vec<Commit>)> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| self.failed[*g].is_none())
+    }
+
+    fn live_commits(&self) -> impl Iterator<Item = (usize, usize, &Commit)> {
+        self.live()
+            .flat_map(|(g, group)| group.iter().enumerate().map(move |(i, c)| (g, i, c)))
+    }
+
+    /// Whether every group has failed (nothing is left to write).
+    pub fn is_done(&self) -> bool {
+        self.live().next().is_none()
+    }
+
+    fn fail(&mut self, group: usize, error: StorageError) {
+        if self.failed[group].is_none() {
+            self.failed[group] = Some(error);
+            self.round_failed = true;
+        }
+    }
+
+    /// Fails a group in this round (a held alert to cancel was not there).
+    pub fn fail_group(&mut self, group: usize, error: StorageError) {
+        self.fail(group, error);
+    }
+
+    /// `[[project id], …]` of every project the batch writes to; `None` for an empty batch.
+    ///
+    /// # Errors
+    /// When the JSON cannot be written.
+    pub fn project_ids(&self) -> Result<Option<String>, StorageError> {
+        let ids: BTreeSet<i64> = self
+            .live_commits()
+            .map(|(_, _, c)| c.indicator.project.0)
+            .collect();
+        let rows: Vec<[i64; 1]> = ids.into_iter().map(|id| [id]).collect();
+        self.json(&rows)
+    }
+
+    /// Fails the commits whose project does not exist (`NotFound`) or is no longer at the
+    /// version they were decided on (`Conflict`). `versions` maps the projects found to
+    /// their stored version.
+    pub fn check_projects(&mut self, versions: &HashMap<i64, i64>) {
+        let mut failures = Vec::new();
+        for (g, _, c) in self.live_commits() {
+            let project = c.indicator.project;
+            match versions.get(&project.0) {
+                None => failures.push((g, StorageError::not_found("project", project))),
+                Some(stored) => {
+                    if c.project_version
+                        .is_some_and(|v| i64::try_from(v).ok() != Some(*stored))
+                    {
+                        failures.push((g, StorageError::conflict("project", project)));
+                    }
+                }
+            }
+        }
+        for (g, error) in failures {
+            self.fail(g, error);
+        }
+        self.round_failed = false;
+    }
+
+    /// Begins a round: what a previous round wrote was rolled back.
+    pub fn start_round(&mut self) {
+        self.round_failed = false;
+        for ids in &mut self.ids {
+            ids.iter_mut().for_each(|id| *id = None);
+        }
+    }
+
+    /// The ids of the stored indicators this round changes, in ascending order (to lock them
+    /// in an order every node agrees on).
+    pub fn update_ids(&self) -> Vec<i64> {
+        let ids: BTreeSet<i64> = self
+            .live_commits()
+            .filter(|(_, _, c)| c.indicator.version > 0)
+            .map(|(_, _, c)| c.indicator.id.0)
+            .collect();
+        ids.into_iter().collect()
+    }
+
+    /// `[[id, new version, due_at, data, name], …]` of the stored indicators to change;
+    /// `None` when there are none.
+    ///
+    /// # Errors
+    /// When an indicator cannot be written as JSON or its version is out of range.
+    pub fn updates(&self) -> Result<Option<String>, StorageError> {
+        let mut rows = Vec::new();
+        for (_, _, c) in self.live_commits() {
+            let ind = &c.indicator;
+            if ind.version == 0 {
+                continue;
+            }
+            let version = self.new_version(ind)?;
+            rows.push((
+                ind.id.0,
+                version,
+                ind.due_at().map(micros),
+                self.indicator_data(ind)?,
+                ind.name.as_str(),
+            ));
+        }
+        self.json(&rows)
+    }
+
+    /// `[[project id, name, due_at, data], …]` of the new indicators; `None` when there are
+    /// none.
+    ///
+    /// # Errors
+    /// When an indicator cannot be written as JSON.
+    pub fn inserts(&self) -> Result<Option<String>, StorageError> {
+        let mut rows = Vec::new();
+        for (_, _, c) in self.live_commits() {
+            let ind = &c.indicator;
+            if ind.version != 0 {
+                continue;
+            }
+            rows.push((
+                ind.project.0,
+                ind.name.as_str(),
+                ind.due_at().map(micros),
+                self.indicator_data(ind)?,
+            ));
+        }
+        self.json(&rows)
+    }
+
+    /// Records what the round's `UPDATE` and `INSERT` wrote (`updated` ids; `inserted` id,
+    /// project id and name): a commit that was not written fails its group with
+    /// `Conflict` (its indicator moved, or its name exists).
+    pub fn record_writes(&mut self, updated: &[i64], inserted: &[(i64, i64, String)]) {
+        let updated: HashSet<i64> = updated.iter().copied().collect();
+        let inserted: HashMap<(i64, &str), i64> = inserted
+            .iter()
+            .map(|(id, project, name)| ((*project, name.as_str()), *id))
+            .collect();
+        let mut failures = Vec::new();
+        let mut ids = Vec::new();
+        for (g, i, c) in self.live_commits() {
+            let ind = &c.indicator;
+            let id = if ind.version == 0 {
+                inserted.get(&(ind.project.0, ind.name.as_str())).copied()
+            } else {
+                updated.contains(&ind.id.0).then_some(ind.id.0)
+            };
+            match id {
+                Some(id) => ids.push((g, i, id)),
+                None => failures.push((g, StorageError::conflict("indicator", &ind.name))),
+            }
+        }
+        for (g, i, id) in ids {
+            self.ids[g][i] = Some(id);
+        }
+        for (g, error) in failures {
+            self.fail(g, error);
+        }
+    }
+
+    /// The held alerts the written commits cancel.
+    pub fn cancels(&self) -> Vec<Cancel> {
+        let mut cancels = Vec::new();
+        for (g, i, c) in self.live_commits() {
+            if let Some(id) = self.ids[g][i] {
+                for held in &c.cancel {
+                    cancels.push((g, id, held.key.clone(), micros(held.release_at)));
+                }
+            }
+        }
+        cancels
+    }
+
+    /// Whether a group failed in this round: roll the savepoint back and write again.
+    pub fn round_failed(&self) -> bool {
+        self.round_failed
+    }
+
+    /// `[[indicator id, time, kind, message], …]` of the batch's log lines, in order.
+    ///
+    /// # Errors
+    /// When the JSON cannot be written.
+    pub fn log_rows(&self) -> Result<Option<String>, StorageError> {
+        let mut rows = Vec::new();
+        for (g, i, c) in self.live_commits() {
+            let id = self.id(g, i)?;
+            for line in &c.log {
+                rows.push((
+                    id,
+                    micros(line.time),
+                    line.kind.as_str(),
+                    line.message.as_str(),
+                ));
+            }
+        }
+        self.json(&rows)
+    }
+
+    /// `[[project id, indicator id, release_at, reduction key, data], …]` of the batch's
+    /// notifications, in order.
+    ///
+    /// # Errors
+    /// When a notification cannot be written as JSON.
+    pub fn outbox_rows(&self) -> Result<Option<String>, StorageError> {
+        let mut rows = Vec::new();
+        for (g, i, c) in self.live_commits() {
+            let id = self.id(g, i)?;
+            for n in &c.notifications {
+                rows.push((
+                    n.project.0,
+                    id,
+                    micros(n.release_at),
+                    n.reduction_key.as_deref(),
+                    to_json(self.backend, n)?,
+                ));
+            }
+        }
+        self.json(&rows)
+    }
+
+    /// One result per group: the indicators as stored, or why the group failed.
+    pub fn finish(self) -> Vec<GroupResult> {
+        let BatchPlan {
+            groups,
+            failed,
+            ids,
+            ..
+        } = self;
+        groups
+            .into_iter()
+            .zip(failed)
+            .zip(ids)
+            .map(|((group, failed), ids)| match failed {
+                Some(error) => Err(error),
+                None => Ok(group
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(c, id)| stored(c.indicator, id))
+                    .collect()),
+            })
+            .collect()
+    }
+
+    fn id(&self, g: usize, i: usize) -> Result<i64, StorageError> {
+        self.ids[g][i].ok_or_else(|| {
+            StorageError::backend(
+                self.backend,
+                std::io::Error::other("a commit of the batch has no id after its write"),
+            )
+        })
+    }
+
+    fn new_version(&self, ind: &Indicator) -> Result<i64, StorageError> {
+        ind.version
+            .checked_add(1)
+            .and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(|| StorageError::conflict("indicator", &ind.name))
+    }
+
+    fn indicator_data(&self, ind: &Indicator) -> Result<String, StorageError> {
+        let mut stored = ind.clone();
+        stored.version = ind.version + 1;
+        to_json(self.backend, &stored)
+    }
+
+    fn json<T: serde::Serialize>(&self, rows: &[T]) -> Result<Option<String>, StorageError> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        to_json(self.backend, rows).map(Some)
+    }
+}
+
+/// The indicator as storage holds it after its commit.
+fn stored(mut ind: Indicator, id: Option<i64>) -> Indicator {
+    if let Some(id) = id {
+        ind.id = IndicatorId(id);
+    }
+    ind.version += 1;
+    ind
+}

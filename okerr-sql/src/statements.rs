@@ -1,0 +1,206 @@
+//! Every statement both backends run, written once.
+//!
+//! The dialects agree on almost everything: `$N` placeholders (sqlx's SQLite driver binds
+//! them too), `RETURNING`, `ON CONFLICT`, `UPDATE … FROM`, `->>` on JSON. What differs is
+//! given by a [`Dialect`]: how a JSON array bound as `$1` becomes rows. Sets of rows
+//! (a batch of indicators, log lines, ids) are bound as one JSON array of arrays, and each
+//! statement reads element `N` of a row as `j.value ->> N`.
+
+/// What a backend's SQL says differently.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    /// The backend's name in errors.
+    pub name: &'static str,
+    /// A `FROM` item named `j` over the JSON array bound as `$1`, with columns `key`
+    /// (the position, for `ORDER BY`) and `value` (the element).
+    pub json_rows: &'static str,
+    /// The statement that begins a write transaction.
+    pub begin: &'static str,
+}
+
+/// The statements of one dialect.
+#[derive(Debug)]
+pub struct Statements {
+    /// `$1` id, `$2` data, `$3` version, `$4` expected version.
+    pub save_project: String,
+    /// `$1` data; returns the id.
+    pub insert_project: String,
+    /// `$1` id.
+    pub project_exists: String,
+    /// `$1` id; id, version, data.
+    pub project: String,
+    /// `$1` textid; id, version, data.
+    pub project_by_textid: String,
+    /// id, version, data of every project.
+    pub projects: String,
+    /// `$1` rows `[project id]`; id, version of those that exist.
+    pub project_versions: String,
+    /// `$1` project id.
+    pub delete_textids: String,
+    /// `$1` textid, `$2` project id, `$3` position.
+    pub insert_textid: String,
+    /// `$1` project id, `$2` name; id, version, data.
+    pub indicator: String,
+    /// `$1` project id; id, version, data by name.
+    pub indicators: String,
+    /// `$1` rows `[project id, name]`; id, version, data.
+    pub indicators_by_name: String,
+    /// `$1` project id; the count.
+    pub count_indicators: String,
+    /// `$1` rows `[id, new version, due_at, data, name]`; the ids updated.
+    pub update_indicators: String,
+    /// `$1` rows `[project id, name, due_at, data]`; id, project id, name of those inserted.
+    pub insert_indicators: String,
+    /// `$1` indicator id, `$2` reduction key, `$3` release time; the ids deleted.
+    pub cancel_held: String,
+    /// `$1` rows `[indicator id, time, kind, message]`.
+    pub insert_log: String,
+    /// `$1` rows `[project id, indicator id, release_at, reduction_key, data]`.
+    pub insert_outbox: String,
+    /// `$1` project id, `$2` name.
+    pub delete_indicator: String,
+    /// `$1` project id, `$2` name, `$3` limit; time, kind, message, newest first.
+    pub log: String,
+    /// The earliest `due_at` and `available_at`.
+    pub next_deadline: String,
+    /// `$1` rows `[id]`, `$2` time.
+    pub mark_delivered: String,
+    /// `$1` rows `[id]`, `$2` time.
+    pub postpone: String,
+    /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
+    pub retry: String,
+    /// `$1` id.
+    pub notification_exists: String,
+    /// `$1` id, `$2` why: a row that is no notification is never claimed again.
+    pub park: String,
+    /// `$1` project id; the project's outbox rows.
+    pub outbox: String,
+    /// `$1` key.
+    pub setting: String,
+    /// `$1` key, `$2` value.
+    pub put_setting: String,
+    /// `$1` key, `$2` value; the key when it was stored.
+    pub put_setting_if_absent: String,
+}
+
+/// The columns of an outbox row, in the order [`crate::codec::OutboxRow`] reads them.
+pub const OUTBOX_COLUMNS: &str = "id, indicator_id, attempts, delivered_at, last_error, data";
+
+/// A row's element `n` as an integer.
+fn int(n: u32) -> String {
+    format!("CAST(j.value ->> {n} AS BIGINT)")
+}
+
+/// A row's element `n` as text.
+fn text(n: u32) -> String {
+    format!("(j.value ->> {n})")
+}
+
+impl Statements {
+    /// The statements in `dialect`.
+    pub fn new(dialect: &Dialect) -> Statements {
+        let rows = dialect.json_rows;
+        let ids = format!("SELECT {} FROM {rows}", int(0));
+        Statements {
+            save_project: "UPDATE projects SET data = $2, version = $3 WHERE id = $1 AND version = $4"
+                .into(),
+            insert_project: "INSERT INTO projects (data, version) VALUES ($1, 0) RETURNING id"
+                .into(),
+            project_exists: "SELECT id FROM projects WHERE id = $1".into(),
+            project: "SELECT id, version, data FROM projects WHERE id = $1".into(),
+            project_by_textid: "SELECT p.id, p.version, p.data FROM textids t
+                 JOIN projects p ON p.id = t.project_id WHERE t.textid = $1"
+                .into(),
+            projects: "SELECT id, version, data FROM projects ORDER BY id".into(),
+            project_versions: format!("SELECT id, version FROM projects WHERE id IN ({ids})"),
+            delete_textids: "DELETE FROM textids WHERE project_id = $1".into(),
+            insert_textid: "INSERT INTO textids (textid, project_id, position) VALUES ($1, $2, $3)"
+                .into(),
+            indicator: "SELECT id, version, data FROM indicators WHERE project_id = $1 AND name = $2"
+                .into(),
+            indicators: "SELECT id, version, data FROM indicators WHERE project_id = $1 ORDER BY name"
+                .into(),
+            indicators_by_name: format!(
+                "SELECT i.id, i.version, i.data FROM {rows}
+                 JOIN indicators i ON i.project_id = {} AND i.name = {}",
+                int(0),
+                text(1)
+            ),
+            count_indicators: "SELECT COUNT(*) FROM indicators WHERE project_id = $1".into(),
+            update_indicators: format!(
+                "UPDATE indicators SET version = {v}, due_at = {}, data = {}, name = {}
+                 FROM {rows} WHERE indicators.id = {} AND indicators.version = {v} - 1
+                 RETURNING indicators.id",
+                int(2),
+                text(3),
+                text(4),
+                int(0),
+                v = int(1),
+            ),
+            insert_indicators: format!(
+                "INSERT INTO indicators (project_id, name, version, due_at, data)
+                 SELECT {}, {}, 1, {}, {} FROM {rows} WHERE true ORDER BY j.key
+                 ON CONFLICT (project_id, name) DO NOTHING
+                 RETURNING id, project_id, name",
+                int(0),
+                text(1),
+                int(2),
+                text(3),
+            ),
+            cancel_held: "DELETE FROM outbox WHERE indicator_id = $1 AND reduction_key = $2
+                 AND release_at = $3 AND delivered_at IS NULL AND claims = 0 RETURNING id"
+                .into(),
+            insert_log: format!(
+                "INSERT INTO log (indicator_id, time, kind, message)
+                 SELECT {}, {}, {}, {} FROM {rows} ORDER BY j.key",
+                int(0),
+                int(1),
+                text(2),
+                text(3),
+            ),
+            insert_outbox: format!(
+                "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, reduction_key, data)
+                 SELECT {}, {}, {r}, {r}, {}, {} FROM {rows} ORDER BY j.key",
+                int(0),
+                int(1),
+                text(3),
+                text(4),
+                r = int(2),
+            ),
+            delete_indicator: "DELETE FROM indicators WHERE project_id = $1 AND name = $2".into(),
+            log: "SELECT l.time, l.kind, l.message FROM log l
+                 JOIN indicators i ON i.id = l.indicator_id
+                 WHERE i.project_id = $1 AND i.name = $2
+                 ORDER BY l.id DESC LIMIT $3"
+                .into(),
+            next_deadline: NEXT_DEADLINE.into(),
+            mark_delivered: format!(
+                "UPDATE outbox SET delivered_at = $2, available_at = NULL WHERE id IN ({ids})"
+            ),
+            postpone: format!(
+                "UPDATE outbox SET available_at = $2 WHERE id IN ({ids}) AND delivered_at IS NULL"
+            ),
+            retry: "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
+                 WHERE id = $1 AND delivered_at IS NULL RETURNING id"
+                .into(),
+            notification_exists: "SELECT id FROM outbox WHERE id = $1".into(),
+            park: "UPDATE outbox SET available_at = NULL, last_error = $2 WHERE id = $1".into(),
+            outbox: format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE project_id = $1 ORDER BY id"
+            ),
+            setting: "SELECT value FROM settings WHERE key = $1".into(),
+            put_setting: "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                .into(),
+            put_setting_if_absent: "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO NOTHING RETURNING key"
+                .into(),
+        }
+    }
+}
+
+/// The earliest deadline of an indicator and of a notification: the first entry of the
+/// partial indexes `indicators_due` and `outbox_available`.
+pub const NEXT_DEADLINE: &str =
+    "SELECT (SELECT MIN(due_at) FROM indicators WHERE due_at IS NOT NULL),
+            (SELECT MIN(available_at) FROM outbox WHERE available_at IS NOT NULL)";
