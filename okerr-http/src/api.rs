@@ -8,59 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use okerr::pyfmt::str_repr;
-use okerr::{
-    Action, ActionError, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError,
-};
+use okerr::{Action, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError};
 use serde_json::{Value, json};
 
 use crate::form::Fields;
-use crate::{ADMIN_TOKEN_SETTING, AppState, ClientIp, internal, text};
+use crate::{ADMIN_TOKEN_SETTING, AppState, ClientIp, Error, ErrorKind, text};
 
-/// A refused API call: its status and okerr's text, or a failure already logged.
-pub(crate) enum ApiError {
-    Refused(StatusCode, String),
-    Internal,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self {
-            ApiError::Refused(status, body) => text(status, body),
-            ApiError::Internal => text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        internal(&e);
-        ApiError::Internal
-    }
-}
-
-impl From<ActionError> for ApiError {
-    fn from(e: ActionError) -> Self {
-        let status = match &e {
-            ActionError::Storage(e) => {
-                internal(e);
-                return ApiError::Internal;
-            }
-            ActionError::Method(okerr::MethodError::BadArgument { .. }) => StatusCode::BAD_REQUEST,
-            ActionError::NoSuchProject(_)
-            | ActionError::NoSuchIndicator { .. }
-            | ActionError::NoSuchPolicy(_)
-            | ActionError::Method(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::Refused(status, format!("{e}\n"))
-    }
-}
-
-fn refuse(status: StatusCode, body: impl Into<String>) -> ApiError {
-    ApiError::Refused(status, body.into())
-}
-
-type ApiResult = Result<Response, ApiError>;
+type ApiResult = Result<Response, Error>;
 
 /// `GET /api/director/{textid}`: this server's base URL and `\n`, with the caller's address
 /// in `Client-IP`; an empty 404 for an unknown textid.
@@ -76,7 +30,7 @@ pub(crate) async fn director(
         .await?
         .is_none()
     {
-        return Ok(StatusCode::NOT_FOUND.into_response());
+        return Err(Error::new(ErrorKind::NotDirected));
     }
     let mut response = text(StatusCode::OK, format!("{}\n", state.config().public_url));
     if let Ok(value) = HeaderValue::from_str(&ip.to_string()) {
@@ -90,21 +44,18 @@ pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     textid: &str,
-) -> Result<Project, ApiError> {
+) -> Result<Project, Error> {
     let storage = state.engine().storage();
     let Some(project) = storage.project_by_textid(textid).await? else {
-        return Err(refuse(StatusCode::NOT_FOUND, "Not Found\n"));
+        return Err(Error::not_found("Not Found\n"));
     };
     let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "Forbidden: X-API-KEY required\n",
-        ));
+        return Err(Error::forbidden("Forbidden: X-API-KEY required\n"));
     };
     if project.key_matches(key) || is_admin(storage.as_ref(), key).await? {
         Ok(project)
     } else {
-        Err(refuse(StatusCode::FORBIDDEN, "Forbidden: bad X-API-KEY\n"))
+        Err(Error::forbidden("Forbidden: bad X-API-KEY\n"))
     }
 }
 
@@ -127,7 +78,7 @@ fn names(inds: impl IntoIterator<Item = Indicator>) -> Response {
     text(StatusCode::OK, body)
 }
 
-async fn all_indicators(state: &AppState, project: &Project) -> Result<Vec<Indicator>, ApiError> {
+async fn all_indicators(state: &AppState, project: &Project) -> Result<Vec<Indicator>, Error> {
     Ok(state.engine().storage().indicators(project.id).await?)
 }
 
@@ -155,19 +106,16 @@ pub(crate) async fn indicators_prefix(
     ))
 }
 
-async fn one(state: &AppState, project: &Project, name: &str) -> Result<Indicator, ApiError> {
+async fn one(state: &AppState, project: &Project, name: &str) -> Result<Indicator, Error> {
     let found = match IndicatorName::parse(name) {
         Ok(n) => state.engine().storage().indicator(project.id, &n).await?,
         Err(_) => None,
     };
     found.ok_or_else(|| {
-        refuse(
-            StatusCode::NOT_FOUND,
-            format!(
-                "No indicator with id {name} in project with textid {}\n",
-                project.textid
-            ),
-        )
+        Error::not_found(format!(
+            "No indicator with id {name} in project with textid {}\n",
+            project.textid
+        ))
     })
 }
 
@@ -220,20 +168,18 @@ fn indicator_json(
 }
 
 /// okerr's JSON layout: keys sorted, four spaces of indent, and a final newline.
-fn pretty(value: &Value) -> Response {
+fn pretty(value: &Value) -> ApiResult {
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    if let Err(e) = serde::Serialize::serialize(value, &mut ser) {
-        return internal(&e);
-    }
+    serde::Serialize::serialize(value, &mut ser).map_err(Error::internal)?;
     out.push(b'\n');
-    (
+    Ok((
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         out,
     )
-        .into_response()
+        .into_response())
 }
 
 /// `GET /api/indicator/{textid}/{name}`: the indicator as okerr's JSON.
@@ -246,7 +192,7 @@ pub(crate) async fn indicator(
     let ind = one(&state, &project, &name).await?;
     let now = state.engine().clock().now();
     let settings = &state.engine().config().settings;
-    Ok(pretty(&indicator_json(&project, &ind, settings, now)))
+    pretty(&indicator_json(&project, &ind, settings, now))
 }
 
 /// One condition of `api/filter` or `api/tagfilter`.
@@ -343,7 +289,7 @@ pub(crate) async fn get_arg(
 ) -> ApiResult {
     let project = authorize(&state, &headers, &textid).await?;
     let Some((name, arg)) = rest.rsplit_once('/') else {
-        return Err(refuse(StatusCode::NOT_FOUND, "Not Found\n"));
+        return Err(Error::not_found("Not Found\n"));
     };
     let ind = one(&state, &project, name).await?;
     let value = match arg {
@@ -354,24 +300,21 @@ pub(crate) async fn get_arg(
         "problem" => python_bool(ind.problem).to_owned(),
         "disabled" => python_bool(ind.disabled).to_owned(),
         other => ind.method.args().remove(other).ok_or_else(|| {
-            refuse(
-                StatusCode::NOT_FOUND,
-                format!("Indicator {name} with id {} has no arg '{other}'", ind.id),
-            )
+            Error::not_found(format!(
+                "Indicator {name} with id {} has no arg '{other}'",
+                ind.id
+            ))
         })?,
     };
     Ok(text(StatusCode::OK, format!("{value}\n")))
 }
 
 /// The form of `api/set` as actions in okerr's order, and the `{…}` of its answer.
-fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiError> {
+fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), Error> {
     let mut actions = Vec::new();
     let mut shown = Vec::new();
     if fields.take("name").is_some() {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "Renaming indicators is not supported\n",
-        ));
+        return Err(Error::bad_request("Renaming indicators is not supported\n"));
     }
     let mut plain = |fields: &mut Fields, key: &str, action: fn(String) -> Action| {
         if let Some(v) = fields.take(key) {
@@ -392,9 +335,10 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
     ];
     for (key, action) in flags {
         if let Some(v) = fields.take(key) {
-            let n: i64 = v.trim().parse().map_err(|_| {
-                refuse(StatusCode::NOT_FOUND, format!("{key} can be only 0 or 1\n"))
-            })?;
+            let n: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::not_found(format!("{key} can be only 0 or 1\n")))?;
             shown.push(format!("{}: {n}", str_repr(key)));
             actions.push(action(n != 0));
         }
@@ -411,7 +355,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), ApiErro
         let n: i64 = v
             .trim()
             .parse()
-            .map_err(|_| refuse(StatusCode::NOT_FOUND, "maintenance can be only 0 or 1"))?;
+            .map_err(|_| Error::not_found("maintenance can be only 0 or 1"))?;
         shown.push(format!("'maintenance': {n}"));
         actions.push(Action::Maintenance(n != 0));
     }
@@ -454,7 +398,7 @@ pub(crate) async fn create(
 ) -> ApiResult {
     let project = authorize(&state, &headers, &textid).await?;
     if method != Method::POST {
-        return Err(refuse(StatusCode::BAD_REQUEST, "Must be HTTP POST request"));
+        return Err(Error::bad_request("Must be HTTP POST request"));
     }
     let ind = state
         .engine()
@@ -475,10 +419,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let project = authorize(&state, &headers, &textid).await?;
     if method != Method::POST {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "Must be HTTP POST request\n",
-        ));
+        return Err(Error::bad_request("Must be HTTP POST request\n"));
     }
     let deleted = match IndicatorName::parse(&name) {
         Ok(n) => {
@@ -491,10 +432,9 @@ pub(crate) async fn delete(
         Err(_) => false,
     };
     if !deleted {
-        return Err(refuse(
-            StatusCode::NOT_FOUND,
-            format!("Project {textid} has no indicator {name}\n"),
-        ));
+        return Err(Error::not_found(format!(
+            "Project {textid} has no indicator {name}\n"
+        )));
     }
     Ok(text(
         StatusCode::OK,
@@ -503,7 +443,7 @@ pub(crate) async fn delete(
 }
 
 /// `GET /api/checkmethods`: the methods this server runs, their arguments and defaults.
-pub(crate) async fn checkmethods() -> Response {
+pub(crate) async fn checkmethods() -> ApiResult {
     let mut methods = BTreeMap::new();
     for (codename, name) in [
         ("heartbeat", "Heartbeat"),

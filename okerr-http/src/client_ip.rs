@@ -3,12 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::{AppState, text};
+use crate::{AppState, Error};
 
 /// The address a request comes from, as policies check it.
 ///
@@ -18,16 +16,22 @@ use crate::{AppState, text};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = Response;
+/// The router is served without the peer addresses.
+#[derive(Debug, thiserror::Error)]
+#[error("no peer address: serve with into_make_service_with_connect_info")]
+struct NoPeerAddress;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+impl FromRequestParts<AppState> for ClientIp {
+    /// A 500 ([`crate::ErrorKind::Internal`]) when the router is served without
+    /// `into_make_service_with_connect_info`.
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         // Through the extractor, not the extension: it also honours `MockConnectInfo`.
         let Ok(ConnectInfo(peer)) =
             ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await
         else {
-            tracing::error!("no peer address: serve with into_make_service_with_connect_info");
-            return Err(text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"));
+            return Err(Error::internal(NoPeerAddress));
         };
         let forwarded = parts
             .headers

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
 
-use crate::text;
+use crate::Error;
 
 /// The fields of a form; a body-less request (a GET) has none.
 #[derive(Debug, Default)]
@@ -21,9 +20,11 @@ impl Fields {
 }
 
 impl<S: Send + Sync> FromRequest<S> for Fields {
-    type Rejection = Response;
+    /// A body that cannot be read, with axum's status and text
+    /// ([`crate::ErrorKind::Body`], `Multipart` or `FormField`).
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let multipart = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -31,30 +32,16 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .is_some_and(|v| v.starts_with("multipart/form-data"));
         let mut fields = HashMap::new();
         if multipart {
-            let mut form = Multipart::from_request(req, state)
-                .await
-                .map_err(IntoResponse::into_response)?;
-            while let Some(field) = form.next_field().await.map_err(bad_form)? {
+            let mut form = Multipart::from_request(req, state).await?;
+            while let Some(field) = form.next_field().await? {
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = field.text().await.map_err(bad_form)?;
+                let value = field.text().await?;
                 fields.insert(name, value);
             }
         } else {
-            let body = Bytes::from_request(req, state)
-                .await
-                .map_err(IntoResponse::into_response)?;
+            let body = Bytes::from_request(req, state).await?;
             fields.extend(url::form_urlencoded::parse(&body).into_owned());
         }
         Ok(Fields(fields))
     }
-}
-
-fn bad_form(e: axum::extract::multipart::MultipartError) -> Response {
-    let status = e.status();
-    let status = if status.is_client_error() {
-        status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    text(status, format!("Bad form: {}", e.body_text()))
 }

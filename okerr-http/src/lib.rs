@@ -1,6 +1,11 @@
 //! okerr over HTTP: an axum [`Router`] that speaks the protocol of the real okerr clients
 //! (`okerrupdate`, `okerrclient`): `POST /update`, the director, and the API.
 //!
+//! Every refusal and failure is an [`Error`], whose `IntoResponse` alone chooses the
+//! status and the body (okerr's texts, byte for byte). A 500 carries its cause in the
+//! response's extensions ([`InternalError`]); a layer of the router logs it, once, in the
+//! request's span with its `x-request-id`.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use okerr::{Engine, MemoryStorage, SystemClock, testing::RecordingNotifier};
@@ -20,6 +25,7 @@
 
 mod api;
 mod client_ip;
+mod error;
 mod form;
 mod update;
 mod web;
@@ -39,6 +45,7 @@ use tower_http::trace::TraceLayer;
 use url::Url;
 
 pub use client_ip::ClientIp;
+pub use error::{Error, ErrorKind, InternalError, Page, Text};
 pub use web::{COOKIE_KEY_SETTING, SESSION_COOKIE};
 
 /// The largest request body accepted by default: 64 KiB, far more than any update.
@@ -110,7 +117,8 @@ impl AppState {
 }
 
 /// The router: `/update`, `/api/…`, `/healthz`, and the web pages (`/login`, `/p/{textid}`,
-/// `/i/{textid}/{name}`, `/admin`, …). Serve it with
+/// `/i/{textid}/{name}`, `/admin`, …); the cause of every 500 is logged once, with the
+/// request id. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()`: the peer address is the client
 /// IP (see [`HttpConfig::trusted_proxies`]).
 pub fn router(state: AppState) -> Router {
@@ -146,6 +154,8 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(close_after_refused_body))
+        // Inside the request's span (the trace layer wraps it): the line has the request id.
+        .layer(axum::middleware::map_response(error::log_internal_error))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -155,7 +165,7 @@ pub fn router(state: AppState) -> Router {
     routes.fallback(move |mut req: Request| async move {
         let path = req.uri().path();
         if !path.starts_with("//") {
-            return text(StatusCode::NOT_FOUND, "Not Found\n");
+            return Error::<Text>::not_found("Not Found\n").into_response();
         }
         let collapsed = format!("/{}", path.trim_start_matches('/'));
         let rewritten = match req.uri().query() {
@@ -170,7 +180,7 @@ pub fn router(state: AppState) -> Router {
                     Err(never) => match never {},
                 }
             }
-            Err(_) => text(StatusCode::NOT_FOUND, "Not Found\n"),
+            Err(_) => Error::<Text>::not_found("Not Found\n").into_response(),
         }
     })
 }
@@ -207,10 +217,4 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
         body.into(),
     )
         .into_response()
-}
-
-/// The answer when storage failed: a generic 500; the error itself goes to the log.
-pub(crate) fn internal(error: &dyn std::error::Error) -> Response {
-    tracing::error!(%error, source = ?error.source(), "request failed");
-    text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
 }

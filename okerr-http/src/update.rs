@@ -1,4 +1,5 @@
-//! `POST /update`: okerr's push endpoint (spec §5), with okerr's texts and status codes.
+//! `POST /update`: okerr's push endpoint (spec §5), with okerr's texts; the status codes
+//! are [`crate::Error`]'s.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,17 +7,14 @@ use axum::response::Response;
 use okerr::{Source, UpdateError, UpdateOutcome, UpdateRequest};
 
 use crate::form::Fields;
-use crate::{AppState, ClientIp, internal, text};
+use crate::{AppState, ClientIp, Error, text};
 
 pub(crate) async fn update(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     mut fields: Fields,
-) -> Response {
-    let (textid, name, status) = match required(&mut fields) {
-        Ok(found) => found,
-        Err(e) => return refusal(&e),
-    };
+) -> Result<Response, Error> {
+    let (textid, name, status) = required(&mut fields)?;
     let req = UpdateRequest {
         secret: fields.take("secret"),
         details: fields.take("details"),
@@ -36,12 +34,14 @@ pub(crate) async fn update(
         Ok(outcome) => {
             let ignored = matches!(outcome, UpdateOutcome::Ignored);
             tracing::info!(%textid, %name, %ip, ignored, "update accepted");
-            text(StatusCode::OK, "OK")
+            Ok(text(StatusCode::OK, "OK"))
         }
-        Err(UpdateError::Storage(e)) => internal(&e),
         Err(e) => {
-            tracing::info!(%textid, %name, %ip, reason = %e, "update refused");
-            refusal(&e)
+            // A storage failure is logged with the answer (once, as every 500).
+            if !matches!(e, UpdateError::Storage(_)) {
+                tracing::info!(%textid, %name, %ip, reason = %e, "update refused");
+            }
+            Err(e.into())
         }
     }
 }
@@ -50,9 +50,4 @@ pub(crate) async fn update(
 fn required(fields: &mut Fields) -> Result<(String, String, String), UpdateError> {
     let mut take = |f| fields.take(f).ok_or(UpdateError::MissingField(f));
     Ok((take("textid")?, take("name")?, take("status")?))
-}
-
-fn refusal(e: &UpdateError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    text(status, e.to_string())
 }

@@ -106,13 +106,13 @@ impl UpdateRequest {
     }
 }
 
-/// Why an update was refused. `Display` is okerr's response text, byte for byte, and
-/// [`http_status`](UpdateError::http_status) its status code (spec §5.4).
+/// Why an update was refused. `Display` is okerr's response text, byte for byte (spec
+/// §5.4); the front ends choose how to answer it (okerr-http: its status codes).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpdateError {
-    /// A required form field is absent. okerr answers 200; we answer 400 (see the
-    /// decisions in `docs/`).
+    /// A required form field is absent. okerr answers it as a success; here it is refused
+    /// like any other (see the decisions in `docs/`).
     #[error("Required field '{0}' missing")]
     MissingField(&'static str),
     /// A field is longer than this server accepts.
@@ -189,18 +189,6 @@ pub enum UpdateError {
     /// Storage failed; the update was not applied.
     #[error("storage failed")]
     Storage(#[from] StorageError),
-}
-
-impl UpdateError {
-    /// The HTTP status of okerr's answer: 404 for an unknown project, 500 when storage
-    /// failed, 400 for every other refusal.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            UpdateError::NoSuchProject(_) => 404,
-            UpdateError::Storage(_) => 500,
-            _ => 400,
-        }
-    }
 }
 
 /// What an accepted update did.

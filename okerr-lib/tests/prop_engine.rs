@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::World;
 use okerr::{
     Action, Clock, Indicator, IndicatorName, Interval, NewProject, Payload, Policy, Reduction,
-    Secret, Source, Status, UpdateOutcome, UpdateRequest,
+    Secret, Source, Status, UpdateError, UpdateOutcome, UpdateRequest,
 };
 use proptest::prelude::*;
 
@@ -187,8 +187,12 @@ proptest! {
             }
             let before = w.storage.snapshot();
             let result = w.engine.update(r).await;
-            assert!(result.is_err(), "{refusal:?} must be refused, got {result:?}");
-            assert_eq!(result.unwrap_err().http_status(), 400);
+            // Refused as any bad update is: not an unknown project, not a failure.
+            let refused = matches!(
+                &result,
+                Err(e) if !matches!(e, UpdateError::NoSuchProject(_) | UpdateError::Storage(_))
+            );
+            assert!(refused, "{refusal:?} must be refused, got {result:?}");
             assert_eq!(w.storage.snapshot(), before, "{refusal:?} changed storage");
         });
     }

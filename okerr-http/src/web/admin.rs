@@ -6,9 +6,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use maud::html;
 use okerr::{ApiKey, NewProject, TextId};
 
+use super::WebResult;
 use super::auth::{Viewer, check_csrf, open_admin, random_token};
 use super::layout::{self, Page};
-use super::{WebError, WebResult};
 use crate::AppState;
 use crate::form::Fields;
 
@@ -105,7 +105,7 @@ pub(crate) async fn create(
     let project = match storage.create_project(new).await {
         Ok(p) => p,
         Err(e) if e.is_conflict() => return refuse("That TextID is taken".to_owned()).await,
-        Err(e) => return Err(WebError::from(e)),
+        Err(e) => return Err(e.into()),
     };
     tracing::info!(textid = %project.textid, actor = viewer.actor, "project created from the web");
     let message = html! {

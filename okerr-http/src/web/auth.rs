@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
 use super::layout::{self, Page};
-use super::{WebError, WebResult};
+use super::{PageError, WebResult};
 use crate::form::Fields;
 use crate::{ADMIN_TOKEN_SETTING, AppState, api};
 
@@ -172,7 +172,7 @@ fn cookie(
         .build()
 }
 
-async fn jar(state: &AppState, headers: &HeaderMap) -> Result<PrivateCookieJar, WebError> {
+async fn jar(state: &AppState, headers: &HeaderMap) -> Result<PrivateCookieJar, PageError> {
     let key = state
         .web_keys()
         .key(state.engine().storage().as_ref())
@@ -184,7 +184,7 @@ async fn jar(state: &AppState, headers: &HeaderMap) -> Result<PrivateCookieJar, 
 pub(crate) async fn session(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<Viewer>, WebError> {
+) -> Result<Option<Viewer>, PageError> {
     let Some(cookie) = jar(state, headers).await?.get(SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -237,11 +237,10 @@ pub(crate) async fn open_project(
     headers: &HeaderMap,
     uri: &Uri,
     textid: &str,
-) -> Result<(Project, Viewer), WebError> {
+) -> Result<(Project, Viewer), PageError> {
     if let Some(key) = api_key(headers) {
-        let project = api::authorize(state, headers, textid)
-            .await
-            .map_err(WebError::Api)?;
+        // Refused in the API's words (plain text), as the API refuses this header.
+        let project = api::authorize(state, headers, textid).await?;
         let admin = api::is_admin(state.engine().storage().as_ref(), key).await?;
         let viewer = Viewer {
             admin,
@@ -253,7 +252,7 @@ pub(crate) async fn open_project(
     }
     let viewer = session(state, headers)
         .await?
-        .ok_or_else(|| WebError::SignIn(here(uri)))?;
+        .ok_or_else(|| PageError::sign_in(here(uri)))?;
     let project = state
         .engine()
         .storage()
@@ -261,7 +260,7 @@ pub(crate) async fn open_project(
         .await?
         .filter(|p| viewer.may_open(p))
         .ok_or_else(|| {
-            WebError::NotFound(format!(
+            PageError::not_found(format!(
                 "No project with TextID '{textid}' for this session"
             ))
         })?;
@@ -274,11 +273,11 @@ pub(crate) async fn open_admin(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
-) -> Result<Viewer, WebError> {
+) -> Result<Viewer, PageError> {
     let viewer = if let Some(key) = api_key(headers) {
         let admin = api::is_admin(state.engine().storage().as_ref(), key).await?;
         if !admin {
-            return Err(WebError::Forbidden("Forbidden: bad X-API-KEY".to_owned()));
+            return Err(PageError::forbidden("Forbidden: bad X-API-KEY"));
         }
         Viewer {
             admin,
@@ -289,11 +288,11 @@ pub(crate) async fn open_admin(
     } else {
         session(state, headers)
             .await?
-            .ok_or_else(|| WebError::SignIn(here(uri)))?
+            .ok_or_else(|| PageError::sign_in(here(uri)))?
     };
     if !viewer.admin {
-        return Err(WebError::Forbidden(
-            "Only the admin sees the list of projects".to_owned(),
+        return Err(PageError::forbidden(
+            "Only the admin sees the list of projects",
         ));
     }
     Ok(viewer)
@@ -301,7 +300,7 @@ pub(crate) async fn open_admin(
 
 /// Refuses a form without the session's CSRF token (a request with `X-API-KEY` needs
 /// none).
-pub(crate) fn check_csrf(viewer: &Viewer, fields: &mut Fields) -> Result<(), WebError> {
+pub(crate) fn check_csrf(viewer: &Viewer, fields: &mut Fields) -> Result<(), PageError> {
     let Some(expected) = &viewer.csrf else {
         return Ok(());
     };
@@ -309,8 +308,8 @@ pub(crate) fn check_csrf(viewer: &Viewer, fields: &mut Fields) -> Result<(), Web
     if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
-        Err(WebError::Forbidden(
-            "CSRF token missing or wrong: reload the page and try again".to_owned(),
+        Err(PageError::forbidden(
+            "CSRF token missing or wrong: reload the page and try again",
         ))
     }
 }
@@ -467,10 +466,7 @@ pub(crate) async fn login(
         csrf: random_token(32),
         exp: now.timestamp() + SESSION_LIFETIME_HOURS * 3600,
     };
-    let value = serde_json::to_string(&data).map_err(|e| {
-        crate::internal(&e);
-        WebError::Internal
-    })?;
+    let value = serde_json::to_string(&data).map_err(PageError::internal)?;
     let mut session = cookie(&state, SESSION_COOKIE, value, "/");
     session.set_max_age(time::Duration::hours(SESSION_LIFETIME_HOURS));
     let jar = jar

@@ -10,7 +10,7 @@ use okerr::{Action, Indicator, IndicatorName, LogKind, Project, Status, Timing};
 use super::auth::{Viewer, check_csrf, open_project};
 use super::layout::{self, Page};
 use super::project::{lamp, lamp_markup};
-use super::{WebError, WebResult, fmt};
+use super::{PageError, WebResult, fmt};
 use crate::AppState;
 use crate::form::Fields;
 
@@ -21,9 +21,9 @@ async fn find(
     state: &AppState,
     project: &Project,
     name: &str,
-) -> Result<(IndicatorName, Indicator), WebError> {
+) -> Result<(IndicatorName, Indicator), PageError> {
     let missing = || {
-        WebError::NotFound(format!(
+        PageError::not_found(format!(
             "No indicator '{name}' in project {}",
             project.textid
         ))
@@ -216,8 +216,8 @@ pub(crate) async fn act(
         "set-err" => Action::SetStatus(Status::Err),
         "delete" => {
             if fields.take("confirm").as_deref() != Some("yes") {
-                return Err(WebError::BadRequest(
-                    "Deleting needs the confirmation box ticked".to_owned(),
+                return Err(PageError::bad_request(
+                    "Deleting needs the confirmation box ticked",
                 ));
             }
             state
@@ -229,7 +229,7 @@ pub(crate) async fn act(
             return Ok(Redirect::to(&layout::project_path(project.textid.as_str())).into_response());
         }
         other => {
-            return Err(WebError::BadRequest(format!("Unknown action '{other}'")));
+            return Err(PageError::bad_request(format!("Unknown action '{other}'")));
         }
     };
     state

@@ -15,16 +15,14 @@ mod policies;
 mod project;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use okerr::{ActionError, StorageError};
 
-use crate::AppState;
-use crate::api::ApiError;
+use crate::{AppState, Error, Page};
 
 pub(crate) use auth::WebKeys;
 pub use auth::{COOKIE_KEY_SETTING, SESSION_COOKIE};
+pub(crate) use layout::error_page;
 
 /// The routes of the pages, merged into [`crate::router`].
 pub(crate) fn routes() -> Router<AppState> {
@@ -49,60 +47,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .layer(tower_http::compression::CompressionLayer::new())
 }
 
-/// Why a page is not shown.
-pub(crate) enum WebError {
-    /// No session: sign in first, then come back to this path.
-    SignIn(String),
-    /// Signed in, but not for this.
-    Forbidden(String),
-    /// No such project or indicator.
-    NotFound(String),
-    /// A form that cannot be used.
-    BadRequest(String),
-    /// The API's refusal of an `X-API-KEY`, in the API's words.
-    Api(ApiError),
-    /// Storage failed; already logged.
-    Internal,
-}
+/// The error of a page: shown as an HTML page ([`Page`]).
+pub(crate) type PageError = Error<Page>;
 
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            WebError::SignIn(next) => {
-                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                return Redirect::to(&format!("/login?next={next}")).into_response();
-            }
-            WebError::Api(e) => return e.into_response(),
-            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-            WebError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            WebError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error".to_owned(),
-            ),
-        };
-        layout::error_page(status, &message)
-    }
-}
-
-impl From<StorageError> for WebError {
-    fn from(e: StorageError) -> Self {
-        crate::internal(&e);
-        WebError::Internal
-    }
-}
-
-impl From<ActionError> for WebError {
-    fn from(e: ActionError) -> Self {
-        match e {
-            ActionError::Storage(e) => e.into(),
-            ActionError::NoSuchProject(_) | ActionError::NoSuchIndicator { .. } => {
-                WebError::NotFound(e.to_string())
-            }
-            e => WebError::BadRequest(e.to_string()),
-        }
-    }
-}
-
-/// What a page handler answers.
-pub(crate) type WebResult = Result<Response, WebError>;
+/// What a page handler answers: a page, or its error.
+pub(crate) type WebResult = Result<Response, PageError>;
