@@ -2,9 +2,10 @@
 //! share:
 //!
 //! - [`Server`]: the real `okerr` binary (`target/debug/okerr`, see [`okerr_bin`]) serving
-//!   a fresh SQLite database in a temporary directory on `127.0.0.1:0`, with what its first
-//!   start printed ([`FirstStart`]), a graceful [`Server::stop`] (SIGTERM, exit 0) and
-//!   [`Server::restart`] on the same database;
+//!   a fresh SQLite database in a temporary directory (or on a database URL given to
+//!   [`Server::start_on`]) on `127.0.0.1:0`, with what its first start printed
+//!   ([`FirstStart`]), a graceful [`Server::stop`] (SIGTERM, exit 0), a crash
+//!   ([`Server::kill`], SIGKILL) and [`Server::restart`] on the same database;
 //! - [`Http`] and [`Reply`]: a small blocking HTTP client (plain HTTP, no proxy, no
 //!   redirects) and what it got back;
 //! - [`Server::admin`]: the admin commands (`okerr project|policy|key|member …`) on the
@@ -164,7 +165,8 @@ fn read_lines(
     });
 }
 
-/// One running `okerr serve` on its own SQLite database in a temporary directory.
+/// One running `okerr serve` on its own SQLite database in a temporary directory, or on
+/// the database URL given to [`Server::start_on`].
 ///
 /// Dropping it kills the server (SIGKILL) if it still runs; [`Server::stop`] ends it
 /// gracefully and checks that it exits 0.
@@ -173,6 +175,8 @@ pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
     extra_args: Vec<String>,
+    /// The database URL from [`Server::start_on`]; `None`: `okerr.db` in `dir`.
+    database: Option<String>,
     first_start: Option<FirstStart>,
     stdout: Arc<Collected>,
     stderr: Arc<Collected>,
@@ -189,6 +193,20 @@ impl Server {
     /// # Panics
     /// When the server does not start, with what it printed.
     pub fn start(extra_args: &[&str]) -> Server {
+        Server::start_with(None, extra_args)
+    }
+
+    /// Like [`Server::start`], on the database at `url` (`postgres://…`, `sqlite://…`),
+    /// which must be empty: the first start makes the project and prints its TextID. The
+    /// caller owns that database (it outlives the server).
+    ///
+    /// # Panics
+    /// When the server does not start, with what it printed.
+    pub fn start_on(url: &str, extra_args: &[&str]) -> Server {
+        Server::start_with(Some(url.to_owned()), extra_args)
+    }
+
+    fn start_with(database: Option<String>, extra_args: &[&str]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("okerr-e2e-")
             .tempdir()
@@ -197,6 +215,7 @@ impl Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            database,
             first_start: None,
             stdout: Arc::default(),
             stderr: Arc::default(),
@@ -209,6 +228,9 @@ impl Server {
 
     /// The database URL the server and the admin commands use.
     pub fn database_url(&self) -> String {
+        if let Some(url) = &self.database {
+            return url.clone();
+        }
         format!("sqlite://{}", self.dir.path().join("okerr.db").display())
     }
 
@@ -375,8 +397,28 @@ impl Server {
         status
     }
 
+    /// Kills the server with SIGKILL (a crash: no shutdown of any kind) and reaps it.
+    ///
+    /// # Panics
+    /// When it is not running, or had exited already (with what it printed).
+    pub fn kill(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("the server runs");
+        if let Some(status) = child.try_wait().expect("wait for the server") {
+            self.child = None;
+            panic!(
+                "okerr serve had exited ({status}) before SIGKILL; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        child.kill().expect("SIGKILL the server");
+        let status = child.wait().expect("wait for the killed server");
+        self.child = None;
+        status
+    }
+
     /// Stops the server (if it runs; see [`Server::stop`]) and starts it again on the
-    /// same database, with the same arguments. The port changes.
+    /// same database, with the same arguments. The port changes. After [`Server::kill`]
+    /// this is a start after a crash.
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.stop();
@@ -556,7 +598,11 @@ impl Http {
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder, what: &str) -> Reply {
-        let resp = req.send().unwrap_or_else(|e| panic!("{what}: {e} ({e:?})"));
+        Http::try_send(req).unwrap_or_else(|e| panic!("{what}: {e} ({e:?})"))
+    }
+
+    fn try_send(req: reqwest::blocking::RequestBuilder) -> Result<Reply, reqwest::Error> {
+        let resp = req.send()?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -568,14 +614,12 @@ impl Http {
                 )
             })
             .collect();
-        let body = resp
-            .bytes()
-            .unwrap_or_else(|e| panic!("{what}: reading the body: {e}"));
-        Reply {
+        let body = resp.bytes()?;
+        Ok(Reply {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        })
     }
 
     /// Any request: `path` is relative to the base (no leading `/`).
@@ -624,6 +668,21 @@ impl Http {
     /// `POST /update` with these form fields.
     pub fn update(&self, fields: &[(&str, &str)]) -> Reply {
         self.post_form("update", fields, &[])
+    }
+
+    /// Like [`Http::update`], and a failure to connect, send or read the answer (a server
+    /// that went away) is an `Err` instead of a panic. Requests of one `Http` share its
+    /// keep-alive connection.
+    ///
+    /// # Errors
+    /// The transport error.
+    pub fn try_update(&self, fields: &[(&str, &str)]) -> Result<Reply, reqwest::Error> {
+        let req = self
+            .client
+            .post(format!("{}update", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(fields).into_bytes());
+        Http::try_send(req)
     }
 }
 
