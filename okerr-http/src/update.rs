@@ -32,8 +32,10 @@ pub(crate) async fn update(
     let (textid, name) = (req.textid.clone(), req.name.clone());
     match state.engine().update(req).await {
         Ok(outcome) => {
+            // Every accepted update is in the indicator's log already; the server's own log
+            // has it only at debug level, so that it does not cost as much as the update.
             let ignored = matches!(outcome, UpdateOutcome::Ignored);
-            tracing::info!(%textid, %name, %ip, ignored, "update accepted");
+            tracing::debug!(%textid, %name, %ip, ignored, "update accepted");
             Ok(text(StatusCode::OK, "OK"))
         }
         Err(e) => {

@@ -30,8 +30,9 @@ pub struct EngineConfig {
     pub batch: u32,
     /// The most updates one batch of the update path reads, decides and commits together.
     pub update_batch: usize,
-    /// How many batches of updates may be in flight at once (one is read and decided
-    /// while another commits).
+    /// How many workers take batches of updates from the queue. One is best for both SQL
+    /// backends: while its batch commits, the next updates gather for the next batch, so
+    /// the batch size follows the load. More workers commit smaller batches side by side.
     pub update_workers: usize,
     /// How long a claim holds its rows before another node may take them.
     pub lease: TimeDelta,
@@ -55,7 +56,7 @@ impl Default for EngineConfig {
             settings: Settings::default(),
             batch: 500,
             update_batch: 512,
-            update_workers: 2,
+            update_workers: 1,
             lease: TimeDelta::seconds(60),
             max_conflict_retries: 64,
             max_sleep: std::time::Duration::from_secs(60),
