@@ -44,6 +44,7 @@ async fn a_failure_is_answered_as_before_and_logged_once_with_the_request_id() {
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
