@@ -11,13 +11,13 @@
 //!    another, and sqlx round trips: `SELECT 1` on a held connection and through a pool,
 //!    a 1 KiB and a 256 KiB parameter on a held connection.
 //! 2. **Committed updates per second, batched**: the same decisions, made with the pure
-//!    [`decide_update`] from indicators read once, committed with [`Storage::commit_many`]
+//!    [`decide_update`] from indicators read once, committed with [`Storage::commit_batch`] (one commit per group)
 //!    in batches of 100 and 1,000 (each commit of a batch for another indicator). For
 //!    comparison, the confirmations also committed set-based: raw SQL on the backend's own
 //!    tables, one `UPDATE` and one `INSERT` per batch. That is not okerr's storage API; it
 //!    shows what fewer statements per commit would give on the same schema and durability.
 //! 3. **`claim_due` and `next_deadline` at 100,000 and 1,000,000 indicators**: heartbeat
-//!    indicators due at random times over a day, inserted with `commit_many` in batches of
+//!    indicators due at random times over a day, inserted with `commit_batch` in batches of
 //!    2,000 (the insert rate is reported too); then 100 claims of 100 indicators while
 //!    about 1% are due, the time moving forward so that each claim takes a fresh set, and
 //!    100 `next_deadline` calls. The backends' query plans are printed after the table.
@@ -74,7 +74,7 @@ const INDICATORS: usize = 1_000;
 const CONCURRENCY: [usize; 2] = [1, 16];
 /// The batch sizes of the batched measurement.
 const BATCHES: [usize; 2] = [100, 1_000];
-/// Indicators per `commit_many` when filling the database for `claim_due`.
+/// Indicators per `commit_batch` when filling the database for `claim_due`.
 const INSERT_BATCH: usize = 2_000;
 /// Indicators per `claim_due`.
 const CLAIM_LIMIT: u32 = 100;
@@ -518,7 +518,7 @@ impl Workload {
 /// How a batch is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Writer {
-    /// [`Storage::commit_many`].
+    /// [`Storage::commit_batch`] (one commit per group).
     CommitMany,
     /// [`Db::commit_set_based`].
     SetBased,
@@ -1109,7 +1109,7 @@ async fn bench_claims(
     let filled = filling.elapsed();
     report.add(
         format!(
-            "insert {} indicators, commit_many of {INSERT_BATCH}",
+            "insert {} indicators, commit_batch of {INSERT_BATCH}",
             thousands(size as f64)
         ),
         format!("{} indicators/s", thousands(per_second(size, filled))),

@@ -1,4 +1,4 @@
-//! okerr's [`Storage`] on PostgreSQL: several `okerr serve` nodes on one database.
+//! okerr's [`Storage`](okerr::Storage) on PostgreSQL: several `okerr serve` nodes on one database.
 //!
 //! A batch of decisions is one transaction guarded by the indicators' versions; due
 //! indicators and released notifications are claimed with `FOR UPDATE SKIP LOCKED` through

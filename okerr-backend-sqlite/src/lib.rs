@@ -1,4 +1,4 @@
-//! okerr's [`Storage`] on SQLite: the embedded default of the server.
+//! okerr's [`Storage`](okerr::Storage) on SQLite: the embedded default of the server.
 //!
 //! A file database in WAL mode: readers never wait for the writer, and every write goes
 //! through one connection, so concurrent writers queue in the pool instead of meeting

@@ -182,7 +182,7 @@ impl Engine {
     /// Applies a pushed update (spec §5.3): decided, then committed with its log lines and
     /// alerts in one atomic commit, retried when another writer moved the indicator.
     ///
-    /// Concurrent updates are batched (see [`crate::batch`]): read with one query,
+    /// Concurrent updates are batched (`okerr-lib/src/batch.rs`): read with one query,
     /// decided one by one, committed in one transaction; the answer comes once the batch
     /// is committed, so an `Ok` is durable.
     ///
