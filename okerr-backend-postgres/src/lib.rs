@@ -24,9 +24,8 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use okerr::Indicator;
 use okerr::storage::StorageError;
-use okerr_sql::codec::{self, micros};
+use okerr_sql::codec::micros;
 use okerr_sql::{Dialect, Statements};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -223,29 +222,20 @@ impl PostgresStorage {
         Ok(())
     }
 
+    /// Claims due indicators, as rows of `id, version, data`.
     async fn claim_due_rows(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Indicator>, StorageError> {
-        let rows = sqlx::query(CLAIM_DUE_SQL)
+    ) -> Result<Vec<PgRow>, StorageError> {
+        sqlx::query(CLAIM_DUE_SQL)
             .bind(micros(now))
             .bind(micros(lease_until))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                codec::indicator(
-                    Self::BACKEND,
-                    row.try_get(0).map_err(backend)?,
-                    row.try_get(1).map_err(backend)?,
-                    row.try_get(2).map_err(backend)?,
-                )
-            })
-            .collect()
+            .map_err(backend)
     }
 
     /// Claims released notifications, as rows of [`okerr_sql::OUTBOX_COLUMNS`].

@@ -26,7 +26,6 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use okerr::Indicator;
 use okerr::storage::StorageError;
 use okerr_sql::codec::{self, micros};
 use okerr_sql::{Dialect, Statements};
@@ -209,13 +208,14 @@ impl SqliteStorage {
         Ok(())
     }
 
-    /// Claims due indicators: one writer, so a read and a lease in one transaction.
+    /// Claims due indicators (rows of `id, version, data`): one writer, so a read and a
+    /// lease in one transaction.
     async fn claim_due_rows(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Indicator>, StorageError> {
+    ) -> Result<Vec<SqliteRow>, StorageError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(DUE_SQL)
             .bind(micros(now))
@@ -223,24 +223,15 @@ impl SqliteStorage {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push(codec::indicator(
-                Self::BACKEND,
-                row.try_get(0).map_err(backend)?,
-                row.try_get(1).map_err(backend)?,
-                row.try_get(2).map_err(backend)?,
-            )?);
-        }
-        let ids: Vec<[i64; 1]> = claimed.iter().map(|i| [i.id.0]).collect();
+        let ids = row_ids(&rows)?;
         sqlx::query(LEASE_DUE_SQL)
-            .bind(codec::to_json(Self::BACKEND, &ids)?)
+            .bind(ids)
             .bind(micros(lease_until))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(claimed)
+        Ok(rows)
     }
 
     /// Claims released notifications, as rows of [`okerr_sql::OUTBOX_COLUMNS`].
@@ -257,12 +248,9 @@ impl SqliteStorage {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in &rows {
-            ids.push([row.try_get::<i64, _>(0).map_err(backend)?]);
-        }
+        let ids = row_ids(&rows)?;
         sqlx::query(LEASE_RELEASED_SQL)
-            .bind(codec::to_json(Self::BACKEND, &ids)?)
+            .bind(ids)
             .bind(micros(lease_until))
             .execute(&mut *tx)
             .await
@@ -270,6 +258,16 @@ impl SqliteStorage {
         tx.commit().await.map_err(backend)?;
         Ok(rows)
     }
+}
+
+/// The ids of claimed rows (first column) as the JSON rows `[[id], …]` of a lease.
+fn row_ids(rows: &[SqliteRow]) -> Result<String, StorageError> {
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0).map(|id| [id]))
+        .collect::<Result<Vec<[i64; 1]>, _>>()
+        .map_err(backend)?;
+    codec::to_json(SqliteStorage::BACKEND, &ids)
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {

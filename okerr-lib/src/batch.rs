@@ -15,7 +15,7 @@
 //!   read. A refusal decided on a cached project is decided again on a fresh read too, so
 //!   a stale copy never refuses what the stored project allows.
 //! - One batch holds at most one commit per indicator: a message that names an indicator
-//!   twice is merged into one commit ([`Commit::then`]), and a second caller for an
+//!   twice is merged into one commit ([`Commit::merge`]), and a second caller for an
 //!   indicator already in the batch waits for the next batch.
 //! - A commit that meets a newer version (another node or worker wrote the indicator) is
 //!   decided again in the next batch, up to
@@ -203,24 +203,29 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
     let mut retry = Vec::new();
     let storage = &engine.storage;
 
-    // The projects of each job, from the cache or storage.
+    // The projects of each job, from the cache or storage, and the key of each update (none
+    // for an invalid name: `decide_update` refuses it).
     let mut jobs = Vec::with_capacity(batch.len());
     for job in batch {
         match projects_of(engine, &job).await {
-            Ok((projects, cached)) => jobs.push((job, projects, cached)),
+            Ok((projects, cached)) => {
+                let keys: Vec<Option<Key>> = job
+                    .reqs
+                    .iter()
+                    .zip(&projects)
+                    .map(|(req, p)| IndicatorName::parse(&req.name).ok().map(|n| (p.id, n)))
+                    .collect();
+                jobs.push((job, projects, cached, keys));
+            }
             Err((index, error)) => job.refuse(index, error),
         }
     }
 
     // Every indicator the batch names, in one read.
-    let mut keys: Vec<Key> = Vec::new();
-    for (job, projects, _) in &jobs {
-        for (req, project) in job.reqs.iter().zip(projects) {
-            if let Ok(name) = IndicatorName::parse(&req.name) {
-                keys.push((project.id, name));
-            }
-        }
-    }
+    let keys: Vec<Key> = jobs
+        .iter()
+        .flat_map(|(_, _, _, keys)| keys.iter().flatten().cloned())
+        .collect();
     let stored: HashMap<Key, Indicator> = match storage.indicators_by_name(&keys).await {
         Ok(found) => found
             .into_iter()
@@ -228,7 +233,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
             .collect(),
         Err(e) => {
             let e = Arc::new(e);
-            for (job, _, _) in jobs {
+            for (job, _, _, _) in jobs {
                 job.refuse(0, UpdateError::Storage(shared(&e)));
             }
             return retry;
@@ -240,13 +245,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
     let mut taken: HashSet<Key> = HashSet::new();
     let mut counts: HashMap<ProjectId, u64> = HashMap::new();
     let mut decided = Vec::new();
-    'jobs: for (mut job, projects, cached) in jobs {
-        let job_keys: Vec<Option<Key>> = job
-            .reqs
-            .iter()
-            .zip(&projects)
-            .map(|(req, p)| IndicatorName::parse(&req.name).ok().map(|n| (p.id, n)))
-            .collect();
+    'jobs: for (mut job, projects, cached, job_keys) in jobs {
         if job_keys.iter().flatten().any(|k| taken.contains(k)) {
             retry.push(job);
             continue;
@@ -299,8 +298,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                     let state = Box::new(commit.indicator.clone());
                     let slot = match earlier {
                         Some(i) => {
-                            let first = std::mem::replace(&mut commits[i], empty(&commit));
-                            commits[i] = first.then(commit);
+                            commits[i].merge(commit);
                             i
                         }
                         None => {
@@ -448,17 +446,6 @@ fn as_stored(commit: &Commit) -> Indicator {
     let mut ind = commit.indicator.clone();
     ind.version += 1;
     ind
-}
-
-/// A placeholder while a job's commit is merged with the next.
-fn empty(like: &Commit) -> Commit {
-    Commit {
-        indicator: like.indicator.clone(),
-        log: Vec::new(),
-        notifications: Vec::new(),
-        cancel: Vec::new(),
-        project_version: None,
-    }
 }
 
 /// A storage error that several callers share (a batch that failed as a whole).

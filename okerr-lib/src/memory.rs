@@ -11,7 +11,7 @@ use crate::indicator::{Indicator, IndicatorId, LogLine};
 use crate::name::IndicatorName;
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{NewProject, Project, ProjectId};
-use crate::storage::{Commit, GroupResult, Storage, StorageError};
+use crate::storage::{Commit, GroupResult, Storage, StorageError, repeated_indicators};
 
 /// Storage in memory, behind one mutex. Due indicators and released notifications are
 /// found through ordered indexes, as in the SQL backends.
@@ -262,17 +262,11 @@ impl Storage for MemoryStorage {
         groups: Vec<Vec<Commit>>,
     ) -> Result<Vec<GroupResult>, StorageError> {
         let mut s = self.lock();
-        let mut seen = BTreeSet::new();
+        let repeated = repeated_indicators(&groups);
         let mut results = Vec::with_capacity(groups.len());
-        for group in &groups {
-            if let Some(dup) = group
-                .iter()
-                .find(|c| !seen.insert((c.indicator.project, c.indicator.name.clone())))
-            {
-                results.push(Err(StorageError::conflict(
-                    "indicator",
-                    &dup.indicator.name,
-                )));
+        for (group, repeated) in groups.iter().zip(repeated) {
+            if let Some(conflict) = repeated {
+                results.push(Err(conflict));
                 continue;
             }
             // A single commit checks everything before it changes anything; a longer group

@@ -100,12 +100,11 @@ pub struct Commit {
 }
 
 impl Commit {
-    /// This decision followed by `next`, a later decision on the same indicator made on
-    /// this one's result, as one commit: `next`'s state at this one's version, both logs
-    /// and notifications in order, and the cancellations. An alert that `next` cancels and
-    /// this one creates is neither stored nor cancelled.
-    #[must_use]
-    pub fn then(mut self, mut next: Commit) -> Commit {
+    /// Takes in `next`, a later decision on the same indicator made on this one's result,
+    /// so that this commit stores both: `next`'s state at this one's version, both logs and
+    /// notifications in order, and the cancellations. An alert that `next` cancels and this
+    /// one creates is neither stored nor cancelled.
+    pub fn merge(&mut self, mut next: Commit) {
         next.cancel.retain(|held| {
             let created = self.notifications.iter().position(|n| {
                 n.reduction_key.as_deref() == Some(held.key.as_str())
@@ -121,17 +120,28 @@ impl Commit {
         });
         next.indicator.version = self.indicator.version;
         next.indicator.id = self.indicator.id;
+        self.indicator = next.indicator;
         self.log.append(&mut next.log);
         self.notifications.append(&mut next.notifications);
         self.cancel.append(&mut next.cancel);
-        Commit {
-            indicator: next.indicator,
-            log: self.log,
-            notifications: self.notifications,
-            cancel: self.cancel,
-            project_version: self.project_version.or(next.project_version),
-        }
+        self.project_version = self.project_version.or(next.project_version);
     }
+}
+
+/// For each group of a [`Storage::commit_batch`], the `Conflict` it fails with when it
+/// repeats an indicator of an earlier group or of itself (the contract allows an indicator
+/// in one commit per call), else `None`. For backends, so that they all apply the rule alike.
+pub fn repeated_indicators(groups: &[Vec<Commit>]) -> Vec<Option<StorageError>> {
+    let mut seen = std::collections::HashSet::new();
+    groups
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .find(|c| !seen.insert((c.indicator.project, &c.indicator.name)))
+                .map(|dup| StorageError::conflict("indicator", &dup.indicator.name))
+        })
+        .collect()
 }
 
 /// The result of one group of [`Storage::commit_batch`]: the indicators as stored, in the
@@ -276,8 +286,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// from `project_version`; nothing is written then.
     async fn commit(&self, commit: &Commit) -> Result<Indicator, StorageError> {
         let mut results = self.commit_batch(vec![vec![commit.clone()]]).await?;
-        let mut stored = results.pop().ok_or_else(|| missing_result(self))??;
-        stored.pop().ok_or_else(|| missing_result(self))
+        let mut stored = results.pop().ok_or_else(missing_result)??;
+        stored.pop().ok_or_else(missing_result)
     }
 
     /// Writes groups of decisions, in as few transactions as the backend can. Each group is
@@ -423,7 +433,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The error of a backend that gave fewer results than it was given commits.
-fn missing_result<S: Storage + ?Sized>(_: &S) -> StorageError {
+fn missing_result() -> StorageError {
     StorageError::backend(
         "storage",
         std::io::Error::other("commit_batch gave no result for a commit"),

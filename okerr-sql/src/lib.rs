@@ -32,8 +32,10 @@ pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 /// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
 /// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), StorageError>`
 ///   (lock the rows a batch changes, in id order, where the database needs it);
-/// - `async fn claim_due_rows(&self, now, lease_until, limit) -> Result<Vec<Indicator>, StorageError>`
-///   and `async fn claim_notification_rows(&self, now, lease_until, limit) -> Result<Vec<OutboxEntry>, StorageError>`.
+/// - `async fn claim_due_rows(&self, now, lease_until, limit) -> Result<Vec<Row>, StorageError>`
+///   (rows of `id, version, data`) and `async fn claim_notification_rows(&self, now,
+///   lease_until, limit) -> Result<Vec<Row>, StorageError>` (rows of [`OUTBOX_COLUMNS`]):
+///   the claimed rows, decoded here.
 ///
 /// The crate that invokes it depends on `sqlx`, `async-trait`, `chrono` and `okerr-lib`.
 #[macro_export]
@@ -85,9 +87,24 @@ macro_rules! sql_storage {
                 )
             }
 
-            fn ids_json(ids: &[NotificationId]) -> Result<String, StorageError> {
+            /// Runs `statement` with `$1` the rows `[id]` of `ids` and `$2` the time `at`.
+            async fn outbox_ids_at(
+                storage: &$ty,
+                statement: &'static str,
+                ids: &[NotificationId],
+                at: DateTime<Utc>,
+            ) -> Result<(), StorageError> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
                 let rows: Vec<[i64; 1]> = ids.iter().map(|id| [id.0]).collect();
-                codec::to_json(<$ty>::BACKEND, &rows)
+                ::sqlx::query(statement)
+                    .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
+                    .bind(micros(at))
+                    .execute(storage.writer())
+                    .await
+                    .map(|_| ())
+                    .map_err(backend)
             }
 
             async fn write_textids(tx: &mut Tx, project: &Project) -> Result<(), StorageError> {
@@ -411,7 +428,11 @@ macro_rules! sql_storage {
                     lease_until: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<Indicator>, StorageError> {
-                    self.claim_due_rows(now, lease_until, limit).await
+                    self.claim_due_rows(now, lease_until, limit)
+                        .await?
+                        .iter()
+                        .map(indicator_row)
+                        .collect()
                 }
 
                 async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
@@ -462,16 +483,7 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     now: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    if ids.is_empty() {
-                        return Ok(());
-                    }
-                    ::sqlx::query(<$ty>::sql().mark_delivered.as_str())
-                        .bind(ids_json(ids)?)
-                        .bind(micros(now))
-                        .execute(self.writer())
-                        .await
-                        .map(|_| ())
-                        .map_err(backend)
+                    outbox_ids_at(self, <$ty>::sql().mark_delivered.as_str(), ids, now).await
                 }
 
                 async fn retry_notification(
@@ -506,16 +518,7 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     at: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    if ids.is_empty() {
-                        return Ok(());
-                    }
-                    ::sqlx::query(<$ty>::sql().postpone.as_str())
-                        .bind(ids_json(ids)?)
-                        .bind(micros(at))
-                        .execute(self.writer())
-                        .await
-                        .map(|_| ())
-                        .map_err(backend)
+                    outbox_ids_at(self, <$ty>::sql().postpone.as_str(), ids, at).await
                 }
 
                 async fn outbox(

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use okerr::storage::{Commit, GroupResult, StorageError};
+use okerr::storage::{Commit, GroupResult, StorageError, repeated_indicators};
 use okerr::{Indicator, IndicatorId};
 
 use crate::codec::{micros, to_json};
@@ -43,17 +43,25 @@ pub type Cancel = (usize, i64, String, i64);
 impl BatchPlan {
     /// The plan of `groups`. A group that repeats an indicator of an earlier group (or of
     /// itself) fails at once with `Conflict`.
-    pub fn new(backend: &'static str, groups: Vec<Vec<Commit>>) -> BatchPlan {
-        let mut seen = HashSet::new();
-        let failed = groups
-            .iter()
-            .map(|group| {
-                group
-                    .iter()
-                    .find(|c| !seen.insert((c.indicator.project, c.indicator.name.clone())))
-                    .map(|dup| StorageError::conflict("indicator", &dup.indicator.name))
-            })
-            .collect();
+    pub fn new(backend: &'static str, mut groups: Vec<Vec<Commit>>) -> BatchPlan {
+        let mut failed = repeated_indicators(&groups);
+        // From here on each commit's indicator is the state to store: at its new version.
+        for (group, failed) in groups.iter_mut().zip(&mut failed) {
+            for c in group.iter_mut() {
+                let ind = &mut c.indicator;
+                match ind
+                    .version
+                    .checked_add(1)
+                    .filter(|v| i64::try_from(*v).is_ok())
+                {
+                    Some(v) => ind.version = v,
+                    None => {
+                        failed
+                            .get_or_insert_with(|| StorageError::conflict("indicator", &ind.name));
+                    }
+                }
+            }
+        }
         let ids = groups.iter().map(|g| vec![None; g.len()]).collect();
         BatchPlan {
             backend,
@@ -143,7 +151,7 @@ impl BatchPlan {
     pub fn update_ids(&self) -> Vec<i64> {
         let ids: BTreeSet<i64> = self
             .live_commits()
-            .filter(|(_, _, c)| c.indicator.version > 0)
+            .filter(|(_, _, c)| !is_new(&c.indicator))
             .map(|(_, _, c)| c.indicator.id.0)
             .collect();
         ids.into_iter().collect()
@@ -153,20 +161,19 @@ impl BatchPlan {
     /// `None` when there are none.
     ///
     /// # Errors
-    /// When an indicator cannot be written as JSON or its version is out of range.
+    /// When an indicator cannot be written as JSON.
     pub fn updates(&self) -> Result<Option<String>, StorageError> {
         let mut rows = Vec::new();
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
-            if ind.version == 0 {
+            if is_new(ind) {
                 continue;
             }
-            let version = self.new_version(ind)?;
             rows.push((
                 ind.id.0,
-                version,
+                ind.version,
                 ind.due_at().map(micros),
-                self.indicator_data(ind)?,
+                to_json(self.backend, ind)?,
                 ind.name.as_str(),
             ));
         }
@@ -182,14 +189,14 @@ impl BatchPlan {
         let mut rows = Vec::new();
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
-            if ind.version != 0 {
+            if !is_new(ind) {
                 continue;
             }
             rows.push((
                 ind.project.0,
                 ind.name.as_str(),
                 ind.due_at().map(micros),
-                self.indicator_data(ind)?,
+                to_json(self.backend, ind)?,
             ));
         }
         self.json(&rows)
@@ -208,7 +215,7 @@ impl BatchPlan {
         let mut ids = Vec::new();
         for (g, i, c) in self.live_commits() {
             let ind = &c.indicator;
-            let id = if ind.version == 0 {
+            let id = if is_new(ind) {
                 inserted.get(&(ind.project.0, ind.name.as_str())).copied()
             } else {
                 updated.contains(&ind.id.0).then_some(ind.id.0)
@@ -318,19 +325,6 @@ impl BatchPlan {
         })
     }
 
-    fn new_version(&self, ind: &Indicator) -> Result<i64, StorageError> {
-        ind.version
-            .checked_add(1)
-            .and_then(|v| i64::try_from(v).ok())
-            .ok_or_else(|| StorageError::conflict("indicator", &ind.name))
-    }
-
-    fn indicator_data(&self, ind: &Indicator) -> Result<String, StorageError> {
-        let mut stored = ind.clone();
-        stored.version = ind.version + 1;
-        to_json(self.backend, &stored)
-    }
-
     fn json<T: serde::Serialize>(&self, rows: &[T]) -> Result<Option<String>, StorageError> {
         if rows.is_empty() {
             return Ok(None);
@@ -339,11 +333,15 @@ impl BatchPlan {
     }
 }
 
+/// Whether a commit's indicator (at its new version) is a new one: read at version 0.
+fn is_new(ind: &Indicator) -> bool {
+    ind.version == 1
+}
+
 /// The indicator as storage holds it after its commit.
 fn stored(mut ind: Indicator, id: Option<i64>) -> Indicator {
     if let Some(id) = id {
         ind.id = IndicatorId(id);
     }
-    ind.version += 1;
     ind
 }
