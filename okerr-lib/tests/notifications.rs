@@ -237,3 +237,49 @@ async fn a_delivery_that_outlasts_the_lease_is_cut_off_and_tried_again() {
         "{entry:?}"
     );
 }
+
+/// A message that names one indicator several times (created, flipped, flipped back) is
+/// stored as one commit of that indicator, with what the same updates store one after the
+/// other: the same final state, log lines and outbox (an alert that a later update of the
+/// message cancels is not stored).
+#[tokio::test]
+async fn a_message_naming_an_indicator_twice_stores_what_the_updates_store_one_by_one() {
+    let statuses = ["OK", "ERR", "OK", "ERR"];
+    let one_by_one = World::new().await;
+    for status in statuses {
+        one_by_one
+            .engine
+            .update(UpdateRequest::new("p1", "a", status))
+            .await
+            .unwrap();
+    }
+    let message = World::new().await;
+    let outcomes = message
+        .engine
+        .update_all(
+            statuses
+                .iter()
+                .map(|s| UpdateRequest::new("p1", "a", *s))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), statuses.len());
+
+    let merged = message.indicator("a").await.unwrap();
+    assert_eq!(merged.version, 1, "one commit for the whole message");
+    let mut sequential = one_by_one.indicator("a").await.unwrap();
+    sequential.version = merged.version;
+    assert_eq!(merged, sequential);
+    assert_eq!(message.log("a").await, one_by_one.log("a").await);
+    let notifications = |outbox: Vec<okerr::OutboxEntry>| {
+        outbox
+            .into_iter()
+            .map(|e| e.notification)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notifications(message.outbox().await),
+        notifications(one_by_one.outbox().await)
+    );
+}
