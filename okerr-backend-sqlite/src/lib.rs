@@ -40,11 +40,12 @@ pub use sqlx;
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What SQLite says differently: a JSON array becomes rows through `json_each`, and a
-/// write transaction takes the write lock at once.
+/// What SQLite says differently: a JSON array becomes rows through `jsonb_each` (the array
+/// is parsed once into SQLite's binary JSON, so `->>` on a row reads it without parsing
+/// text again), and a write transaction takes the write lock at once.
 const DIALECT: Dialect = Dialect {
     name: "sqlite",
-    json_rows: "json_each($1) AS j",
+    json_rows: "jsonb_each($1) AS j",
     begin: "BEGIN IMMEDIATE",
 };
 

@@ -15,6 +15,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of the system allocator: the update path allocates for every request
+/// (form fields, names, JSON), and glibc's malloc and free were a fifth of its
+/// instructions (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Why a command failed; printed on stderr, exit status 1.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {

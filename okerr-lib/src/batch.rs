@@ -9,6 +9,12 @@
 //!
 //! - A message of several updates ([`Engine::update_all`](crate::Engine::update_all)) is
 //!   one group of the batch: stored all or none.
+//! - Indicators come from a bounded cache of the engine ([`IndicatorCache`]) holding the
+//!   state of each indicator as this engine last committed it; only the others are read.
+//!   Every commit checks the indicator's version, so a cached copy that another writer
+//!   (another node, the admin CLI, the scheduler) made stale fails with `Conflict`: it is
+//!   forgotten and the update decided again on a fresh read. A refusal or an ignored
+//!   update decided on a cached copy is decided again on a fresh read too.
 //! - Projects come from a cache of the engine ([`ProjectCache`]). A decision made on a
 //!   cached project carries its version ([`Commit::project_version`]); the commit fails
 //!   when the project was saved meanwhile, and the update is decided again on a fresh
@@ -51,7 +57,7 @@ pub(crate) struct Job {
     reply: oneshot::Sender<Reply>,
     /// How often its commit met a newer version.
     conflicts: u32,
-    /// Read its projects from storage, not from the cache.
+    /// Read its projects and indicators from storage, not from the caches.
     fresh: bool,
 }
 
@@ -99,6 +105,49 @@ impl ProjectCache {
         self.by_textid
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Indicators by project and name, as this engine last committed them. Bounded: past its
+/// size it starts afresh. A stale entry is harmless because commits check the version.
+#[derive(Debug)]
+pub(crate) struct IndicatorCache {
+    by_key: Mutex<HashMap<Key, Arc<Indicator>>>,
+    max: usize,
+}
+
+impl IndicatorCache {
+    /// A cache of at most `max` indicators; 0 caches none.
+    pub(crate) fn new(max: usize) -> IndicatorCache {
+        IndicatorCache {
+            by_key: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Arc<Indicator>> {
+        self.lock().get(key).cloned()
+    }
+
+    fn put(&self, indicator: Indicator) {
+        if self.max == 0 {
+            return;
+        }
+        let mut map = self.lock();
+        if map.len() >= self.max {
+            map.clear();
+        }
+        let key = (indicator.project, indicator.name.clone());
+        map.insert(key, Arc::new(indicator));
+    }
+
+    /// Forgets an indicator (written elsewhere than through the batcher, or in doubt).
+    pub(crate) fn forget(&self, project: ProjectId, name: &IndicatorName) {
+        self.lock().remove(&(project, name.clone()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Indicator>>> {
+        self.by_key.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -196,6 +245,8 @@ struct Decided {
     commits: Vec<Commit>,
     planned: Vec<Planned>,
     projects: Vec<ProjectId>,
+    /// The indicators it names.
+    keys: Vec<Key>,
 }
 
 /// Reads, decides and commits one batch; returns the jobs to try again in the next.
@@ -221,16 +272,30 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
         }
     }
 
-    // Every indicator the batch names, in one read.
-    let keys: Vec<Key> = jobs
-        .iter()
-        .flat_map(|(_, _, _, keys)| keys.iter().flatten().cloned())
-        .collect();
-    let stored: HashMap<Key, Indicator> = match storage.indicators_by_name(&keys).await {
-        Ok(found) => found
-            .into_iter()
-            .map(|i| ((i.project, i.name.clone()), i))
-            .collect(),
+    // Every indicator the batch names: from the cache, the others in one read.
+    let mut stored: HashMap<Key, Arc<Indicator>> = HashMap::new();
+    let mut missing: Vec<Key> = Vec::new();
+    for (job, _, _, keys) in &jobs {
+        for key in keys.iter().flatten() {
+            match (job.fresh, engine.indicators.get(key)) {
+                (false, Some(ind)) => {
+                    stored.insert(key.clone(), ind);
+                }
+                _ => missing.push(key.clone()),
+            }
+        }
+    }
+    // A key read fresh for one job is fresh for all of the batch.
+    for key in &missing {
+        stored.remove(key);
+    }
+    let cached_keys: HashSet<Key> = stored.keys().cloned().collect();
+    match storage.indicators_by_name(&missing).await {
+        Ok(found) => stored.extend(
+            found
+                .into_iter()
+                .map(|i| ((i.project, i.name.clone()), Arc::new(i))),
+        ),
         Err(e) => {
             let e = Arc::new(e);
             for (job, _, _, _) in jobs {
@@ -238,7 +303,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
             }
             return retry;
         }
-    };
+    }
 
     // Decide, job by job, each indicator at most once per batch.
     let now = engine.clock.now();
@@ -254,12 +319,14 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
         let mut at: HashMap<&Key, usize> = HashMap::new();
         let mut planned = Vec::with_capacity(job.reqs.len());
         let mut created: HashMap<ProjectId, u64> = HashMap::new();
+        let stale_risk =
+            (cached || job_keys.iter().flatten().any(|k| cached_keys.contains(k))) && !job.fresh;
         for (index, (req, project)) in job.reqs.iter().zip(&projects).enumerate() {
             let key = job_keys[index].as_ref();
             let earlier = key.and_then(|k| at.get(k).copied());
             let existing = match earlier {
                 Some(i) => Some(as_stored(&commits[i])),
-                None => key.and_then(|k| stored.get(k)).cloned(),
+                None => key.and_then(|k| stored.get(k)).map(|i| Indicator::clone(i)),
             };
             let count = match (&existing, project.max_indicators) {
                 (None, Some(_)) => {
@@ -279,8 +346,9 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
             };
             let settings = &engine.config.settings;
             match decide_update(project, existing.as_ref(), count, req, settings, now) {
-                Err(_) if cached && !job.fresh => {
-                    // Perhaps refused by a stale copy: decide again on a fresh read.
+                Err(_) | Ok(None) if stale_risk => {
+                    // Perhaps refused or ignored because of a stale copy: decide again on a
+                    // fresh read.
                     job.fresh = true;
                     retry.push(job);
                     continue 'jobs;
@@ -316,12 +384,13 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
         for (project, n) in created {
             *counts.entry(project).or_default() += n;
         }
-        taken.extend(job_keys.into_iter().flatten());
+        taken.extend(job_keys.iter().flatten().cloned());
         decided.push(Decided {
             job,
             commits,
             planned,
             projects: projects.iter().map(|p| p.id).collect(),
+            keys: job_keys.into_iter().flatten().collect(),
         });
     }
 
@@ -342,7 +411,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
     let mut waiting = Vec::with_capacity(decided.len());
     for d in decided {
         groups.push(d.commits);
-        waiting.push((d.job, d.planned, d.projects));
+        waiting.push((d.job, d.planned, d.projects, d.keys));
     }
     let releases: Vec<_> = groups
         .iter()
@@ -355,14 +424,16 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
     let results = match storage.commit_batch(groups).await {
         Ok(results) => results,
         Err(e) => {
+            // Whether anything was stored is unknown: forget what the batch named.
             let e = Arc::new(e);
-            for (job, _, _) in waiting {
+            for (job, _, _, keys) in waiting {
+                forget(engine, &keys);
                 job.refuse(0, UpdateError::Storage(shared(&e)));
             }
             return retry;
         }
     };
-    for (((mut job, planned, projects), result), release) in
+    for (((mut job, planned, projects, keys), result), release) in
         waiting.into_iter().zip(results).zip(releases)
     {
         match result {
@@ -383,8 +454,12 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                     })
                     .collect();
                 job.answer(Ok(outcomes));
+                for ind in stored {
+                    engine.indicators.put(ind);
+                }
             }
             Err(e) if e.is_conflict() && job.conflicts < engine.config.max_conflict_retries => {
+                forget(engine, &keys);
                 if matches!(
                     &e,
                     StorageError::Conflict {
@@ -400,10 +475,19 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                 job.conflicts += 1;
                 retry.push(job);
             }
-            Err(e) => job.refuse(0, UpdateError::Storage(e)),
+            Err(e) => {
+                forget(engine, &keys);
+                job.refuse(0, UpdateError::Storage(e));
+            }
         }
     }
     retry
+}
+
+fn forget(engine: &Inner, keys: &[Key]) {
+    for (project, name) in keys {
+        engine.indicators.forget(*project, name);
+    }
 }
 
 /// The projects of a job's updates, and whether any came from the cache.

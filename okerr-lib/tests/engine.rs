@@ -671,3 +671,89 @@ async fn a_user_creates_an_indicator_in_maintenance() {
         .unwrap_err();
     assert_eq!(e.to_string(), "Do not create indicator '42': bad name");
 }
+
+/// A second engine on the same storage (another node): the first one's cached copy of
+/// `shared` goes stale and is never used to decide. Its next update meets the newer
+/// version, is decided again on a fresh read, and stores what a fresh engine would.
+#[tokio::test]
+async fn an_indicator_cached_by_one_node_and_moved_by_another_is_read_again() {
+    let w = World::new().await;
+    let other = Engine::new(
+        w.storage.clone(),
+        Arc::new(w.notifier.clone()),
+        Arc::new(w.clock.clone()),
+    );
+    assert_eq!(w.push("shared", "OK").await.version, 1);
+    w.clock.advance(minutes(1));
+    w.engine.update(req("shared", "OK")).await.unwrap();
+    w.clock.advance(minutes(1));
+    // The other node flips it: the first engine's copy (version 2, OK) is stale.
+    other.update(req("shared", "ERR")).await.unwrap();
+    w.clock.advance(minutes(1));
+    let outcome = w.engine.update(req("shared", "OK")).await.unwrap();
+    let UpdateOutcome::Applied(ind) = outcome else {
+        panic!("not applied: {outcome:?}");
+    };
+    assert_eq!(ind.version, 4, "decided on the stored version 3");
+    assert_eq!(ind.prev_status, Some(Status::Err), "the flip back is seen");
+    let stored = w.indicator("shared").await.unwrap();
+    assert_eq!((stored.version, stored.status), (4, Status::Ok));
+    let log = w.log("shared").await;
+    assert_eq!(
+        log.iter().filter(|l| l.contains("switch")).count(),
+        2,
+        "both flips are logged: {log:?}"
+    );
+}
+
+/// The scheduler expires an indicator the update path has cached: the next update
+/// recovers it from ERR, as it would without a cache.
+#[tokio::test]
+async fn an_expired_indicator_is_not_confirmed_from_a_stale_copy() {
+    let w = World::new().await;
+    w.push("srv", "OK").await;
+    w.clock.advance(minutes(81));
+    assert_eq!(w.engine.tick().await.unwrap().expired, 1);
+    let ind = w.push("srv", "OK").await;
+    assert_eq!(
+        (ind.status, ind.prev_status),
+        (Status::Ok, Some(Status::Err))
+    );
+    assert!(!ind.dead);
+    assert_eq!(ind.version, 3);
+}
+
+/// A copy cached by a node goes stale when another node disables the indicator: an update
+/// is refused as the stored indicator says, not applied from the copy.
+#[tokio::test]
+async fn a_refusal_is_decided_on_the_stored_indicator() {
+    let w = World::new().await;
+    let other = Engine::new(
+        w.storage.clone(),
+        Arc::new(w.notifier.clone()),
+        Arc::new(w.clock.clone()),
+    );
+    w.push("srv", "OK").await;
+    w.push("srv", "OK").await;
+    other
+        .act(
+            "p1",
+            &name("srv"),
+            &Action::Disabled(true),
+            "ops@example.com",
+        )
+        .await
+        .unwrap();
+    let disabled = w.indicator("srv").await.unwrap();
+    assert!(disabled.disabled);
+    let result = w.engine.update(req("srv", "ERR")).await;
+    assert!(
+        result.is_err(),
+        "a disabled indicator takes no update: {result:?}"
+    );
+    assert_eq!(
+        w.indicator("srv").await.unwrap(),
+        disabled,
+        "nothing changed"
+    );
+}

@@ -157,7 +157,8 @@ impl BatchPlan {
         ids.into_iter().collect()
     }
 
-    /// `[[id, new version, due_at, data, name], …]` of the stored indicators to change;
+    /// `[[id, new version, due_at, {indicator}, name], …]` of the stored indicators to change
+    /// (the indicator nested as a JSON object, not as a string, so it is escaped once);
     /// `None` when there are none.
     ///
     /// # Errors
@@ -173,14 +174,14 @@ impl BatchPlan {
                 ind.id.0,
                 ind.version,
                 ind.due_at().map(micros),
-                to_json(self.backend, ind)?,
+                ind,
                 ind.name.as_str(),
             ));
         }
         self.json(&rows)
     }
 
-    /// `[[project id, name, due_at, data], …]` of the new indicators; `None` when there are
+    /// `[[project id, name, due_at, {indicator}], …]` of the new indicators; `None` when there are
     /// none.
     ///
     /// # Errors
@@ -196,7 +197,7 @@ impl BatchPlan {
                 ind.project.0,
                 ind.name.as_str(),
                 ind.due_at().map(micros),
-                to_json(self.backend, ind)?,
+                ind,
             ));
         }
         self.json(&rows)
@@ -271,7 +272,7 @@ impl BatchPlan {
         self.json(&rows)
     }
 
-    /// `[[project id, indicator id, release_at, reduction key, data], …]` of the batch's
+    /// `[[project id, indicator id, release_at, reduction key, {notification}], …]` of the batch's
     /// notifications, in order.
     ///
     /// # Errors
@@ -286,7 +287,7 @@ impl BatchPlan {
                     id,
                     micros(n.release_at),
                     n.reduction_key.as_deref(),
-                    to_json(self.backend, n)?,
+                    n,
                 ));
             }
         }

@@ -4,7 +4,9 @@
 //! them too), `RETURNING`, `ON CONFLICT`, `UPDATE … FROM`, `->>` on JSON. What differs is
 //! given by a [`Dialect`]: how a JSON array bound as `$1` becomes rows. Sets of rows
 //! (a batch of indicators, log lines, ids) are bound as one JSON array of arrays, and each
-//! statement reads element `N` of a row as `j.value ->> N`.
+//! statement reads element `N` of a row as `j.value ->> N`. An indicator or notification
+//! travels in its row as a nested JSON object (escaped once, not as a string inside the
+//! array); `->>` gives its JSON text, which is what the `data` columns hold.
 
 /// What a backend's SQL says differently.
 #[derive(Debug, Clone, Copy)]

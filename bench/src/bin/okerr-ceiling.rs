@@ -4,7 +4,7 @@
 //! It listens on `127.0.0.1:PORT`, reads the form body of every request to `/update`
 //! (`POST`, or `GET` with no body) into a map of fields exactly as `okerr-http` does
 //! (`Bytes`, then `url::form_urlencoded`), and answers `200 OK` with the body `OK`. Same
-//! axum, same hyper, same runtime settings as `okerr serve` (a multi-threaded tokio runtime
+//! axum, same hyper, same allocator (mimalloc), same runtime settings as `okerr serve` (a multi-threaded tokio runtime
 //! with the defaults of `#[tokio::main]`: one worker per core), the client address taken
 //! the same way; no storage, no engine, no log. What okerr reaches against it, under the
 //! same load, is the best okerr can do on this machine.
@@ -24,6 +24,10 @@ use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::routing::any;
+
+/// The same allocator as `okerr serve`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `/update`: the fields of the form, parsed and dropped; `400` without the three that
 /// okerr requires, as okerr would.
