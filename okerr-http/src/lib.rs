@@ -40,7 +40,9 @@ use axum::routing::{any, get, post};
 use ipnet::IpNet;
 use okerr::Engine;
 use tower::ServiceExt;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use url::Url;
 
@@ -158,7 +160,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(error::log_internal_error))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            request_id,
+            SequentialRequestId::new(),
+        ))
         .with_state(state);
     // okerr collapses leading double slashes (`//update`) when the path does not resolve.
     let again = routes.clone();
@@ -183,6 +188,35 @@ pub fn router(state: AppState) -> Router {
             Err(_) => Error::<Text>::not_found("Not Found\n").into_response(),
         }
     })
+}
+
+/// Request ids `PREFIX-N`: a random prefix per router and a counter. Unique like a UUID
+/// for the life of a process, without a `getrandom` system call per request (a UUID v4
+/// per request was a visible share of the update path).
+#[derive(Debug, Clone)]
+struct SequentialRequestId {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SequentialRequestId {
+    fn new() -> SequentialRequestId {
+        let prefix = format!("{:016x}", rand::random::<u64>());
+        SequentialRequestId {
+            prefix: prefix.into(),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n}", self.prefix);
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// The span of a request: method, path and the request id (also sent back in

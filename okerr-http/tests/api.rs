@@ -549,8 +549,13 @@ async fn unknown_paths_are_404() {
 #[tokio::test]
 async fn a_request_id_is_given_and_kept() {
     let w = World::new().await;
-    let answer = w.get("/healthz").await;
-    assert!(answer.headers.get("x-request-id").is_some());
+    let first = w.get("/healthz").await;
+    let second = w.get("/healthz").await;
+    let (first, second) = (
+        first.headers.get("x-request-id").unwrap(),
+        second.headers.get("x-request-id").unwrap(),
+    );
+    assert_ne!(first, second, "each request has an id of its own");
     let mut req = request(Method::GET, "/healthz", None, "");
     req.headers_mut()
         .insert("x-request-id", "my-id-17".parse().unwrap());
