@@ -188,7 +188,7 @@ async fn connection(
                 Err(never) => match never {},
             };
             let response = if tripped.load(Ordering::Relaxed) {
-                tracing::info!(%peer, "request body not sent in time: closing");
+                tracing::debug!(%peer, "request body not sent in time: closing");
                 Error::<Text>::new(ErrorKind::BodyTimeout).into_response()
             } else {
                 response
