@@ -467,9 +467,16 @@ pub(crate) async fn ip(ClientIp(ip): ClientIp) -> Response {
 
 /// `GET /healthz`: `OK` when storage answers.
 /// Ready when the database answers a read and a write within
-/// [`HttpConfig::health_timeout`](crate::HttpConfig::health_timeout): a full disk fails
-/// the write while reads still work.
+/// [`HttpConfig::health_timeout`](crate::HttpConfig::health_timeout) (a full disk fails
+/// the write while reads still work), and the last update did not fail in the database
+/// (within the last [`FAILED_WRITE_REMEMBERED`](crate::FAILED_WRITE_REMEMBERED)).
 pub(crate) async fn health(State(state): State<AppState>) -> ApiResult {
+    if state.writes().failing() {
+        tracing::warn!("not ready: the last update failed in the database");
+        return Err(Error::new(ErrorKind::Unavailable(
+            "Not ready: the database failed the last update\n".into(),
+        )));
+    }
     let storage = state.engine().storage();
     let probe = async {
         storage.next_deadline().await?;

@@ -105,6 +105,30 @@ pub struct AppState {
     engine: Engine,
     config: Arc<HttpConfig>,
     web: web::WebKeys,
+    writes: Arc<WriteHealth>,
+}
+
+/// How long a failed `/update` (the database failed or did not answer) keeps `/healthz`
+/// not ready when no later update succeeded.
+pub(crate) const FAILED_WRITE_REMEMBERED: Duration = Duration::from_secs(10);
+
+/// The outcome of the last `/update` that reached the database: `/healthz`'s own probe is
+/// small and may still fit where a batch no longer does (a nearly full disk).
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth(std::sync::Mutex<Option<(std::time::Instant, bool)>>);
+
+impl WriteHealth {
+    pub(crate) fn record(&self, ok: bool) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), ok));
+    }
+
+    /// Whether the last update failed, within [`FAILED_WRITE_REMEMBERED`].
+    pub(crate) fn failing(&self) -> bool {
+        matches!(
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()),
+            Some((at, false)) if at.elapsed() < FAILED_WRITE_REMEMBERED
+        )
+    }
 }
 
 impl AppState {
@@ -114,7 +138,13 @@ impl AppState {
             engine,
             config: Arc::new(config),
             web: web::WebKeys::default(),
+            writes: Arc::default(),
         }
+    }
+
+    /// How the last updates fared in the database.
+    pub(crate) fn writes(&self) -> &WriteHealth {
+        &self.writes
     }
 
     /// The engine.

@@ -34,11 +34,15 @@ pub(crate) async fn update(
     let Ok(answer) = tokio::time::timeout(bound, state.engine().update(req)).await else {
         // The update may still be committed; the client retries (okerr's are idempotent).
         tracing::warn!(%textid, %name, %ip, ?bound, "update not answered in time: 503");
+        state.writes().record(false);
         return Err(Error::new(ErrorKind::Unavailable(format!(
             "Service temporarily unavailable: the database did not answer in {}s. Retry later.\n",
             bound.as_secs_f32()
         ))));
     };
+    state
+        .writes()
+        .record(!matches!(answer, Err(UpdateError::Storage(_))));
     match answer {
         Ok(outcome) => {
             // Every accepted update is in the indicator's log already; the server's own log
