@@ -36,11 +36,22 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-/// A TCP proxy to `upstream` on a thread of its own; [`Proxy::cut`] drops every
-/// connection and closes new ones at once, [`Proxy::restore`] lets them through again.
+/// What the proxy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Forwards.
+    Pass,
+    /// Drops every connection and closes new ones at once (the database went away).
+    Cut,
+    /// Forwards nothing and holds every connection open (a network that drops packets);
+    /// they are dropped when the mode changes.
+    Stall,
+}
+
+/// A TCP proxy to `upstream` on a thread of its own, in a [`Mode`].
 struct Proxy {
     addr: SocketAddr,
-    cut: tokio::sync::watch::Sender<bool>,
+    cut: tokio::sync::watch::Sender<Mode>,
 }
 
 impl Proxy {
@@ -48,16 +59,25 @@ impl Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("the proxy's address");
-        let (cut, watch) = tokio::sync::watch::channel(false);
+        let (cut, watch) = tokio::sync::watch::channel(Mode::Pass);
         std::thread::spawn(move || {
             runtime().block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
                 while let Ok((mut inbound, _)) = listener.accept().await {
-                    if *watch.borrow() {
-                        continue;
+                    let mut mode = watch.clone();
+                    let now = *mode.borrow();
+                    match now {
+                        Mode::Cut => continue,
+                        Mode::Stall => {
+                            tokio::spawn(async move {
+                                let _ = mode.wait_for(|m| *m != Mode::Stall).await;
+                                drop(inbound);
+                            });
+                            continue;
+                        }
+                        Mode::Pass => {}
                     }
-                    let mut cut = watch.clone();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await
                         else {
@@ -65,8 +85,10 @@ impl Proxy {
                         };
                         tokio::select! {
                             _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = cut.wait_for(|cut| *cut) => {}
+                            _ = mode.wait_for(|m| *m != Mode::Pass) => {}
                         }
+                        // Stalled: hold both ends, silent, until the mode changes again.
+                        let _ = mode.wait_for(|m| *m != Mode::Stall).await;
                     });
                 }
             });
@@ -74,12 +96,8 @@ impl Proxy {
         Proxy { addr, cut }
     }
 
-    fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    fn restore(&self) {
-        self.cut.send_replace(false);
+    fn set(&self, mode: Mode) {
+        self.cut.send_replace(mode);
     }
 }
 
@@ -357,6 +375,16 @@ const LOG_QUERY: &str = "SELECT message FROM log";
 
 #[test]
 fn postgres_outage_answers_503_in_time_and_loses_nothing() {
+    postgres_outage("postgres cut", Mode::Cut);
+}
+
+#[test]
+fn postgres_stall_answers_503_within_the_bound_and_loses_nothing() {
+    postgres_outage("postgres stalled", Mode::Stall);
+}
+
+/// The database behind the proxy put in `mode` and back to [`Mode::Pass`].
+fn postgres_outage(backend: &str, mode: Mode) {
     let Some(base) = value_from_env("OKERR_TEST_PG_URL", "OKERR_REQUIRE_PG", "ensure_postgres")
     else {
         return;
@@ -369,7 +397,11 @@ fn postgres_outage_answers_503_in_time_and_loses_nothing() {
     )
     .parse()
     .expect("OKERR_TEST_PG_URL names 127.0.0.1:PORT");
-    let schema = format!("okerr_outage_{}", std::process::id());
+    let schema = format!(
+        "okerr_outage_{}_{}",
+        std::process::id(),
+        if mode == Mode::Cut { "cut" } else { "stall" }
+    );
     let sql = |sql: String| {
         runtime().block_on(async {
             let mut db = sqlx::PgConnection::connect(&base).await.expect("connect");
@@ -393,10 +425,10 @@ fn postgres_outage_answers_503_in_time_and_loses_nothing() {
     let mut server = Server::start_on(&in_schema(through), &[]);
     let direct = in_schema(url);
     outage(
-        "postgres",
+        backend,
         &mut server,
-        || proxy.cut(),
-        || proxy.restore(),
+        || proxy.set(mode),
+        || proxy.set(Mode::Pass),
         || {
             runtime().block_on(async {
                 let mut db = sqlx::PgConnection::connect(&direct).await.expect("connect");
