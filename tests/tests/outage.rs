@@ -528,3 +528,109 @@ fn sqlite_disk_full_answers_503_and_loses_nothing() {
         },
     );
 }
+
+/// SIGTERM while an update is in flight (blocked on a table lock the test holds): the
+/// server stops accepting, still answers it `200 OK` once the lock goes, and exits within
+/// its grace period.
+#[test]
+fn sigterm_answers_the_update_in_flight() {
+    let Some(base) = value_from_env("OKERR_TEST_PG_URL", "OKERR_REQUIRE_PG", "ensure_postgres")
+    else {
+        return;
+    };
+    let schema = format!("okerr_sigterm_{}", std::process::id());
+    let rt = runtime();
+    let mut admin = rt
+        .block_on(sqlx::PgConnection::connect(&base))
+        .expect("connect");
+    let run = |db: &mut sqlx::PgConnection, sql: String| {
+        rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(db))
+            .expect("SQL");
+    };
+    run(
+        &mut admin,
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    let mut url = url::Url::parse(&base).expect("a URL");
+    url.query_pairs_mut()
+        .append_pair("options", &format!("-csearch_path={schema}"));
+    let grace = Duration::from_secs(5);
+    let mut server = Server::start_on(
+        url.as_str(),
+        &["--shutdown-grace", "5", "--storage-timeout", "30"],
+    );
+    let textid = server.textid().to_owned();
+    let update = |http: &Http, details: &str| {
+        http.update(&[
+            ("textid", &textid),
+            ("name", "inflight"),
+            ("status", "OK"),
+            ("details", details),
+        ])
+    };
+    assert_eq!(update(server.http(), "first").status, 200);
+
+    let mut locker = rt
+        .block_on(sqlx::PgConnection::connect(url.as_str()))
+        .expect("connect");
+    run(
+        &mut locker,
+        "BEGIN; LOCK TABLE indicators IN ACCESS EXCLUSIVE MODE".into(),
+    );
+    let in_flight = {
+        let http = Http::new(&server.url());
+        let textid = textid.clone();
+        std::thread::spawn(move || {
+            http.update(&[
+                ("textid", &textid),
+                ("name", "inflight"),
+                ("status", "OK"),
+                ("details", "in flight at SIGTERM"),
+            ])
+        })
+    };
+    poll(
+        "the update to wait for the lock",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || {
+            let waiting: i64 = rt
+                .block_on(
+                    sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        .fetch_one(&mut admin),
+                )
+                .expect("pg_locks");
+            (waiting > 0).then_some(())
+        },
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    poll(
+        "the server to stop accepting",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || {
+            server
+                .stderr()
+                .contains("stopped accepting; finishing the requests in flight")
+                .then_some(())
+        },
+    );
+    assert!(
+        std::net::TcpStream::connect(server.addr()).is_err(),
+        "the server still accepts after SIGTERM"
+    );
+    run(&mut locker, "COMMIT".into());
+    let reply = in_flight.join().expect("the in-flight update");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "OK"),
+        "the update in flight at SIGTERM"
+    );
+    let (_, took) = server.stop_within(grace + MARGIN);
+    println!("exited {took:?} after the lock was released; the update in flight was answered 200");
+    run(&mut admin, format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+}
