@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the server: updates over HTTP, the API, and the scheduler.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create and list projects.
     #[command(subcommand)]
     Project(ProjectCommand),

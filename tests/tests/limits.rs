@@ -120,9 +120,9 @@ fn stalled_clients_are_closed_in_time_and_a_good_client_is_served_meanwhile() {
     );
     assert!(soft > 1024, "hard limit {hard}: nothing to raise");
     assert!(
-        server
-            .stderr()
-            .contains(&format!("open files limit (soft, raised to the hard limit) limit={hard}")),
+        server.stderr().contains(&format!(
+            "open files limit (soft, raised to the hard limit) limit={hard}"
+        )),
         "the raised limit is not logged:\n{}",
         server.stderr()
     );

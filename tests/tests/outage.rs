@@ -330,7 +330,8 @@ fn outage(
     }
     for a in updates.iter().filter(|a| a.status == 503) {
         assert!(
-            a.body.starts_with("Service temporarily unavailable: the database"),
+            a.body
+                .starts_with("Service temporarily unavailable: the database"),
             "{backend}: {a:?}"
         );
     }
@@ -632,5 +633,8 @@ fn sigterm_answers_the_update_in_flight() {
     );
     let (_, took) = server.stop_within(grace + MARGIN);
     println!("exited {took:?} after the lock was released; the update in flight was answered 200");
-    run(&mut admin, format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    run(
+        &mut admin,
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+    );
 }
