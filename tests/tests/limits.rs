@@ -13,8 +13,9 @@ use okerr_tests::{Server, poll};
 
 /// Stalled connections of each kind.
 const STALLED_EACH: usize = 1_000;
-/// The header and body timeouts the server is given, in seconds.
-const TIMEOUT_SECS: u64 = 5;
+/// The header, body and idle timeouts the server is given, in seconds: long enough that
+/// the 2,000 connections are all open before the first times out on a loaded machine.
+const TIMEOUT_SECS: u64 = 8;
 /// The server's open descriptors while the good client is served: above its starting
 /// soft limit of 1,024.
 const HELD_AT_LEAST: usize = 1_100;
@@ -128,6 +129,24 @@ fn stalled_clients_are_closed_in_time_and_a_good_client_is_served_meanwhile() {
     );
 
     let addr = server.addr();
+    // A kept-alive connection that got its answer and sends nothing more: idle.
+    let mut idle = TcpStream::connect(addr).expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send");
+    let mut got = Vec::new();
+    while !got.ends_with(b"OK\n") {
+        let mut buf = [0u8; 512];
+        let n = idle.read(&mut buf).expect("the answer");
+        assert!(n > 0, "closed before the answer: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    idle.set_nonblocking(true).expect("non-blocking");
+    let mut idle = Stalled {
+        stream: idle,
+        sent_at: Instant::now(),
+        closed: None,
+        answer: Vec::new(),
+    };
     // Opened from 8 threads: a connect whose SYN is dropped waits 1 s for its resend,
     // which must not hold the others up.
     let opening = Instant::now();
@@ -209,7 +228,7 @@ fn stalled_clients_are_closed_in_time_and_a_good_client_is_served_meanwhile() {
         timeout + MARGIN + Duration::from_secs(2),
         Duration::from_millis(20),
         || {
-            let mut open = 0;
+            let mut open = usize::from(!idle.poll_closed());
             for s in &mut stalled {
                 if !s.poll_closed() {
                     open += 1;
@@ -218,6 +237,14 @@ fn stalled_clients_are_closed_in_time_and_a_good_client_is_served_meanwhile() {
             (open == 0).then_some(())
         },
     );
+    let (at, after_idle) = idle.closed.as_ref().expect("closed");
+    let idle_for = *at - idle.sent_at;
+    assert!(
+        idle_for >= timeout - Duration::from_millis(200) && idle_for <= timeout + MARGIN,
+        "the idle connection closed {idle_for:?} after its answer (idle timeout {timeout:?})"
+    );
+    assert!(after_idle.is_empty(), "{after_idle:?}");
+    println!("the idle keep-alive connection closed {idle_for:?} after its answer");
     let mut latest = Duration::ZERO;
     for (i, s) in stalled.iter().enumerate() {
         let (at, answer) = s.closed.as_ref().expect("closed");
