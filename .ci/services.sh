@@ -103,3 +103,19 @@ ensure_swaks() {
     export OKERR_TEST_SWAKS=/usr/bin/swaks
     export OKERR_REQUIRE_SWAKS=1
 }
+
+# What tests/tests/limits.rs and outage.rs need: prlimit (util-linux) and the right to mount
+# a tmpfs (root, as CI runs here). When a test mount works, exports OKERR_REQUIRE_MOUNT=1,
+# so the disk-full test fails instead of skipping.
+ensure_mount() {
+    command -v prlimit >/dev/null || { echo "ci: prlimit (util-linux) is missing" >&2; return 1; }
+    local dir
+    dir=$(mktemp -d)
+    if mount -t tmpfs -o size=1m tmpfs "$dir" 2>/dev/null; then
+        umount "$dir"
+        export OKERR_REQUIRE_MOUNT=1
+    else
+        echo "ci: cannot mount a tmpfs here: the disk-full test will skip" >&2
+    fi
+    rmdir "$dir"
+}

@@ -37,6 +37,22 @@ use sqlx::{Row, Sqlite, Transaction};
 
 pub use sqlx;
 
+/// Closes a connection given back to the pool while sqlx still counts it in a
+/// transaction. SQLite rolls a transaction back by itself on some errors (a full disk:
+/// `SQLITE_FULL` at commit); sqlx's own `ROLLBACK` then fails, its transaction depth stays
+/// 1, and every later `BEGIN IMMEDIATE` of the connection fails (`InvalidSavePointStatement`)
+/// until a restart. A new connection recovers as soon as the disk has room again.
+fn not_stuck_in_a_transaction(options: SqlitePoolOptions) -> SqlitePoolOptions {
+    options.after_release(|conn, _| {
+        Box::pin(async move {
+            use sqlx::Connection;
+            // Runs the rollback a dropped transaction queued.
+            conn.ping().await?;
+            Ok(!conn.is_in_transaction())
+        })
+    })
+}
+
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -101,7 +117,7 @@ impl SqliteStorage {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if memory {
             // An in-memory database lives in one connection: readers and the writer share it.
-            let pool = SqlitePoolOptions::new()
+            let pool = not_stuck_in_a_transaction(SqlitePoolOptions::new())
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -117,7 +133,7 @@ impl SqliteStorage {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
-        let writer = SqlitePoolOptions::new()
+        let writer = not_stuck_in_a_transaction(SqlitePoolOptions::new())
             .max_connections(1)
             .connect_with(options.clone())
             .await

@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the server: updates over HTTP, the API, and the scheduler.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create and list projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -92,9 +92,31 @@ pub(crate) struct ServeArgs {
     /// them (`okerr member add --summary`); needs a mail relay [default: 06:00].
     #[arg(long, env = "OKERR_SUMMARY_AT", value_name = "HH:MM")]
     pub(crate) summary_at: Option<TimeOfDay>,
+    /// How long a client has to send a request's head (from connect, or from the first
+    /// byte of a later request) [default: 10s].
+    #[arg(long, env = "OKERR_HEADER_TIMEOUT", value_name = "D")]
+    pub(crate) header_timeout: Option<okerr::Interval>,
+    /// How long a client has to send a request's whole body [default: 30s].
+    #[arg(long, env = "OKERR_BODY_TIMEOUT", value_name = "D")]
+    pub(crate) body_timeout: Option<okerr::Interval>,
+    /// How long a kept-alive connection may wait for its next request [default: 60s].
+    #[arg(long, env = "OKERR_IDLE_TIMEOUT", value_name = "D")]
+    pub(crate) idle_timeout: Option<okerr::Interval>,
+    /// The most HTTP connections open at once; past it new ones wait to be accepted
+    /// [default: 10000, at most the open-files limit less 128].
+    #[arg(long, env = "OKERR_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+    /// After SIGTERM, how long requests in flight may take before the server exits anyway
+    /// [default: 10s].
+    #[arg(long, env = "OKERR_SHUTDOWN_GRACE", value_name = "D")]
+    pub(crate) shutdown_grace: Option<okerr::Interval>,
+    /// How long /update waits for the database before it answers 503 [default: 2s].
+    #[arg(long, env = "OKERR_STORAGE_TIMEOUT", value_name = "D")]
+    pub(crate) storage_timeout: Option<okerr::Interval>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
-    /// summary_at.
+    /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
+    /// shutdown_grace, storage_timeout.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,

@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(&cli.database, args).await,
+            Command::Serve(args) => serve::run(&cli.database, *args).await,
             Command::Project(cmd) => admin::project(&cli.database, cmd).await,
             Command::Policy(cmd) => admin::policy(&cli.database, cmd).await,
             Command::Key(cmd) => admin::key(&cli.database, cmd).await,

@@ -34,6 +34,12 @@ struct FileConfig {
     mail_from: Option<String>,
     mail_batch_delay: Option<Interval>,
     summary_at: Option<TimeOfDay>,
+    header_timeout: Option<Interval>,
+    body_timeout: Option<Interval>,
+    idle_timeout: Option<Interval>,
+    max_connections: Option<usize>,
+    shutdown_grace: Option<Interval>,
+    storage_timeout: Option<Interval>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -50,6 +56,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
     };
+    let server = server_config(&args, &file);
     let listen = args.listen.or(file.listen).unwrap_or_else(|| {
         DEFAULT_LISTEN
             .parse()
@@ -83,6 +90,13 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     };
     let mut http = HttpConfig::new(public_url);
     http.trusted_proxies = trusted_proxies;
+    if let Some(bound) = args
+        .storage_timeout
+        .as_ref()
+        .or(file.storage_timeout.as_ref())
+    {
+        http.storage_timeout = secs(bound);
+    }
     let admin_token = args.admin_token.or(file.admin_token);
     first_start(&storage, admin_token.as_deref(), &http.public_url).await?;
 
@@ -149,13 +163,8 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         None => None,
     };
     eprintln!("okerr listening on http://{bound}/ (database {database})");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    tracing::info!("stopped accepting; in-flight requests are done");
+    okerr_http::serve(listener, app, server, shutdown_signal()).await?;
+    tracing::info!("the HTTP server stopped");
     let _ = stop.send(true);
     if let Some(smtp) = smtp
         && let Err(e) = smtp.await
@@ -171,6 +180,51 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         tracing::error!(error = %e, "the scheduler task failed");
     }
     Ok(())
+}
+
+/// A setting's duration.
+fn secs(interval: &Interval) -> std::time::Duration {
+    std::time::Duration::from_secs(interval.as_secs())
+}
+
+/// Open files a server needs besides its connections: the database, logs, SMTP, DNS.
+const FD_RESERVE: u64 = 128;
+
+/// The limits of the HTTP server; the soft open-files limit is raised to the hard one
+/// first, and the connection cap kept below it.
+fn server_config(args: &ServeArgs, file: &FileConfig) -> okerr_http::ServerConfig {
+    let mut server = okerr_http::ServerConfig::default();
+    let pick = |arg: &Option<Interval>, file: &Option<Interval>, default| {
+        arg.as_ref().or(file.as_ref()).map_or(default, secs)
+    };
+    server.header_timeout = pick(
+        &args.header_timeout,
+        &file.header_timeout,
+        server.header_timeout,
+    );
+    server.body_timeout = pick(&args.body_timeout, &file.body_timeout, server.body_timeout);
+    server.idle_timeout = pick(&args.idle_timeout, &file.idle_timeout, server.idle_timeout);
+    server.grace = pick(&args.shutdown_grace, &file.shutdown_grace, server.grace);
+    if let Some(max) = args.max_connections.or(file.max_connections) {
+        server.max_connections = max;
+    }
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(limit, "open files limit (soft, raised to the hard limit)");
+            let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            if server.max_connections > usable {
+                tracing::warn!(
+                    max_connections = server.max_connections,
+                    usable,
+                    limit,
+                    "the open files limit allows fewer connections: capped"
+                );
+                server.max_connections = usable.max(1);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
+    server
 }
 
 /// The mail settings, when a relay is configured; without one the server says that

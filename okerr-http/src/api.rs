@@ -466,7 +466,38 @@ pub(crate) async fn ip(ClientIp(ip): ClientIp) -> Response {
 }
 
 /// `GET /healthz`: `OK` when storage answers.
+/// Ready when the database answers a read and a write within
+/// [`HttpConfig::health_timeout`](crate::HttpConfig::health_timeout) (a full disk fails
+/// the write while reads still work), and the last update did not fail in the database
+/// (within the last [`FAILED_WRITE_REMEMBERED`](crate::FAILED_WRITE_REMEMBERED)).
 pub(crate) async fn health(State(state): State<AppState>) -> ApiResult {
-    state.engine().storage().next_deadline().await?;
-    Ok(text(StatusCode::OK, "OK\n"))
+    if state.writes().failing() {
+        tracing::warn!("not ready: the last update failed in the database");
+        return Err(Error::new(ErrorKind::Unavailable(
+            "Not ready: the database failed the last update\n".into(),
+        )));
+    }
+    let storage = state.engine().storage();
+    let probe = async {
+        storage.next_deadline().await?;
+        storage.put_setting(HEALTH_PROBE_SETTING, "ok").await
+    };
+    match tokio::time::timeout(state.config().health_timeout, probe).await {
+        Ok(Ok(())) => Ok(text(StatusCode::OK, "OK\n")),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, source = ?std::error::Error::source(&error), "not ready");
+            Err(Error::new(ErrorKind::Unavailable(
+                "Not ready: the database failed\n".into(),
+            )))
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer in time");
+            Err(Error::new(ErrorKind::Unavailable(
+                "Not ready: the database did not answer in time\n".into(),
+            )))
+        }
+    }
 }
+
+/// The server setting `/healthz` writes to prove the database takes writes.
+const HEALTH_PROBE_SETTING: &str = "healthz_probe";

@@ -39,7 +39,10 @@ pub struct Page;
 /// | [`ErrorKind::BadRequest`] | 400 | the message |
 /// | [`ErrorKind::SignIn`] | 303 | none; `Location: /login?next=…` |
 /// | a form body that cannot be read ([`ErrorKind::Body`], …) | axum's (413, 400, …) | axum's text |
-/// | storage failed (also in an update or an action), [`ErrorKind::Internal`] | 500 | `Internal error` |
+/// | the database failed (a [`StorageError::Backend`], also in an update or an action) | 503 | [`UNAVAILABLE`]; `Retry-After` |
+/// | [`ErrorKind::Unavailable`]: the database did not answer in time, not ready | 503 | the message; `Retry-After` |
+/// | [`ErrorKind::BodyTimeout`]: the body was not sent in time | 408 | `Request body not sent in time`; `Connection: close` |
+/// | any other storage failure, [`ErrorKind::Internal`] | 500 | `Internal error` |
 ///
 /// A [`Text`] body is `text/plain; charset=utf-8`, a [`Page`] body the HTML error page;
 /// the sign-in redirect, the director's empty 404 and axum's form texts are the same for
@@ -99,12 +102,41 @@ pub enum ErrorKind {
     /// API answers it, in plain text.
     #[error(transparent)]
     Api(Box<ErrorKind>),
+    /// The database did not answer in time (an outage, a full disk), or the server is not
+    /// ready: a 503 with `Retry-After`, and the text to answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request body was not sent within the server's body timeout: a 408, and the
+    /// connection is closed.
+    #[error("Request body not sent in time\n")]
+    BodyTimeout,
+}
+
+/// The text of a 503 for a failed database: the clients print it and retry.
+pub const UNAVAILABLE: &str =
+    "Service temporarily unavailable: the database failed. Retry later.\n";
+
+/// The `Retry-After` of a 503, in seconds. okerr's clients (urllib3) honour it.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether `e` is a failure of the database itself (not a missing or conflicting row).
+fn backend_failed(e: &StorageError) -> bool {
+    matches!(e, StorageError::Backend { .. })
 }
 
 impl ErrorKind {
     /// The status of the answer: okerr-http's one mapping of errors to statuses.
     pub fn status(&self) -> StatusCode {
         match self {
+            ErrorKind::Update(UpdateError::Storage(e))
+            | ErrorKind::Action(ActionError::Storage(e))
+            | ErrorKind::Storage(e)
+                if backend_failed(e) =>
+            {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorKind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Update(e) => match e {
                 UpdateError::NoSuchProject(_) => StatusCode::NOT_FOUND,
                 UpdateError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -134,7 +166,8 @@ impl ErrorKind {
         }
     }
 
-    /// Whether this is a failure of the server (a 500) rather than a refusal.
+    /// Whether this is a failure of the server (a 500, or a 503 when the database itself
+    /// failed) rather than a refusal: its cause is logged.
     pub fn is_internal(&self) -> bool {
         match self {
             ErrorKind::Update(UpdateError::Storage(_))
@@ -148,14 +181,22 @@ impl ErrorKind {
 
     /// The text of the answer; `page` drops the API's final `\n` of an action's refusal.
     fn message(&self, page: bool) -> Cow<'_, str> {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE && self.is_internal() {
+            return Cow::Borrowed(if page {
+                UNAVAILABLE.trim_end()
+            } else {
+                UNAVAILABLE
+            });
+        }
         if self.is_internal() {
             return Cow::Borrowed("Internal error");
         }
         match self {
             ErrorKind::Action(e) if !page => Cow::Owned(format!("{e}\n")),
-            ErrorKind::NotFound(m) | ErrorKind::Forbidden(m) | ErrorKind::BadRequest(m) => {
-                Cow::Borrowed(m)
-            }
+            ErrorKind::NotFound(m)
+            | ErrorKind::Forbidden(m)
+            | ErrorKind::BadRequest(m)
+            | ErrorKind::Unavailable(m) => Cow::Borrowed(m),
             ErrorKind::Body(e) => Cow::Owned(e.body_text()),
             ErrorKind::Multipart(e) => Cow::Owned(e.body_text()),
             ErrorKind::FormField(e) => Cow::Owned(format!("Bad form: {}", e.body_text())),
@@ -179,8 +220,26 @@ impl ErrorKind {
                 text(status, self.message(false))
             }
             ErrorKind::Api(kind) => kind.respond(status, false),
-            _ if page => crate::web::error_page(status, &self.message(true)),
-            _ => text(status, self.message(false)),
+            ErrorKind::BodyTimeout => {
+                let mut response = text(status, self.message(false));
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            _ => {
+                let mut response = if page {
+                    crate::web::error_page(status, &self.message(true))
+                } else {
+                    text(status, self.message(false))
+                };
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                }
+                response
+            }
         }
     }
 
@@ -356,7 +415,10 @@ mod tests {
     where
         Error<B>: IntoResponse,
     {
-        let response = e.into_response();
+        answer_response(e.into_response()).await
+    }
+
+    async fn answer_response(response: Response) -> (u16, Option<String>, String, Option<String>) {
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -392,8 +454,12 @@ mod tests {
         );
     }
 
+    fn conflict() -> StorageError {
+        StorageError::conflict("indicator", "srv")
+    }
+
     #[tokio::test]
-    async fn a_storage_failure_is_a_500_with_its_cause_in_the_extensions() {
+    async fn a_failed_database_is_a_503_with_retry_after_and_its_cause_in_the_extensions() {
         let kinds: Vec<Error> = vec![
             backend().into(),
             UpdateError::Storage(backend()).into(),
@@ -401,16 +467,59 @@ mod tests {
         ];
         for e in kinds {
             assert!(e.kind().is_internal());
-            let (status, ct, body, cause) = answer(e).await;
-            assert_eq!((status, body.as_str()), (500, "Internal error"));
+            let response = e.into_response();
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER),
+                Some(&HeaderValue::from(RETRY_AFTER_SECS))
+            );
+            let (status, ct, body, cause) = answer_response(response).await;
+            assert_eq!((status, body.as_str()), (503, UNAVAILABLE));
             assert_eq!(ct.as_deref(), PLAIN);
             assert_eq!(cause.as_deref(), Some("test storage failed"));
         }
         let (status, ct, body, cause) = answer(Error::<Page>::from(backend())).await;
-        assert_eq!(status, 500);
+        assert_eq!(status, 503);
         assert!(ct.is_some_and(|ct| ct.starts_with("text/html")));
-        assert!(body.contains("Internal error"), "{body}");
+        assert!(body.contains("Service temporarily unavailable"), "{body}");
         assert_eq!(cause.as_deref(), Some("test storage failed"));
+    }
+
+    #[tokio::test]
+    async fn another_storage_failure_is_a_500_with_its_cause_in_the_extensions() {
+        let kinds: Vec<Error> = vec![
+            conflict().into(),
+            UpdateError::Storage(conflict()).into(),
+            Error::internal("a bug"),
+        ];
+        for e in kinds {
+            assert!(e.kind().is_internal());
+            let (status, ct, body, cause) = answer(e).await;
+            assert_eq!((status, body.as_str()), (500, "Internal error"));
+            assert_eq!(ct.as_deref(), PLAIN);
+            assert!(cause.is_some());
+        }
+        let (status, _, body, _) = answer(Error::<Page>::from(conflict())).await;
+        assert_eq!(status, 500);
+        assert!(body.contains("Internal error"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn timeouts_answer_503_and_408() {
+        let e = Error::<Text>::new(ErrorKind::Unavailable("Not ready\n".into()));
+        let response = e.into_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let (status, _, body, cause) = answer_response(response).await;
+        assert_eq!((status, body.as_str(), cause), (503, "Not ready\n", None));
+        let response = Error::<Text>::new(ErrorKind::BodyTimeout).into_response();
+        assert_eq!(
+            response.headers().get(header::CONNECTION),
+            Some(&HeaderValue::from_static("close"))
+        );
+        let (status, _, body, _) = answer_response(response).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (408, "Request body not sent in time\n")
+        );
     }
 
     #[tokio::test]
@@ -447,7 +556,7 @@ mod tests {
         assert_eq!(ct.as_deref(), PLAIN);
         let e: Error<Page> = Error::<Text>::from(backend()).into();
         let (status, ct, body, cause) = answer(e).await;
-        assert_eq!((status, body.as_str()), (500, "Internal error"));
+        assert_eq!((status, body.as_str()), (503, UNAVAILABLE));
         assert_eq!(ct.as_deref(), PLAIN);
         assert!(cause.is_some());
     }

@@ -18,7 +18,7 @@
 //! );
 //! let config = HttpConfig::new("http://127.0.0.1:8080/".parse().unwrap());
 //! let app = router(AppState::new(engine, config));
-//! // axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//! // okerr_http::serve(listener, app, ServerConfig::default(), shutdown).await
 //! ```
 
 #![forbid(unsafe_code)]
@@ -27,10 +27,12 @@ mod api;
 mod client_ip;
 mod error;
 mod form;
+mod server;
 mod update;
 mod web;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -47,11 +49,18 @@ use tower_http::trace::TraceLayer;
 use url::Url;
 
 pub use client_ip::ClientIp;
-pub use error::{Error, ErrorKind, InternalError, Page, Text};
+pub use error::{Error, ErrorKind, InternalError, Page, RETRY_AFTER_SECS, Text, UNAVAILABLE};
+pub use server::{ServerConfig, serve};
 pub use web::{COOKIE_KEY_SETTING, SESSION_COOKIE};
 
 /// The largest request body accepted by default: 64 KiB, far more than any update.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long `/update` waits for the engine by default before it answers `503`.
+pub const DEFAULT_STORAGE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long `/healthz` waits for its database probe by default before it says not ready.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The server setting that holds the SHA-256 of the admin token.
 pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -66,6 +75,12 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// The largest request body, in bytes.
     pub body_limit: usize,
+    /// The longest `/update` waits for the engine (the database) before it answers `503`
+    /// with `Retry-After`; the update may still be committed later (the client retries).
+    pub storage_timeout: Duration,
+    /// The longest `/healthz` waits for its read and write probe of the database before
+    /// it answers `503` (not ready).
+    pub health_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -80,6 +95,8 @@ impl HttpConfig {
             public_url,
             trusted_proxies: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            storage_timeout: DEFAULT_STORAGE_TIMEOUT,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
         }
     }
 }
@@ -90,6 +107,30 @@ pub struct AppState {
     engine: Engine,
     config: Arc<HttpConfig>,
     web: web::WebKeys,
+    writes: Arc<WriteHealth>,
+}
+
+/// How long a failed `/update` (the database failed or did not answer) keeps `/healthz`
+/// not ready when no later update succeeded.
+pub(crate) const FAILED_WRITE_REMEMBERED: Duration = Duration::from_secs(10);
+
+/// The outcome of the last `/update` that reached the database: `/healthz`'s own probe is
+/// small and may still fit where a batch no longer does (a nearly full disk).
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth(std::sync::Mutex<Option<(std::time::Instant, bool)>>);
+
+impl WriteHealth {
+    pub(crate) fn record(&self, ok: bool) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), ok));
+    }
+
+    /// Whether the last update failed, within [`FAILED_WRITE_REMEMBERED`].
+    pub(crate) fn failing(&self) -> bool {
+        matches!(
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()),
+            Some((at, false)) if at.elapsed() < FAILED_WRITE_REMEMBERED
+        )
+    }
 }
 
 impl AppState {
@@ -99,7 +140,13 @@ impl AppState {
             engine,
             config: Arc::new(config),
             web: web::WebKeys::default(),
+            writes: Arc::default(),
         }
+    }
+
+    /// How the last updates fared in the database.
+    pub(crate) fn writes(&self) -> &WriteHealth {
+        &self.writes
     }
 
     /// The engine.
@@ -120,9 +167,9 @@ impl AppState {
 
 /// The router: `/update`, `/api/…`, `/healthz`, and the web pages (`/login`, `/p/{textid}`,
 /// `/i/{textid}/{name}`, `/admin`, …); the cause of every 500 is logged once, with the
-/// request id. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()`: the peer address is the client
-/// IP (see [`HttpConfig::trusted_proxies`]).
+/// request id. Serve it with [`serve`] (timeouts, a connection cap, a bounded shutdown), or
+/// with `into_make_service_with_connect_info::<SocketAddr>()`: the peer address is the
+/// client IP (see [`HttpConfig::trusted_proxies`]).
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.body_limit;

@@ -7,7 +7,7 @@ use axum::response::Response;
 use okerr::{Source, UpdateError, UpdateOutcome, UpdateRequest};
 
 use crate::form::Fields;
-use crate::{AppState, ClientIp, Error, text};
+use crate::{AppState, ClientIp, Error, ErrorKind, text};
 
 pub(crate) async fn update(
     State(state): State<AppState>,
@@ -30,7 +30,20 @@ pub(crate) async fn update(
         ..UpdateRequest::new(textid, name, status)
     };
     let (textid, name) = (req.textid.clone(), req.name.clone());
-    match state.engine().update(req).await {
+    let bound = state.config().storage_timeout;
+    let Ok(answer) = tokio::time::timeout(bound, state.engine().update(req)).await else {
+        // The update may still be committed; the client retries (okerr's are idempotent).
+        tracing::warn!(%textid, %name, %ip, ?bound, "update not answered in time: 503");
+        state.writes().record(false);
+        return Err(Error::new(ErrorKind::Unavailable(format!(
+            "Service temporarily unavailable: the database did not answer in {}s. Retry later.\n",
+            bound.as_secs_f32()
+        ))));
+    };
+    state
+        .writes()
+        .record(!matches!(answer, Err(UpdateError::Storage(_))));
+    match answer {
         Ok(outcome) => {
             // Every accepted update is in the indicator's log already; the server's own log
             // has it only at debug level, so that it does not cost as much as the update.

@@ -524,6 +524,13 @@ async fn checkmethods_needs_no_key() {
 #[tokio::test]
 async fn healthz() {
     let w = World::new().await;
+    // The probe writes one setting (to prove the database takes writes), the same each
+    // time: after the first, /healthz changes nothing.
+    assert_eq!(w.get("/healthz").await.pair(), (200, "OK\n"));
+    assert_eq!(
+        w.storage.setting("healthz_probe").await.unwrap().as_deref(),
+        Some("ok")
+    );
     let before = w.snapshot();
     let answer = w.get("/healthz").await;
     assert_eq!(answer.pair(), (200, "OK\n"));

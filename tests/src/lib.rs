@@ -174,6 +174,8 @@ fn read_lines(
 pub struct Server {
     child: Option<Child>,
     addr: SocketAddr,
+    /// A command the binary runs under (`prlimit --nofile=1024: --`), if any.
+    wrapper: Vec<String>,
     extra_args: Vec<String>,
     /// The database URL from [`Server::start_on`]; `None`: `okerr.db` in `dir`.
     database: Option<String>,
@@ -206,7 +208,24 @@ impl Server {
         Server::start_with(Some(url.to_owned()), extra_args)
     }
 
+    /// Like [`Server::start`], the binary run under `wrapper`, a command that execs its
+    /// arguments (e.g. `prlimit --nofile=1024: --`): [`Server::pid`] is still the server's.
+    ///
+    /// # Panics
+    /// When the server does not start, with what it printed.
+    pub fn start_under(wrapper: &[&str], extra_args: &[&str]) -> Server {
+        Server::start_with_wrapper(None, wrapper, extra_args)
+    }
+
     fn start_with(database: Option<String>, extra_args: &[&str]) -> Server {
+        Server::start_with_wrapper(database, &[], extra_args)
+    }
+
+    fn start_with_wrapper(
+        database: Option<String>,
+        wrapper: &[&str],
+        extra_args: &[&str],
+    ) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("okerr-e2e-")
             .tempdir()
@@ -214,6 +233,7 @@ impl Server {
         let mut server = Server {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            wrapper: wrapper.iter().map(|s| (*s).to_owned()).collect(),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
             database,
             first_start: None,
@@ -235,7 +255,14 @@ impl Server {
     }
 
     fn spawn(&mut self, first: bool) {
-        let mut cmd = Command::new(okerr_bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(okerr_bin());
+                cmd
+            }
+            None => Command::new(okerr_bin()),
+        };
         cmd.arg("--database")
             .arg(self.database_url())
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -371,20 +398,30 @@ impl Server {
     /// # Panics
     /// When it is not running, does not exit in time, or exits with anything but 0.
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_within(START_TIMEOUT).0
+    }
+
+    /// Sends SIGTERM and waits at most `limit` for the server to exit; returns how it
+    /// exited and how long that took.
+    ///
+    /// # Panics
+    /// When it is not running, does not exit within `limit`, or exits with anything but 0.
+    pub fn stop_within(&mut self, limit: Duration) -> (ExitStatus, Duration) {
         let pid = self.pid();
+        let started = Instant::now();
         let sent = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed: {sent}");
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = started + limit;
         let status = loop {
             let child = self.child.as_mut().expect("the server runs");
             if let Some(status) = child.try_wait().expect("wait for the server") {
                 break status;
             }
             if Instant::now() > deadline {
-                self.fail(&format!("did not exit within {START_TIMEOUT:?} of SIGTERM"));
+                self.fail(&format!("did not exit within {limit:?} of SIGTERM"));
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -394,7 +431,7 @@ impl Server {
             "okerr serve exited with {status} after SIGTERM; stderr:\n{}",
             self.stderr()
         );
-        status
+        (status, started.elapsed())
     }
 
     /// Kills the server with SIGKILL (a crash: no shutdown of any kind) and reaps it.
