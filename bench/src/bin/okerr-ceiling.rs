@@ -4,8 +4,9 @@
 //! It listens on `127.0.0.1:PORT`, reads the form body of every request to `/update`
 //! (`POST`, or `GET` with no body) into a map of fields exactly as `okerr-http` does
 //! (`Bytes`, then `url::form_urlencoded`), and answers `200 OK` with the body `OK`. Same
-//! axum, same hyper, same allocator (mimalloc), same runtime settings as `okerr serve` (a multi-threaded tokio runtime
-//! with the defaults of `#[tokio::main]`: one worker per core), the client address taken
+//! axum, same hyper, same accept loop (`okerr_http::serve`), same allocator (mimalloc),
+//! same runtime settings as `okerr serve` (a multi-threaded tokio runtime with the
+//! defaults of `#[tokio::main]`: one worker per core), the client address taken
 //! the same way; no storage, no engine, no log. What okerr reaches against it, under the
 //! same load, is the best okerr can do on this machine.
 //!
@@ -72,9 +73,12 @@ fn main() -> std::process::ExitCode {
         let app = Router::new()
             .route("/update", any(update))
             .route("/update/", any(update));
-        axum::serve(
+        // The same accept loop, timeouts and connection cap as `okerr serve`.
+        okerr_http::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            okerr_http::ServerConfig::default(),
+            std::future::pending(),
         )
         .await
     });
