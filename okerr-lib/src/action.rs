@@ -241,8 +241,8 @@ pub fn decide_create(
     now: DateTime<Utc>,
 ) -> Result<Commit, ActionError> {
     let name = IndicatorName::parse(name).map_err(|_| ActionError::BadName(name.to_owned()))?;
-    if let Some(max) = project
-        .max_indicators
+    if let Some(max) = settings
+        .indicator_limit(project)
         .filter(|m| indicator_count >= u64::from(*m))
     {
         return Err(ActionError::Limit {

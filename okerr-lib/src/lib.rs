@@ -42,7 +42,7 @@ pub use notify::{DeliveryReport, Notifier, NotifyError};
 pub use outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChange};
 pub use project::{ApiKey, Member, NewProject, Policy, Project, ProjectId, Source};
 pub use reduction::{Reduction, ReductionError};
-pub use settings::Settings;
+pub use settings::{AutocreateRate, Settings};
 pub use storage::{Commit, GroupResult, Storage, StorageError};
 pub use summary::ProjectSummary;
 pub use update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};

@@ -28,6 +28,7 @@ struct PolicyForm {
     http_update: bool,
     smtp_update: bool,
     autocreate: bool,
+    open_autocreate: bool,
     reduction: String,
     webhook: String,
 }
@@ -52,6 +53,7 @@ impl PolicyForm {
             http_update: p.http_update,
             smtp_update: p.smtp_update,
             autocreate: p.autocreate,
+            open_autocreate: p.open_autocreate,
             reduction: p
                 .reduction
                 .as_ref()
@@ -94,6 +96,7 @@ impl PolicyForm {
             http_update: on("http_update"),
             smtp_update: on("smtp_update"),
             autocreate: on("autocreate"),
+            open_autocreate: on("open_autocreate"),
             reduction,
             webhook,
         }
@@ -152,6 +155,7 @@ impl PolicyForm {
                 http_update: self.http_update,
                 smtp_update: self.smtp_update,
                 autocreate: self.autocreate,
+                open_autocreate: self.open_autocreate,
                 reduction,
                 url_statuschange,
             }),
@@ -229,6 +233,9 @@ fn policy_form(
                 label { input type="checkbox" name="http_update" value="1" checked[form.http_update]; "updates over HTTP" }
                 label { input type="checkbox" name="smtp_update" value="1" checked[form.smtp_update]; "updates over SMTP" }
                 label { input type="checkbox" name="autocreate" value="1" checked[form.autocreate]; "create indicators named in updates" }
+                @if form.name != "Default" {
+                    label { input type="checkbox" name="open_autocreate" value="1" checked[form.open_autocreate]; "create them without a secret even while Default is locked (autocreate off or a secret)" }
+                }
                 label { "Alert reduction " small { "(0s 00:30-02:00 5m; empty: none)" } input type="text" name="reduction" value=(form.reduction); }
                 label { "Webhook on status change " small { "(empty: none)" } input type="text" name="webhook" value=(form.webhook); }
                 button type="submit" { @if new { "Add policy" } @else { "Save" } }
