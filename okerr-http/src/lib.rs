@@ -81,6 +81,9 @@ pub struct HttpConfig {
     /// The longest `/healthz` waits for its read and write probe of the database before
     /// it answers `503` (not ready).
     pub health_timeout: Duration,
+    /// Where policy webhooks may point; the policies page refuses the others (the
+    /// notifier checks again when it connects).
+    pub outbound: okerr::OutboundNetworks,
 }
 
 impl HttpConfig {
@@ -97,6 +100,7 @@ impl HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             storage_timeout: DEFAULT_STORAGE_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            outbound: okerr::OutboundNetworks::default(),
         }
     }
 }

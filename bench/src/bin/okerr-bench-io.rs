@@ -120,7 +120,7 @@ async fn alert_mails(report: &mut String) -> Result<()> {
         storage,
         notifier,
         Arc::new(clock.clone()),
-        EngineConfig::default(),
+        unlimited(),
     );
     // 200 autocreate alerts × 10 recipients = 2,000 outbox entries.
     for i in 0..200 {
@@ -208,7 +208,7 @@ async fn smtp_updates(report: &mut String, senders: usize, n: usize) -> Result<(
     let engine = Engine::without_notifier(
         storage,
         Arc::new(okerr::SystemClock),
-        EngineConfig::default(),
+        unlimited(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -263,7 +263,7 @@ async fn project_page(report: &mut String, n: usize) -> Result<()> {
     let engine = Engine::without_notifier(
         storage,
         Arc::new(okerr::SystemClock),
-        EngineConfig::default(),
+        unlimited(),
     );
     for i in 0..n {
         let status = if i % 10 == 0 { "ERR" } else { "OK" };
@@ -313,4 +313,13 @@ async fn main() -> Result<()> {
     }
     print!("{report}");
     Ok(())
+}
+
+/// The engine's configuration for a benchmark: no indicator limit and no autocreate rate
+/// (the set-up creates its indicators as fast as it can).
+fn unlimited() -> EngineConfig {
+    EngineConfig {
+        settings: okerr::Settings::default().unlimited(),
+        ..EngineConfig::default()
+    }
 }

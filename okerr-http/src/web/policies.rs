@@ -300,6 +300,28 @@ pub(crate) async fn page(
     ))
 }
 
+/// Why a webhook may not be saved: its host is, or resolves to, an address outside the
+/// server's outbound networks. A name that does not resolve now is kept: the notifier's
+/// resolver decides when it connects, as it does for every name.
+async fn outbound_refusal(state: &AppState, webhook: Option<&url::Url>) -> Option<String> {
+    let url = webhook?;
+    let networks = &state.config().outbound;
+    let host = url.host_str()?.to_owned();
+    let ips: Vec<std::net::IpAddr> = match url.host()? {
+        url::Host::Ipv4(ip) => vec![ip.into()],
+        url::Host::Ipv6(ip) => vec![ip.into()],
+        url::Host::Domain(name) => {
+            let lookup = tokio::net::lookup_host((name, url.port_or_known_default().unwrap_or(80)));
+            match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+                _ => Vec::new(),
+            }
+        }
+    };
+    let refused = ips.into_iter().find_map(|ip| networks.check(&host, ip).err())?;
+    Some(format!("webhook: {refused}"))
+}
+
 /// `POST /p/{textid}/policies`: saves the policy of the form's `name`, or adds it.
 pub(crate) async fn save(
     State(state): State<AppState>,
@@ -312,7 +334,14 @@ pub(crate) async fn save(
     check_csrf(&viewer, &mut fields)?;
     let form = PolicyForm::from_fields(&mut fields);
     let new = project.policy(&form.name).is_none();
-    let policy = match form.to_policy() {
+    let checked = match form.to_policy() {
+        Ok(p) => match outbound_refusal(&state, p.url_statuschange.as_ref()).await {
+            Some(refused) => Err(vec![refused]),
+            None => Ok(p),
+        },
+        Err(errors) => Err(errors),
+    };
+    let policy = match checked {
         Ok(p) => p,
         Err(errors) => {
             let page = render(
