@@ -105,7 +105,12 @@ impl OutboundNetworks {
     /// Every address (the setting `0.0.0.0/0, ::/0`): only for a server whose every project
     /// owner is trusted.
     pub fn everything() -> Self {
-        OutboundNetworks(crate::project::world().into_iter().map(OutboundNet::Net).collect())
+        OutboundNetworks(
+            crate::project::world()
+                .into_iter()
+                .map(OutboundNet::Net)
+                .collect(),
+        )
     }
 
     /// Whether a connection to `ip` is allowed. An IPv4-mapped IPv6 address counts as the

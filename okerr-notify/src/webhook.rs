@@ -45,18 +45,17 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let networks = self.networks.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
-            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found
-                .into_iter()
-                .partition(|a| networks.allows(a.ip()));
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                found.into_iter().partition(|a| networks.allows(a.ip()));
             match (allowed.is_empty(), refused.first()) {
                 (true, Some(addr)) => Err(Box::new(OutboundRefused {
                     host,
                     ip: addr.ip(),
                     allowed: networks.to_string(),
-                }) as Box<dyn std::error::Error + Send + Sync>),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>),
                 _ => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
             }
         })

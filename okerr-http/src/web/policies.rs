@@ -318,7 +318,9 @@ async fn outbound_refusal(state: &AppState, webhook: Option<&url::Url>) -> Optio
             }
         }
     };
-    let refused = ips.into_iter().find_map(|ip| networks.check(&host, ip).err())?;
+    let refused = ips
+        .into_iter()
+        .find_map(|ip| networks.check(&host, ip).err())?;
     Some(format!("webhook: {refused}"))
 }
 
