@@ -543,7 +543,12 @@ async fn repeated_unknown_commands_close_the_session() {
         ..SmtpConfig::default()
     };
     let mut smtp = Smtp::start(config).await;
-    for bad in ["XYZZY plugh", "EXPN root", "ETRN example.com", "AUTH PLAIN AAAA"] {
+    for bad in [
+        "XYZZY plugh",
+        "EXPN root",
+        "ETRN example.com",
+        "AUTH PLAIN AAAA",
+    ] {
         let lines: Vec<&str> = std::iter::once("EHLO client.example")
             .chain(std::iter::repeat_n(bad, 50))
             .collect();
@@ -554,10 +559,7 @@ async fn repeated_unknown_commands_close_the_session() {
             "{bad}: {replies:#?}"
         );
         // The greeting, the EHLO lines, five refusals, then 421 and the end of the session.
-        let refusals = replies
-            .iter()
-            .filter(|r| r.starts_with('5'))
-            .count();
+        let refusals = replies.iter().filter(|r| r.starts_with('5')).count();
         assert_eq!(refusals, 5, "{bad}: {replies:#?}");
     }
     // A session with a few mistakes still works.
