@@ -219,7 +219,7 @@ for backend in "${BACKENDS[@]}"; do
         port=$(free_port)
         out=$TMP/okerr-$backend-$n.out
         err=$TMP/okerr-$backend-$n.err
-        "$BIN/okerr" --database "$url" serve --listen "127.0.0.1:$port" > "$out" 2> "$err" &
+        "$BIN/okerr" --database "$url" serve --listen "127.0.0.1:$port" --max-indicators 0 --autocreate-burst 0 > "$out" 2> "$err" &
         okerr_pid=$!
         PIDS+=("$okerr_pid")
         wait_for "$err" "okerr listening on" "$okerr_pid"

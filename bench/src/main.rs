@@ -757,10 +757,15 @@ async fn bench_updates(backend: Backend, options: &Options, report: &mut Report)
                 .with_member(okerr::Email::parse("ops@example.com")?),
         )
         .await?;
-    let engine = Engine::new(
+    // No indicator limit nor autocreate rate: the set-up creates its indicators at once.
+    let engine = Engine::with_config(
         storage.clone(),
         Arc::new(RecordingNotifier::new()),
         Arc::new(SystemClock),
+        okerr::EngineConfig {
+            settings: Settings::default().unlimited(),
+            ..okerr::EngineConfig::default()
+        },
     );
     let names: Arc<Vec<String>> = Arc::new((0..INDICATORS).map(indicator_name).collect());
     for name in names.iter() {

@@ -113,10 +113,26 @@ pub(crate) struct ServeArgs {
     /// How long /update waits for the database before it answers 503 [default: 2s].
     #[arg(long, env = "OKERR_STORAGE_TIMEOUT", value_name = "D")]
     pub(crate) storage_timeout: Option<okerr::Interval>,
+    /// The most indicators of a project that sets none of its own (`okerr project set
+    /// --max-indicators`); 0: no limit [default: 1000].
+    #[arg(long, env = "OKERR_MAX_INDICATORS", value_name = "N")]
+    pub(crate) max_indicators: Option<u32>,
+    /// How many indicators updates may create in one project at once; 0 turns the
+    /// autocreate rate limit off [default: 100].
+    #[arg(long, env = "OKERR_AUTOCREATE_BURST", value_name = "N")]
+    pub(crate) autocreate_burst: Option<u32>,
+    /// How many more they may create each minute once the burst is spent [default: 20].
+    #[arg(long, env = "OKERR_AUTOCREATE_PER_MINUTE", value_name = "N")]
+    pub(crate) autocreate_per_minute: Option<u32>,
+    /// A network policy webhooks may reach: `public` (every public address) or a CIDR,
+    /// e.g. 10.1.0.0/16 (repeatable; replaces the default) [default: public].
+    #[arg(long = "outbound-network", value_name = "public|CIDR")]
+    pub(crate) outbound_networks: Vec<okerr::OutboundNet>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
     /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
-    /// shutdown_grace, storage_timeout.
+    /// shutdown_grace, storage_timeout, max_indicators, autocreate_burst,
+    /// autocreate_per_minute, outbound_networks.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,

@@ -7,6 +7,7 @@
 mod admin;
 mod cli;
 mod client;
+mod logfmt;
 mod secret;
 mod serve;
 mod store;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .fmt_fields(logfmt::fields())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

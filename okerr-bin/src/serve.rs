@@ -40,6 +40,10 @@ struct FileConfig {
     max_connections: Option<usize>,
     shutdown_grace: Option<Interval>,
     storage_timeout: Option<Interval>,
+    max_indicators: Option<u32>,
+    autocreate_burst: Option<u32>,
+    autocreate_per_minute: Option<u32>,
+    outbound_networks: Option<okerr::OutboundNetworks>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -51,12 +55,42 @@ fn read_config(path: &Path) -> Result<FileConfig, Error> {
     toml::from_str(&text).map_err(|e| config_error(e.into()))
 }
 
+/// The indicator limit and the autocreate rate (docs/operations.md, "Abuse limits"): a
+/// setting of 0 turns its limit off.
+fn abuse_limits(args: &ServeArgs, file: &FileConfig) -> Settings {
+    let defaults = Settings::default();
+    let rate = defaults.autocreate_rate.unwrap_or_default();
+    let max_indicators = args
+        .max_indicators
+        .or(file.max_indicators)
+        .or(defaults.max_indicators)
+        .filter(|n| *n > 0);
+    let burst = args
+        .autocreate_burst
+        .or(file.autocreate_burst)
+        .unwrap_or(rate.burst);
+    let per_minute = args
+        .autocreate_per_minute
+        .or(file.autocreate_per_minute)
+        .unwrap_or(rate.per_minute);
+    Settings {
+        max_indicators,
+        autocreate_rate: (burst > 0).then_some(okerr::AutocreateRate { burst, per_minute }),
+        ..defaults
+    }
+}
+
 pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let file = match &args.config {
         Some(path) => read_config(path)?,
         None => FileConfig::default(),
     };
     let server = server_config(&args, &file);
+    let limits = abuse_limits(&args, &file);
+    let outbound = match args.outbound_networks.as_slice() {
+        [] => file.outbound_networks.clone().unwrap_or_default(),
+        nets => okerr::OutboundNetworks(nets.to_vec()),
+    };
     let listen = args.listen.or(file.listen).unwrap_or_else(|| {
         DEFAULT_LISTEN
             .parse()
@@ -73,6 +107,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
             .min_patience
             .or(file.min_patience)
             .unwrap_or_else(|| Interval::from_secs(0)),
+        ..limits
     };
 
     let storage = store::open(database).await?;
@@ -97,6 +132,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     {
         http.storage_timeout = secs(bound);
     }
+    http.outbound = outbound.clone();
     let admin_token = args.admin_token.or(file.admin_token);
     first_start(&storage, admin_token.as_deref(), &http.public_url).await?;
 
@@ -116,7 +152,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let email = mail
         .clone()
         .map(|mail| EmailNotifier::new(mail, storage.clone(), clock.clone()));
-    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3))
+    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3), outbound)
         .map_err(|e| Error::Usage(format!("webhooks: {e}")))?;
     let notifier = Arc::new(Dispatcher::new(email, webhook));
     let summary_at = args.summary_at.or(file.summary_at).unwrap_or_default();

@@ -144,7 +144,9 @@ impl ErrorKind {
             },
             ErrorKind::Action(e) => match e {
                 ActionError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                ActionError::Method(MethodError::BadArgument { .. }) => StatusCode::BAD_REQUEST,
+                ActionError::Method(MethodError::BadArgument { .. })
+                | ActionError::FieldTooLong { .. }
+                | ActionError::TooManyActions(_) => StatusCode::BAD_REQUEST,
                 ActionError::NoSuchProject(_)
                 | ActionError::NoSuchIndicator { .. }
                 | ActionError::NoSuchPolicy(_)

@@ -35,13 +35,91 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             let mut form = Multipart::from_request(req, state).await?;
             while let Some(field) = form.next_field().await? {
                 let name = field.name().unwrap_or_default().to_owned();
-                let value = field.text().await?;
+                let value = utf8(&name, field.bytes().await?.to_vec())?;
                 fields.insert(name, value);
             }
         } else {
             let body = Bytes::from_request(req, state).await?;
-            fields.extend(url::form_urlencoded::parse(&body).into_owned());
+            fields.extend(parse_urlencoded(&body)?);
         }
         Ok(Fields(fields))
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body as pairs, refusing what is not UTF-8 once
+/// decoded: a lossy decoding would make different byte names one name (U+FFFD).
+fn parse_urlencoded(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    let decode = |part: &[u8]| -> Vec<u8> {
+        let plus: Vec<u8> = part
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        percent_encoding::percent_decode(&plus).collect()
+    };
+    let mut pairs = Vec::new();
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = utf8("", decode(name))?;
+        let value = utf8(&name, decode(value))?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+/// `bytes` as text, or a 400 naming the field.
+fn utf8(field: &str, bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|_| {
+        let field = if field.is_empty() {
+            "a field name"
+        } else {
+            field
+        };
+        let field: String = field.chars().take(100).collect();
+        Error::bad_request(format!("Field '{field}' is not valid UTF-8"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_urlencoded;
+
+    #[test]
+    fn urlencoded_as_okerr_reads_it() {
+        let pairs =
+            parse_urlencoded(b"textid=p1&name=a+b%2Bc&status=OK&empty=&flag&&x=%C3%A9").unwrap();
+        let expected = [
+            ("textid", "p1"),
+            ("name", "a b+c"),
+            ("status", "OK"),
+            ("empty", ""),
+            ("flag", ""),
+            ("x", "é"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(
+            parse_urlencoded(b"a=%3D%26").unwrap(),
+            vec![("a".to_owned(), "=&".to_owned())]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let bad: [Vec<u8>; 4] = [
+            b"name=%FF".to_vec(),
+            b"name=%C3".to_vec(),
+            vec![b'n', b'=', 0xff],
+            b"%FE=1".to_vec(),
+        ];
+        for bad in bad {
+            assert!(parse_urlencoded(&bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -45,6 +45,7 @@ use tower::ServiceExt;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use url::Url;
 
@@ -81,6 +82,9 @@ pub struct HttpConfig {
     /// The longest `/healthz` waits for its read and write probe of the database before
     /// it answers `503` (not ready).
     pub health_timeout: Duration,
+    /// Where policy webhooks may point; the policies page refuses the others (the
+    /// notifier checks again when it connects).
+    pub outbound: okerr::OutboundNetworks,
 }
 
 impl HttpConfig {
@@ -97,6 +101,7 @@ impl HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             storage_timeout: DEFAULT_STORAGE_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            outbound: okerr::OutboundNetworks::default(),
         }
     }
 }
@@ -214,7 +219,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
     // okerr collapses leading double slashes (`//update`) when the path does not resolve.
     let again = routes.clone();
-    routes.fallback(move |mut req: Request| async move {
+    let routes = routes.fallback(move |mut req: Request| async move {
         let path = req.uri().path();
         if !path.starts_with("//") {
             return Error::<Text>::not_found("Not Found\n").into_response();
@@ -234,7 +239,19 @@ pub fn router(state: AppState) -> Router {
             }
             Err(_) => Error::<Text>::not_found("Not Found\n").into_response(),
         }
-    })
+    });
+    // On every answer: browsers never guess a type (an echoed name stays text), and
+    // nothing is cached unless a handler says so (the indicator JSON holds `args.secret`;
+    // pages set no-store themselves, the style sheet is public).
+    routes
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        ))
 }
 
 /// Request ids `PREFIX-N`: a random prefix per router and a counter. Unique like a UUID

@@ -606,11 +606,101 @@ async fn policies_are_edited_with_clear_errors_and_all_or_nothing() {
     assert_eq!(b.post("/p/p1/policies", &new).await.status, 303);
     let project = w.storage.project(w.project.id).await.unwrap().unwrap();
     assert_eq!(project.policies.len(), 3);
-    // Updates now follow the saved policy: no autocreate, a secret, subnets.
+    // Updates now follow the saved policy: no autocreate, a secret, subnets; the address
+    // is checked first (nothing else is told to a sender from outside).
     let answer = w
         .post_form("/update", &Form::okerrupdate("p1", "x", "OK").encode())
         .await;
-    assert!(answer.body.contains("autocreate off"), "{}", answer.body);
+    assert_eq!(answer.body, "updates from 1.2.3.4 not allowed");
+}
+
+#[tokio::test]
+async fn a_webhook_outside_the_outbound_networks_is_refused_and_the_page_says_why() {
+    let mut w = web_world().await;
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let token = csrf(&b.get("/p/p1/policies").await.body);
+    let form = |hook: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("name", "Default".to_owned()),
+            ("period", "1h".to_owned()),
+            ("patience", "20m".to_owned()),
+            ("autocreate", "1".to_owned()),
+            ("webhook", hook.to_owned()),
+        ]
+    };
+    let before = w.snapshot();
+    for (hook, host) in [
+        ("http://127.0.0.1:9/internal-admin", "127.0.0.1 (127.0.0.1)"),
+        ("http://[::1]:9/internal-admin", "[::1] (::1)"),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "169.254.169.254 (169.254.169.254)",
+        ),
+        ("http://localhost:9/internal-admin", "localhost ("),
+    ] {
+        let fields = form(hook);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = b.post("/p/p1/policies", &fields).await;
+        assert_eq!(answer.status, 400, "{hook}");
+        assert!(
+            answer.body.contains(&format!("webhook: {host}")),
+            "{hook}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains(
+                "is outside the networks this server may reach (outbound_networks: public)"
+            ),
+            "{}",
+            answer.body
+        );
+        unchanged(&w, &before);
+    }
+    // The operator allows loopback: the same webhook is saved.
+    drop(b);
+    w.config.outbound = okerr::OutboundNetworks(vec!["127.0.0.0/8".parse().unwrap()]);
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let token = csrf(&b.get("/p/p1/policies").await.body);
+    let fields = [
+        ("csrf", token.as_str()),
+        ("name", "Default"),
+        ("period", "1h"),
+        ("patience", "20m"),
+        ("webhook", "http://127.0.0.1:9/internal-admin"),
+    ];
+    assert_eq!(b.post("/p/p1/policies", &fields).await.status, 303);
+    let project = w.storage.project(w.project.id).await.unwrap().unwrap();
+    let hook = project.policy("Default").unwrap().url_statuschange.clone();
+    assert_eq!(hook.unwrap().as_str(), "http://127.0.0.1:9/internal-admin");
+}
+
+#[tokio::test]
+async fn daily_can_be_opened_deliberately_from_the_policies_page() {
+    let w = web_world().await;
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let page = b.get("/p/p1/policies").await;
+    assert!(
+        page.body.contains(r#"name="open_autocreate""#),
+        "{}",
+        page.body
+    );
+    let token = csrf(&page.body);
+    let fields = [
+        ("csrf", token.as_str()),
+        ("name", "Daily"),
+        ("period", "1d"),
+        ("patience", "2h"),
+        ("autocreate", "1"),
+        ("open_autocreate", "1"),
+    ];
+    assert_eq!(b.post("/p/p1/policies", &fields).await.status, 303);
+    let project = w.storage.project(w.project.id).await.unwrap().unwrap();
+    assert!(project.policy("Daily").unwrap().open_autocreate);
+    assert!(!project.policy("Default").unwrap().open_autocreate);
 }
 
 #[tokio::test]

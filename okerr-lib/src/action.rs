@@ -45,6 +45,42 @@ pub enum Action {
     Arg(String, String),
 }
 
+/// The most changes one request may make (`api/set` fields).
+pub const MAX_ACTIONS: usize = 50;
+
+impl Action {
+    /// Refuses a text longer than the same text may be on `/update` (a description 2000
+    /// characters, as `desc`; a policy name 200; a method 2000; an argument's name 100 and
+    /// its value 2000).
+    ///
+    /// # Errors
+    /// [`ActionError::FieldTooLong`] for the first text over its bound.
+    pub fn check_bounds(&self) -> Result<(), ActionError> {
+        let (field, value, max) = match self {
+            Action::Policy(p) => ("policy", p.as_str(), 200),
+            Action::Description(d) => ("description", d.as_str(), 2000),
+            Action::Method(m) => ("checkmethod", m.as_str(), 2000),
+            Action::Arg(name, value) => {
+                if name.chars().count() > 100 {
+                    return Err(ActionError::FieldTooLong {
+                        field: "argument name".to_owned(),
+                        max: 100,
+                    });
+                }
+                (name.as_str(), value.as_str(), 2000)
+            }
+            _ => return Ok(()),
+        };
+        if value.chars().count() > max {
+            return Err(ActionError::FieldTooLong {
+                field: field.to_owned(),
+                max,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Why a user's action was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -76,6 +112,17 @@ pub enum ActionError {
         /// Its limit.
         max: u32,
     },
+    /// A value longer than this server accepts, or too many changes at once.
+    #[error("Field '{field}' is too long (at most {max} characters)")]
+    FieldTooLong {
+        /// The field.
+        field: String,
+        /// Its limit.
+        max: usize,
+    },
+    /// More changes in one request than [`MAX_ACTIONS`].
+    #[error("Too many changes at once (at most {0})")]
+    TooManyActions(usize),
     /// The project has no policy of this name.
     #[error("No such policy")]
     NoSuchPolicy(String),
@@ -123,6 +170,12 @@ pub fn decide_actions(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Option<Commit>, ActionError> {
+    if actions.len() > MAX_ACTIONS {
+        return Err(ActionError::TooManyActions(MAX_ACTIONS));
+    }
+    for action in actions {
+        action.check_bounds()?;
+    }
     let mut ind = indicator.clone();
     let mut fx = Effects::default();
     for action in actions {
@@ -241,8 +294,8 @@ pub fn decide_create(
     now: DateTime<Utc>,
 ) -> Result<Commit, ActionError> {
     let name = IndicatorName::parse(name).map_err(|_| ActionError::BadName(name.to_owned()))?;
-    if let Some(max) = project
-        .max_indicators
+    if let Some(max) = settings
+        .indicator_limit(project)
         .filter(|m| indicator_count >= u64::from(*m))
     {
         return Err(ActionError::Limit {

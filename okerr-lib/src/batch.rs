@@ -328,7 +328,8 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                 Some(i) => Some(as_stored(&commits[i])),
                 None => key.and_then(|k| stored.get(k)).map(|i| Indicator::clone(i)),
             };
-            let count = match (&existing, project.max_indicators) {
+            let limit = engine.config.settings.indicator_limit(project);
+            let count = match (&existing, limit) {
                 (None, Some(_)) => {
                     let base = match counts.get(&project.id) {
                         Some(n) => *n,
@@ -358,6 +359,10 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                     continue 'jobs;
                 }
                 Ok(None) => planned.push(Planned::Ignored),
+                Ok(Some(_)) if existing.is_none() && !engine.may_autocreate(project, now) => {
+                    job.refuse(index, autocreate_rate_error(engine, project));
+                    continue 'jobs;
+                }
                 Ok(Some(mut commit)) => {
                     commit.project_version = Some(project.version);
                     if existing.is_none() {
@@ -545,3 +550,13 @@ fn shared(e: &Arc<StorageError>) -> StorageError {
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 struct SharedError(Arc<StorageError>);
+
+/// The refusal of an update that would create an indicator too soon after the others.
+fn autocreate_rate_error(engine: &Inner, project: &Project) -> UpdateError {
+    let rate = engine.config.settings.autocreate_rate.unwrap_or_default();
+    UpdateError::LimitAutocreate {
+        textid: project.textid.to_string(),
+        burst: rate.burst,
+        per_minute: rate.per_minute,
+    }
+}

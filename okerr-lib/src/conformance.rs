@@ -393,6 +393,7 @@ fn full_policy() -> Policy {
         http_update: false,
         smtp_update: true,
         autocreate: false,
+        open_autocreate: true,
         reduction: Some(
             Reduction::parse("0s 00:30-02:00 5m 14:00-14:30 10s").expect("a valid reduction"),
         ),

@@ -17,7 +17,7 @@ use crate::name::IndicatorName;
 use crate::notify::{DeliveryReport, Notifier, NotifyError};
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
-use crate::settings::Settings;
+use crate::settings::{Bucket, Settings};
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
@@ -73,6 +73,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// The most projects whose autocreate bucket is kept at once.
+const MAX_BUCKETS: usize = 10_000;
+
 /// What one pass of the scheduler did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -120,6 +123,8 @@ pub(crate) struct Inner {
     pub(crate) projects: batch::ProjectCache,
     /// Indicators as the update path last committed them.
     pub(crate) indicators: batch::IndicatorCache,
+    /// The autocreate bucket of each project that created indicators lately.
+    pub(crate) autocreated: Mutex<HashMap<ProjectId, Bucket>>,
 }
 
 impl Engine {
@@ -170,6 +175,7 @@ impl Engine {
                 batcher: OnceLock::new(),
                 projects: batch::ProjectCache::default(),
                 indicators,
+                autocreated: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -304,7 +310,7 @@ impl Engine {
             .project_by_textid(textid)
             .await?
             .ok_or_else(|| ActionError::NoSuchProject(textid.to_owned()))?;
-        let count = match project.max_indicators {
+        let count = match self.inner.config.settings.indicator_limit(&project) {
             Some(_) => storage.count_indicators(project.id).await?,
             None => 0,
         };
@@ -618,6 +624,30 @@ impl Engine {
 }
 
 impl Inner {
+    /// Takes a token of `project`'s autocreate bucket (a full one the first time); `false`
+    /// when the project created indicators faster than [`Settings::autocreate_rate`].
+    /// Buckets are per node, kept in memory.
+    pub(crate) fn may_autocreate(&self, project: &Project, now: DateTime<Utc>) -> bool {
+        let Some(rate) = self.config.settings.autocreate_rate else {
+            return true;
+        };
+        let mut buckets = self
+            .autocreated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&project.id) {
+            // Forget the buckets that refilled; a full bucket and no bucket are the same.
+            buckets.retain(|_, b| !b.is_full(rate, now));
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.clear();
+            }
+        }
+        buckets
+            .entry(project.id)
+            .or_insert_with(|| Bucket::full(rate, now))
+            .take(rate, now)
+    }
+
     /// Wakes the run loop when `at` comes before the time it plans to wake.
     pub(crate) fn wake_for(&self, at: Option<DateTime<Utc>>) {
         let Some(at) = at else { return };

@@ -308,9 +308,14 @@ impl Secret {
         Ok(Secret(s.to_owned()))
     }
 
-    /// Whether `given` equals this secret, compared in constant time.
+    /// Whether `given` equals this secret. The SHA-256 digests of both are compared in
+    /// constant time: the time taken depends neither on where they differ nor on their
+    /// lengths (a byte-wise compare returns at once on a length mismatch).
     pub fn matches(&self, given: &str) -> bool {
-        self.0.as_bytes().ct_eq(given.as_bytes()).into()
+        use sha2::Digest;
+        let expected: [u8; 32] = sha2::Sha256::digest(self.0.as_bytes()).into();
+        let given: [u8; 32] = sha2::Sha256::digest(given.as_bytes()).into();
+        expected.ct_eq(&given).into()
     }
 
     /// The secret in clear, for storing it.
@@ -427,6 +432,12 @@ mod tests {
         assert!(s.matches("s3cret"));
         assert!(!s.matches("s3cre"));
         assert!(!s.matches(""));
+        assert!(
+            !s.matches("s3cret\0"),
+            "a longer text with the secret as prefix"
+        );
+        assert!(!s.matches(&"s3cret".repeat(100)));
+        assert!(Secret::parse("é").expect("valid").matches("é"));
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert!(Secret::parse("").is_err());
     }

@@ -68,6 +68,12 @@ pub struct Policy {
     pub smtp_update: bool,
     /// Create unknown indicators named in updates.
     pub autocreate: bool,
+    /// Create indicators even while `Default` is locked down (autocreate off or a secret)
+    /// although this policy has no secret of its own: the owner opened it deliberately.
+    /// Off by default, so locking `Default` locks every open policy too (see
+    /// [`Project::creation_gate`]).
+    #[serde(default)]
+    pub open_autocreate: bool,
     /// Alert reduction: `None` releases every alert at once and never cancels (okerr's
     /// empty string); `Some` holds alerts for the scheduled delay and cancels a flip by its
     /// flip-back (spec §8.3).
@@ -89,6 +95,7 @@ impl Policy {
             http_update: true,
             smtp_update: true,
             autocreate: true,
+            open_autocreate: false,
             reduction: Some(zero_reduction()),
             url_statuschange: None,
         }
@@ -322,6 +329,20 @@ impl Project {
             .or_else(|| self.policy("Default"))
             .cloned()
             .unwrap_or_else(Policy::default_policy)
+    }
+
+    /// The policy whose autocreate switch and secret decide whether an update may create
+    /// an indicator with `policy`: `policy` itself when it is `Default`, has a secret of its
+    /// own or is opened deliberately ([`Policy::open_autocreate`]); otherwise `Default`
+    /// when `Default` is locked down (autocreate off or a secret). So a project whose
+    /// `Default` is locked gets no new indicator anonymously through `Daily` or any other
+    /// policy created open.
+    pub fn creation_gate<'a>(&'a self, policy: &'a Policy) -> Option<&'a Policy> {
+        if policy.name.as_str() == "Default" || policy.secret.is_some() || policy.open_autocreate {
+            return None;
+        }
+        self.policy("Default")
+            .filter(|d| !d.autocreate || d.secret.is_some())
     }
 
     /// Adds `policy`, or replaces the policy of the same name.

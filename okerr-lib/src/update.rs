@@ -150,6 +150,19 @@ pub enum UpdateError {
         /// Its limit.
         max: u32,
     },
+    /// The project created indicators faster than the server allows
+    /// ([`Settings::autocreate_rate`]).
+    #[error(
+        "ERROR:LIMIT_AUTOCREATE Project {textid} creates indicators too fast (at most {burst} at once, then {per_minute} a minute). Indicator not created"
+    )]
+    LimitAutocreate {
+        /// The project's main textid.
+        textid: String,
+        /// The bucket's size.
+        burst: u32,
+        /// Its refill a minute.
+        per_minute: u32,
+    },
     /// The policy has a secret and the update does not carry it.
     #[error("do not create indicator '{name}' with policy '{policy}' because doesn't match secret")]
     AutocreateSecret {
@@ -219,7 +232,13 @@ pub fn decide_update(
     let tags = parse_tags(req.tags.as_deref().unwrap_or(""))?;
     let mut fx = Effects::default();
     let (mut ind, policy) = match existing {
-        Some(ind) => (ind.clone(), project.policy_or_default(ind.policy.as_str())),
+        Some(ind) => {
+            let policy = project.policy_or_default(ind.policy.as_str());
+            // The address and the secret first: nothing about the indicator is told to a
+            // sender who fails them (docs/decisions.md, "Refusals reveal nothing").
+            admit(&policy, ind, req)?;
+            (ind.clone(), policy)
+        }
         None => autocreate(project, indicator_count, req, tags, settings, now, &mut fx)?,
     };
     if ind.disabled {
@@ -232,15 +251,8 @@ pub fn decide_update(
     if !policy.allows_source(req.source) {
         return Err(UpdateError::SourceNotAllowed(req.source));
     }
-    if let Some(ip) = req.ip.filter(|ip| !policy.allows_ip(*ip)) {
-        return Err(UpdateError::IpNotAllowed(ip));
-    }
-    if let Some(expected) = ind.method.secret.as_ref().or(policy.secret.as_ref()) {
-        match req.secret.as_deref().filter(|s| !s.is_empty()) {
-            None => return Err(UpdateError::RequireSecret),
-            Some(given) if !expected.matches(given) => return Err(UpdateError::BadSecret),
-            Some(_) => {}
-        }
+    if existing.is_none() {
+        admit(&policy, &ind, req)?;
     }
 
     let source = match req.ip {
@@ -274,6 +286,22 @@ pub fn decide_update(
         return Ok(None);
     }
     Ok(Some(build_commit(project, &policy, ind, fx, now)))
+}
+
+/// Spec §5.3 steps 9 and 11: the sender's address in the policy's subnets, and the
+/// indicator's own secret, else the policy's.
+fn admit(policy: &Policy, ind: &Indicator, req: &UpdateRequest) -> Result<(), UpdateError> {
+    if let Some(ip) = req.ip.filter(|ip| !policy.allows_ip(*ip)) {
+        return Err(UpdateError::IpNotAllowed(ip));
+    }
+    if let Some(expected) = ind.method.secret.as_ref().or(policy.secret.as_ref()) {
+        match req.secret.as_deref().filter(|s| !s.is_empty()) {
+            None => return Err(UpdateError::RequireSecret),
+            Some(given) if !expected.matches(given) => return Err(UpdateError::BadSecret),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// okerr keeps the comma-separated tags that start with `[a-zA-Z0-9_]` and drops the rest.
@@ -313,28 +341,43 @@ fn autocreate(
             project.policy_or_default("Default")
         }
     };
-    if !policy.autocreate {
-        return Err(UpdateError::AutocreateOff {
-            name: req.name.clone(),
-            policy: policy.name.to_string(),
-        });
+    // A policy left open while `Default` is locked down creates only what `Default` would
+    // (docs/decisions.md, "Locking a project down"): its subnets, secret and switch decide
+    // too. The address and the secrets are checked before anything else is told.
+    let gates: Vec<&Policy> = std::iter::once(&policy)
+        .chain(project.creation_gate(&policy))
+        .collect();
+    if let Some(ip) = req.ip
+        && gates.iter().any(|p| !p.allows_ip(ip))
+    {
+        return Err(UpdateError::IpNotAllowed(ip));
+    }
+    for p in &gates {
+        if let Some(secret) = &p.secret
+            && !secret.matches(req.secret.as_deref().unwrap_or(""))
+        {
+            return Err(UpdateError::AutocreateSecret {
+                name: req.name.clone(),
+                policy: p.name.to_string(),
+            });
+        }
+    }
+    for p in &gates {
+        if !p.autocreate {
+            return Err(UpdateError::AutocreateOff {
+                name: req.name.clone(),
+                policy: p.name.to_string(),
+            });
+        }
     }
     let name =
         IndicatorName::parse(&req.name).map_err(|_| UpdateError::BadName(req.name.clone()))?;
-    if let Some(max) = project.max_indicators
+    if let Some(max) = settings.indicator_limit(project)
         && indicator_count >= u64::from(max)
     {
         return Err(UpdateError::LimitMaxIndicators {
             count: indicator_count,
             max,
-        });
-    }
-    if let Some(secret) = &policy.secret
-        && !secret.matches(req.secret.as_deref().unwrap_or(""))
-    {
-        return Err(UpdateError::AutocreateSecret {
-            name: req.name.clone(),
-            policy: policy.name.to_string(),
         });
     }
     if project.limited {
@@ -347,6 +390,8 @@ fn autocreate(
         .unwrap_or("heartbeat");
     let (method, applied) = CheckMethod::parse_line(line)?;
     for (k, v) in applied {
+        // The log is shown on the indicator's page: a secret is never written in clear.
+        let v = if k == "secret" { "***" } else { v.as_str() };
         fx.log(LogKind::Indicator, format!("Create arg {k} = {v}"));
     }
     let mut ind = Indicator::new(project.id, name, &policy, method, settings, now);
@@ -358,4 +403,179 @@ fn autocreate(
     };
     fx.alert(alert, None);
     Ok((ind, policy))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::name::{Secret, TextId};
+    use crate::project::{NewProject, ProjectId};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH
+    }
+
+    /// A project whose `Default` is locked down as in issue 13: a secret, `10.0.0.0/8`,
+    /// autocreate off; `Daily` as every project gets it.
+    fn locked() -> Project {
+        let mut p = NewProject::new("locked", TextId::parse("p1").unwrap()).with_id(ProjectId(1));
+        let d = p.policies.iter_mut().find(|p| p.name.as_str() == "Default");
+        let d = d.unwrap();
+        d.secret = Some(Secret::parse("TopSecret1").unwrap());
+        d.subnets = vec!["10.0.0.0/8".parse().unwrap()];
+        d.autocreate = false;
+        p
+    }
+
+    fn intruder(ip: &str, secret: Option<&str>) -> UpdateRequest {
+        UpdateRequest {
+            policy: Some("Daily".into()),
+            secret: secret.map(Into::into),
+            ip: Some(ip.parse().unwrap()),
+            ..UpdateRequest::new("p1", "intruder", "ERR")
+        }
+    }
+
+    fn decide(p: &Project, req: &UpdateRequest) -> Result<Option<Commit>, UpdateError> {
+        decide_update(p, None, 0, req, &Settings::default(), now())
+    }
+
+    fn policy_mut<'a>(p: &'a mut Project, name: &str) -> &'a mut Policy {
+        p.policies
+            .iter_mut()
+            .find(|x| x.name.as_str() == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_locked_default_locks_daily() {
+        let p = locked();
+        let e = decide(&p, &intruder("127.0.0.1", None)).unwrap_err();
+        assert_eq!(e.to_string(), "updates from 127.0.0.1 not allowed");
+        let e = decide(&p, &intruder("10.1.2.3", None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "do not create indicator 'intruder' with policy 'Default' because doesn't match secret"
+        );
+        let e = decide(&p, &intruder("10.1.2.3", Some("TopSecret1"))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Cannot create indicator intruder because policy Default has autocreate off"
+        );
+    }
+
+    #[test]
+    fn a_default_with_a_secret_and_autocreate_needs_its_secret_through_daily() {
+        let mut p = locked();
+        policy_mut(&mut p, "Default").autocreate = true;
+        policy_mut(&mut p, "Default").subnets = crate::project::world();
+        let e = decide(&p, &intruder("127.0.0.1", None)).unwrap_err();
+        assert!(
+            matches!(e, UpdateError::AutocreateSecret { ref policy, .. } if policy == "Default")
+        );
+        // What okerrupdate -S TopSecret1 -p Daily sends: created in Daily.
+        let c = decide(&p, &intruder("127.0.0.1", Some("TopSecret1")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.indicator.policy.as_str(), "Daily");
+    }
+
+    #[test]
+    fn a_policy_opened_deliberately_creates_while_default_is_locked() {
+        let mut p = locked();
+        policy_mut(&mut p, "Daily").open_autocreate = true;
+        let c = decide(&p, &intruder("127.0.0.1", None)).unwrap().unwrap();
+        assert_eq!(c.indicator.name.as_str(), "intruder");
+
+        // A secret of its own is a deliberate gate too: it alone decides.
+        let mut p = locked();
+        policy_mut(&mut p, "Daily").secret = Some(Secret::parse("daily").unwrap());
+        assert!(decide(&p, &intruder("127.0.0.1", None)).is_err());
+        assert!(
+            decide(&p, &intruder("127.0.0.1", Some("daily")))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_open_project_creates_through_daily_as_okerr() {
+        let p = NewProject::new("open", TextId::parse("p1").unwrap()).with_id(ProjectId(1));
+        assert!(decide(&p, &intruder("127.0.0.1", None)).unwrap().is_some());
+        // Autocreate off alone (no secret) also closes Daily.
+        let mut p = p;
+        policy_mut(&mut p, "Default").autocreate = false;
+        let e = decide(&p, &intruder("127.0.0.1", None)).unwrap_err();
+        assert!(matches!(e, UpdateError::AutocreateOff { ref policy, .. } if policy == "Default"));
+    }
+
+    #[test]
+    fn nothing_is_told_before_the_address_and_the_secret() {
+        let p = locked();
+        // An unknown name in the locked Default: the secret refusal, not "autocreate off".
+        let req = UpdateRequest {
+            ip: Some("10.0.0.1".parse().unwrap()),
+            ..UpdateRequest::new("p1", "x", "OK")
+        };
+        assert!(matches!(
+            decide(&p, &req),
+            Err(UpdateError::AutocreateSecret { .. })
+        ));
+        // A disabled indicator: the sender without the secret learns nothing of it.
+        let mut open = p.clone();
+        policy_mut(&mut open, "Default").autocreate = true;
+        let create = UpdateRequest {
+            secret: Some("TopSecret1".into()),
+            ..req.clone()
+        };
+        let mut ind = decide(&open, &create).unwrap().unwrap().indicator;
+        ind.disabled = true;
+        let s = Settings::default();
+        let e = decide_update(&p, Some(&ind), 1, &req, &s, now()).unwrap_err();
+        assert_eq!(e.to_string(), "Require secret");
+        let from_outside = UpdateRequest {
+            ip: Some("1.2.3.4".parse().unwrap()),
+            ..create.clone()
+        };
+        let e = decide_update(&p, Some(&ind), 1, &from_outside, &s, now()).unwrap_err();
+        assert_eq!(e.to_string(), "updates from 1.2.3.4 not allowed");
+        let e = decide_update(&p, Some(&ind), 1, &create, &s, now()).unwrap_err();
+        assert!(matches!(e, UpdateError::Disabled { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_secret_from_the_method_line_is_logged_masked() {
+        let p = NewProject::new("open", TextId::parse("p1").unwrap()).with_id(ProjectId(1));
+        let req = UpdateRequest {
+            method: Some("heartbeat|secret=TopSecret1".into()),
+            secret: Some("TopSecret1".into()),
+            ..UpdateRequest::new("p1", "srv", "OK")
+        };
+        let c = decide(&p, &req).unwrap().unwrap();
+        let text = format!("{:?}", c.log);
+        assert!(text.contains("Create arg secret = ***"), "{text}");
+        assert!(!text.contains("TopSecret1"), "{text}");
+    }
+
+    #[test]
+    fn the_servers_indicator_limit_applies_to_a_project_without_one() {
+        let p = NewProject::new("open", TextId::parse("p1").unwrap()).with_id(ProjectId(1));
+        let req = UpdateRequest::new("p1", "srv", "OK");
+        let settings = Settings {
+            max_indicators: Some(2),
+            ..Settings::default()
+        };
+        let e = decide_update(&p, None, 2, &req, &settings, now()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ERROR:LIMIT_MAXINDICATORS Project already has 2 indicators, maxindicators is 2. Indicator not created"
+        );
+        assert!(decide_update(&p, None, 1, &req, &settings, now()).is_ok());
+        let mut own = p.clone();
+        own.max_indicators = Some(5);
+        assert!(decide_update(&own, None, 2, &req, &settings, now()).is_ok());
+        let unlimited = settings.clone().unlimited();
+        assert!(decide_update(&p, None, 1_000_000, &req, &unlimited, now()).is_ok());
+    }
 }

@@ -16,7 +16,7 @@
 //! let mail = MailConfig::new("smtp://127.0.0.1:25", "okerr@example.com", public_url)?;
 //! let clock: Arc<dyn okerr::Clock> = Arc::new(okerr::SystemClock);
 //! let email = EmailNotifier::new(mail, storage, clock);
-//! let notifier = Dispatcher::new(Some(email), WebhookNotifier::new(std::time::Duration::from_secs(3))?);
+//! let notifier = Dispatcher::new(Some(email), WebhookNotifier::new(std::time::Duration::from_secs(3), Default::default())?);
 //! # let _ = notifier; Ok(()) }
 //! ```
 

@@ -42,7 +42,7 @@ fn engine(storage: Arc<dyn Storage>, clock: &ManualClock, relay: &str) -> Engine
     )
     .unwrap();
     let email = EmailNotifier::new(mail, storage.clone(), clock.clone());
-    let webhook = WebhookNotifier::new(Duration::from_secs(3)).unwrap();
+    let webhook = WebhookNotifier::new(Duration::from_secs(3), common::loopback()).unwrap();
     let config = EngineConfig {
         batch_delay: TimeDelta::seconds(10),
         ..EngineConfig::default()
@@ -301,7 +301,7 @@ async fn the_webhook_gets_okerrs_json_in_the_form_field_data_and_is_retried() {
         .unwrap();
     let clock = ManualClock::at_epoch();
     // No relay is needed for webhooks.
-    let webhook = WebhookNotifier::new(Duration::from_secs(3)).unwrap();
+    let webhook = WebhookNotifier::new(Duration::from_secs(3), common::loopback()).unwrap();
     let engine = Engine::new(
         storage.clone(),
         Arc::new(Dispatcher::new(None, webhook)),
@@ -472,7 +472,7 @@ async fn the_changes_of_an_indicator_reach_the_webhook_in_order_also_after_a_fai
         .await
         .unwrap();
     let clock = ManualClock::at_epoch();
-    let webhook = WebhookNotifier::new(Duration::from_secs(3)).unwrap();
+    let webhook = WebhookNotifier::new(Duration::from_secs(3), common::loopback()).unwrap();
     let engine = Engine::new(
         storage.clone(),
         Arc::new(Dispatcher::new(None, webhook)),

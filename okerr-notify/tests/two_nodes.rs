@@ -32,7 +32,11 @@ async fn node(url: &str, schema: &str, clock: &ManualClock, relay: &str) -> Engi
     let public = Url::parse("https://okerr.example.net/").unwrap();
     let mail = MailConfig::new(relay, "okerr@example.net", public).unwrap();
     let email = EmailNotifier::new(mail, storage.clone(), clock.clone());
-    let webhook = WebhookNotifier::new(std::time::Duration::from_secs(3)).unwrap();
+    let webhook = WebhookNotifier::new(
+        std::time::Duration::from_secs(3),
+        okerr::OutboundNetworks::default(),
+    )
+    .unwrap();
     let config = EngineConfig {
         batch_delay: TimeDelta::seconds(10),
         batch: 16, // several claims per burst, so that both nodes take part

@@ -332,10 +332,10 @@ impl Session<'_> {
                 214,
                 "2.0.0 Send mail to TEXTID@... with lines like '%%% name.status = OK'",
             ),
-            other => {
-                self.errors += 1;
-                Reply::new(502, format!("5.5.1 {} not implemented", other.name()))
-            }
+            other => self.error(Reply::new(
+                502,
+                format!("5.5.1 {} not implemented", other.name()),
+            )),
         }
     }
 
@@ -379,13 +379,24 @@ impl Session<'_> {
         Reply::new(250, "2.1.5 OK")
     }
 
-    fn bad_command(&mut self, e: &smtp_proto::Error) -> Reply {
-        use smtp_proto::Error as E;
+    /// Counts a refused command: past [`SmtpConfig::max_errors`] the session is closed with
+    /// 421 instead of `reply`, whatever the command was (unknown, not implemented, bad).
+    fn error(&mut self, reply: Reply) -> Reply {
         self.errors += 1;
         if self.errors > self.config.max_errors {
             self.closing = true;
             return Reply::new(421, "4.7.0 Too many errors, closing");
         }
+        reply
+    }
+
+    fn bad_command(&mut self, e: &smtp_proto::Error) -> Reply {
+        let reply = Self::bad_command_reply(e);
+        self.error(reply)
+    }
+
+    fn bad_command_reply(e: &smtp_proto::Error) -> Reply {
+        use smtp_proto::Error as E;
         match e {
             E::UnknownCommand => Reply::new(500, "5.5.1 Unknown command"),
             E::InvalidSenderAddress => Reply::new(501, "5.1.7 Bad sender address"),

@@ -535,3 +535,35 @@ async fn shutdown_tells_idle_clients_421() {
     rd.read_line(&mut line).await.expect("read");
     assert_eq!(line, "421 4.3.2 okerr shutting down\r\n");
 }
+
+#[tokio::test]
+async fn repeated_unknown_commands_close_the_session() {
+    let config = SmtpConfig {
+        max_errors: 5,
+        ..SmtpConfig::default()
+    };
+    let mut smtp = Smtp::start(config).await;
+    for bad in [
+        "XYZZY plugh",
+        "EXPN root",
+        "ETRN example.com",
+        "AUTH PLAIN AAAA",
+    ] {
+        let lines: Vec<&str> = std::iter::once("EHLO client.example")
+            .chain(std::iter::repeat_n(bad, 50))
+            .collect();
+        let replies = converse(smtp.addr, &lines).await;
+        let last = replies.last().expect("replies");
+        assert!(
+            last.starts_with("421 4.7.0 Too many errors"),
+            "{bad}: {replies:#?}"
+        );
+        // The greeting, the EHLO lines, five refusals, then 421 and the end of the session.
+        let refusals = replies.iter().filter(|r| r.starts_with('5')).count();
+        assert_eq!(refusals, 5, "{bad}: {replies:#?}");
+    }
+    // A session with a few mistakes still works.
+    let replies = converse(smtp.addr, &["HELO c", "XYZZY", "NOOP", "QUIT"]).await;
+    assert!(replies.iter().any(|r| r.starts_with("221")), "{replies:#?}");
+    smtp.stop().await;
+}

@@ -343,7 +343,8 @@ fn admin_commands_on_the_servers_database() {
          autocreate = off\nreduction = 5m\nwebhook = http://127.0.0.1:9/hook\n"
     );
     assert!(!changed.contains("s3cr3t"), "the secret is never shown");
-    // the running server applies it at once
+    // the running server applies it at once (the address is checked first: nothing else
+    // is told to a sender outside the subnets, docs/decisions.md)
     let reply = h.update(&[
         ("textid", "abc123"),
         ("name", "adm:one"),
@@ -352,7 +353,7 @@ fn admin_commands_on_the_servers_database() {
     ]);
     assert_eq!(
         (reply.status, reply.body.as_str()),
-        (400, "src:'http' updates are not allowed"),
+        (400, "updates from 127.0.0.1 not allowed"),
         "{reply:?}"
     );
     // a new policy, and all of them

@@ -116,12 +116,7 @@ async fn alert_mails(report: &mut String) -> Result<()> {
         storage.clone(),
         Arc::new(clock.clone()),
     ));
-    let engine = Engine::with_config(
-        storage,
-        notifier,
-        Arc::new(clock.clone()),
-        EngineConfig::default(),
-    );
+    let engine = Engine::with_config(storage, notifier, Arc::new(clock.clone()), unlimited());
     // 200 autocreate alerts × 10 recipients = 2,000 outbox entries.
     for i in 0..200 {
         engine
@@ -205,11 +200,7 @@ async fn smtp_updates(report: &mut String, senders: usize, n: usize) -> Result<(
     storage
         .create_project(NewProject::new("bench", TextId::parse(TEXTID)?))
         .await?;
-    let engine = Engine::without_notifier(
-        storage,
-        Arc::new(okerr::SystemClock),
-        EngineConfig::default(),
-    );
+    let engine = Engine::without_notifier(storage, Arc::new(okerr::SystemClock), unlimited());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -260,11 +251,7 @@ async fn project_page(report: &mut String, n: usize) -> Result<()> {
     storage
         .put_setting(ADMIN_TOKEN_SETTING, &sha256_hex("admin-token"))
         .await?;
-    let engine = Engine::without_notifier(
-        storage,
-        Arc::new(okerr::SystemClock),
-        EngineConfig::default(),
-    );
+    let engine = Engine::without_notifier(storage, Arc::new(okerr::SystemClock), unlimited());
     for i in 0..n {
         let status = if i % 10 == 0 { "ERR" } else { "OK" };
         let mut req = UpdateRequest::new(TEXTID, format!("host{i:05}:apache2"), status);
@@ -313,4 +300,13 @@ async fn main() -> Result<()> {
     }
     print!("{report}");
     Ok(())
+}
+
+/// The engine's configuration for a benchmark: no indicator limit and no autocreate rate
+/// (the set-up creates its indicators as fast as it can).
+fn unlimited() -> EngineConfig {
+    EngineConfig {
+        settings: okerr::Settings::default().unlimited(),
+        ..EngineConfig::default()
+    }
 }

@@ -28,6 +28,7 @@ struct PolicyForm {
     http_update: bool,
     smtp_update: bool,
     autocreate: bool,
+    open_autocreate: bool,
     reduction: String,
     webhook: String,
 }
@@ -52,6 +53,7 @@ impl PolicyForm {
             http_update: p.http_update,
             smtp_update: p.smtp_update,
             autocreate: p.autocreate,
+            open_autocreate: p.open_autocreate,
             reduction: p
                 .reduction
                 .as_ref()
@@ -94,6 +96,7 @@ impl PolicyForm {
             http_update: on("http_update"),
             smtp_update: on("smtp_update"),
             autocreate: on("autocreate"),
+            open_autocreate: on("open_autocreate"),
             reduction,
             webhook,
         }
@@ -152,6 +155,7 @@ impl PolicyForm {
                 http_update: self.http_update,
                 smtp_update: self.smtp_update,
                 autocreate: self.autocreate,
+                open_autocreate: self.open_autocreate,
                 reduction,
                 url_statuschange,
             }),
@@ -229,6 +233,9 @@ fn policy_form(
                 label { input type="checkbox" name="http_update" value="1" checked[form.http_update]; "updates over HTTP" }
                 label { input type="checkbox" name="smtp_update" value="1" checked[form.smtp_update]; "updates over SMTP" }
                 label { input type="checkbox" name="autocreate" value="1" checked[form.autocreate]; "create indicators named in updates" }
+                @if form.name != "Default" {
+                    label { input type="checkbox" name="open_autocreate" value="1" checked[form.open_autocreate]; "create them without a secret even while Default is locked (autocreate off or a secret)" }
+                }
                 label { "Alert reduction " small { "(0s 00:30-02:00 5m; empty: none)" } input type="text" name="reduction" value=(form.reduction); }
                 label { "Webhook on status change " small { "(empty: none)" } input type="text" name="webhook" value=(form.webhook); }
                 button type="submit" { @if new { "Add policy" } @else { "Save" } }
@@ -293,6 +300,30 @@ pub(crate) async fn page(
     ))
 }
 
+/// Why a webhook may not be saved: its host is, or resolves to, an address outside the
+/// server's outbound networks. A name that does not resolve now is kept: the notifier's
+/// resolver decides when it connects, as it does for every name.
+async fn outbound_refusal(state: &AppState, webhook: Option<&url::Url>) -> Option<String> {
+    let url = webhook?;
+    let networks = &state.config().outbound;
+    let host = url.host_str()?.to_owned();
+    let ips: Vec<std::net::IpAddr> = match url.host()? {
+        url::Host::Ipv4(ip) => vec![ip.into()],
+        url::Host::Ipv6(ip) => vec![ip.into()],
+        url::Host::Domain(name) => {
+            let lookup = tokio::net::lookup_host((name, url.port_or_known_default().unwrap_or(80)));
+            match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+                _ => Vec::new(),
+            }
+        }
+    };
+    let refused = ips
+        .into_iter()
+        .find_map(|ip| networks.check(&host, ip).err())?;
+    Some(format!("webhook: {refused}"))
+}
+
 /// `POST /p/{textid}/policies`: saves the policy of the form's `name`, or adds it.
 pub(crate) async fn save(
     State(state): State<AppState>,
@@ -305,7 +336,14 @@ pub(crate) async fn save(
     check_csrf(&viewer, &mut fields)?;
     let form = PolicyForm::from_fields(&mut fields);
     let new = project.policy(&form.name).is_none();
-    let policy = match form.to_policy() {
+    let checked = match form.to_policy() {
+        Ok(p) => match outbound_refusal(&state, p.url_statuschange.as_ref()).await {
+            Some(refused) => Err(vec![refused]),
+            None => Ok(p),
+        },
+        Err(errors) => Err(errors),
+    };
+    let policy = match checked {
         Ok(p) => p,
         Err(errors) => {
             let page = render(

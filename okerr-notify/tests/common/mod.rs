@@ -47,3 +47,8 @@ pub async fn webhook_endpoint(hooks: Hooks) -> url::Url {
     tokio::spawn(async move { axum::serve(listener, app).await });
     url::Url::parse(&format!("http://{addr}/hook")).unwrap()
 }
+
+/// The outbound networks of these tests: the endpoints listen on 127.0.0.1.
+pub fn loopback() -> okerr::OutboundNetworks {
+    okerr::OutboundNetworks(vec!["127.0.0.0/8".parse().unwrap()])
+}
