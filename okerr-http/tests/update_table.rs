@@ -10,7 +10,7 @@ use axum::http::{Method, Request, StatusCode};
 use std::net::SocketAddr;
 
 use common::{Form, World, addr, default_policy, post_form, post_multipart};
-use okerr::{Action, IndicatorName, Status, Storage, UpdateRequest};
+use okerr::{Action, IndicatorName, Status, UpdateRequest};
 use okerr_test_support::update_table::{self, Before, Layer, Peer, Row, UPDATE_TABLE};
 
 /// okerrupdate's update of `test:hb` to OK.
@@ -34,9 +34,13 @@ async fn prepare(w: &World, before: Before, setup: &[update_table::Setup]) {
             .await
             .unwrap();
     }
-    let mut project = w.storage.project(w.project.id).await.unwrap().unwrap();
-    update_table::apply(setup, &mut project);
-    w.storage.save_project(&project).await.unwrap();
+    w.engine
+        .edit_project(w.project.id, |p| {
+            update_table::apply(setup, p);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .unwrap();
 }
 
 /// The ways a row's update is sent: the least form, urlencoded and as multipart, and

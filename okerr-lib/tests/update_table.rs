@@ -6,7 +6,7 @@
 mod common;
 
 use common::{World, req};
-use okerr::{Action, IndicatorName, Secret, Storage, UpdateError, UpdateOutcome, UpdateRequest};
+use okerr::{Action, IndicatorName, Secret, UpdateError, UpdateOutcome, UpdateRequest};
 use okerr_test_support::update_table::{self, Before, Layer, UPDATE_TABLE};
 
 fn default_policy(p: &mut okerr::NewProject) -> &mut okerr::Policy {
@@ -29,9 +29,13 @@ async fn prepare(w: &World, before: Before, setup: &[update_table::Setup]) {
             .await
             .unwrap();
     }
-    let mut project = w.storage.project(w.project.id).await.unwrap().unwrap();
-    update_table::apply(setup, &mut project);
-    w.storage.save_project(&project).await.unwrap();
+    w.engine
+        .edit_project(w.project.id, |p| {
+            update_table::apply(setup, p);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
