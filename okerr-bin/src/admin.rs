@@ -20,23 +20,25 @@ async fn project_of(storage: &Arc<dyn Storage>, textid: &str) -> Result<Project,
         .ok_or_else(|| Error::Usage(format!("no project with textid '{textid}'")))
 }
 
-/// Reads the project, applies `edit` and saves it. When someone saved the project since it
-/// was read (the web pages, another command), reads it again and redoes `edit`, so that
-/// no edit undoes another.
+/// Applies `edit` to the project through the engine ([`okerr::Engine::edit_project`]):
+/// when someone saved the project since it was read (the web pages, another command), the
+/// engine reads it again and redoes `edit`, so that no edit undoes another.
 async fn edit_project<T>(
     storage: &Arc<dyn Storage>,
     textid: &str,
-    mut edit: impl FnMut(&mut Project) -> Result<T, Error>,
+    edit: impl FnMut(&mut Project) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut attempts = 0;
-    loop {
-        let mut project = project_of(storage, textid).await?;
-        let out = edit(&mut project)?;
-        match storage.save_project(&project).await {
-            Ok(()) => return Ok(out),
-            Err(e) if e.is_conflict() && attempts < 16 => attempts += 1,
-            Err(e) => return Err(e.into()),
-        }
+    let id = project_of(storage, textid).await?.id;
+    let engine = okerr::Engine::without_notifier(
+        storage.clone(),
+        Arc::new(okerr::SystemClock),
+        okerr::EngineConfig::default(),
+    );
+    match engine.edit_project(id, edit).await {
+        Ok(out) => Ok(out),
+        Err(okerr::EditError::Edit(e)) => Err(e),
+        Err(okerr::EditError::Storage(e)) => Err(e.into()),
+        Err(_) => Err(Error::Usage(format!("no project with textid '{textid}'"))),
     }
 }
 

@@ -1,416 +1,122 @@
-//! Every row of spec §5.4 over `POST /update`, with bodies built like the real clients':
-//! exact status codes and texts, and for every refusal a store that did not change.
+//! Every row of spec §5.4 (the table of `okerr_test_support::update_table`) over
+//! `POST /update`, urlencoded and multipart, with the least form and okerrupdate's: exact
+//! status codes and texts, and for every refusal a store that did not change.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use std::net::SocketAddr;
+
 use common::{Form, World, addr, default_policy, post_form, post_multipart};
-use okerr::{Action, IndicatorName, NewProject, PolicyName, Secret, Source, Status, UpdateRequest};
-
-/// What exists before the update.
-#[derive(Clone, Copy, Debug)]
-enum Before {
-    Nothing,
-    /// `test:hb` exists (created by an OK update).
-    Exists,
-    /// `test:hb` exists and is disabled.
-    Disabled,
-}
-
-struct Row {
-    situation: &'static str,
-    project: fn(&mut NewProject),
-    before: Before,
-    /// The urlencoded body.
-    body: fn() -> String,
-    status: u16,
-    answer: &'static str,
-}
+use okerr::{Action, IndicatorName, Status, UpdateRequest};
+use okerr_test_support::update_table::{self, Before, Layer, Peer, Row, UPDATE_TABLE};
 
 /// okerrupdate's update of `test:hb` to OK.
 fn hb() -> Form {
     Form::okerrupdate("p1", "test:hb", "OK")
 }
 
-fn rows() -> Vec<Row> {
-    vec![
-        Row {
-            situation: "success (the captured okerrupdate body, verbatim)",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || {
-                "textid=mytextid&name=test%3Ahb&status=OK&secret=&method=heartbeat&policy=Default&tags=&keypath=&origkeypath=&desc=".into()
-            },
-            status: 200,
-            answer: "OK",
-        },
-        Row {
-            situation: "success on an existing indicator",
-            project: |_| {},
-            before: Before::Exists,
-            body: || hb().set("status", "ERR").encode(),
-            status: 200,
-            answer: "OK",
-        },
-        Row {
-            situation: "success on an alias textid",
-            project: |_| {},
-            before: Before::Exists,
-            body: || hb().set("textid", "p1-alias").encode(),
-            status: 200,
-            answer: "OK",
-        },
-        Row {
-            situation: "success: a heartbeat value neither OK nor ERR is ignored",
-            project: |_| {},
-            before: Before::Exists,
-            body: || hb().set("status", "WARN").encode(),
-            status: 200,
-            answer: "OK",
-        },
-        Row {
-            situation: "textid missing",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().without("textid").encode(),
-            status: 400,
-            answer: "Required field 'textid' missing",
-        },
-        Row {
-            situation: "name missing",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().without("name").encode(),
-            status: 400,
-            answer: "Required field 'name' missing",
-        },
-        Row {
-            situation: "status missing",
-            project: |_| {},
-            before: Before::Exists,
-            body: || hb().without("status").encode(),
-            status: 400,
-            answer: "Required field 'status' missing",
-        },
-        Row {
-            situation: "all three missing: textid is named first",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || {
-                hb().without("textid")
-                    .without("name")
-                    .without("status")
-                    .encode()
-            },
-            status: 400,
-            answer: "Required field 'textid' missing",
-        },
-        Row {
-            situation: "an empty body",
-            project: |_| {},
-            before: Before::Nothing,
-            body: String::new,
-            status: 400,
-            answer: "Required field 'textid' missing",
-        },
-        Row {
-            situation: "unknown textid",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("textid", "abc").encode(),
-            status: 404,
-            answer: "No such project. (textid: 'abc')",
-        },
-        Row {
-            situation: "autocreate off",
-            project: |p| default_policy(p).autocreate = false,
-            before: Before::Nothing,
-            body: || hb().encode(),
-            status: 400,
-            answer: "Cannot create indicator test:hb because policy Default has autocreate off",
-        },
-        Row {
-            situation: "autocreate off in the named policy",
-            project: |p| {
-                let mut policy = okerr::Policy::new(PolicyName::parse("Strict").unwrap());
-                policy.autocreate = false;
-                p.policies.push(policy);
-            },
-            before: Before::Nothing,
-            body: || hb().set("policy", "Strict").encode(),
-            status: 400,
-            answer: "Cannot create indicator test:hb because policy Strict has autocreate off",
-        },
-        Row {
-            situation: "invalid name on autocreate",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("name", "a@b").encode(),
-            status: 400,
-            answer: "Do not create indicator 'a@b': bad name",
-        },
-        Row {
-            situation: "a name that is an integer",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("name", "123").encode(),
-            status: 400,
-            answer: "Do not create indicator '123': bad name",
-        },
-        Row {
-            situation: "an empty name",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("name", "").encode(),
-            status: 400,
-            answer: "Do not create indicator '': bad name",
-        },
-        Row {
-            situation: "indicator quota",
-            project: |p| p.max_indicators = Some(1),
-            before: Before::Exists,
-            body: || hb().set("name", "other").encode(),
-            status: 400,
-            answer: "ERROR:LIMIT_MAXINDICATORS Project already has 1 indicators, maxindicators is 1. Indicator not created",
-        },
-        Row {
-            situation: "policy secret mismatch on autocreate",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Nothing,
-            body: || hb().set("secret", "nope").encode(),
-            status: 400,
-            answer: "do not create indicator 'test:hb' with policy 'Default' because doesn't match secret",
-        },
-        Row {
-            situation: "policy secret mismatch on autocreate (empty secret, as okerrupdate sends)",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Nothing,
-            body: || hb().encode(),
-            status: 400,
-            answer: "do not create indicator 'test:hb' with policy 'Default' because doesn't match secret",
-        },
-        Row {
-            situation: "project limited on autocreate",
-            project: |p| p.limited = true,
-            before: Before::Nothing,
-            body: || hb().encode(),
-            status: 400,
-            answer: "Project is limited. Indicator not created.",
-        },
-        Row {
-            situation: "bad method line",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || {
-                hb().set("method", "numerical|maxlim")
-                    .set("status", "1")
-                    .encode()
-            },
-            status: 400,
-            answer: "bad cm line'numerical|maxlim'",
-        },
-        Row {
-            situation: "unknown method",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("method", "x").encode(),
-            status: 400,
-            answer: "Unknown checkname with codename 'x'",
-        },
-        Row {
-            situation: "an active method (not run by this server)",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("method", "sslcert|host=okerr.com").encode(),
-            status: 400,
-            answer: "Method 'sslcert' is disabled",
-        },
-        Row {
-            situation: "indicator disabled",
-            project: |_| {},
-            before: Before::Disabled,
-            body: || hb().encode(),
-            status: 400,
-            answer: "Indicator <Indicator: test:hb@p1 (OK)> disabled",
-        },
-        Row {
-            situation: "indicator disabled, addressed by an alias (the main textid is shown)",
-            project: |_| {},
-            before: Before::Disabled,
-            body: || hb().set("textid", "p1-alias").encode(),
-            status: 400,
-            answer: "Indicator <Indicator: test:hb@p1 (OK)> disabled",
-        },
-        Row {
-            situation: "channel not allowed",
-            project: |p| default_policy(p).http_update = false,
-            before: Before::Exists,
-            body: || hb().encode(),
-            status: 400,
-            answer: "src:'http' updates are not allowed",
-        },
-        Row {
-            situation: "channel not allowed, also when the update would create",
-            project: |p| default_policy(p).http_update = false,
-            before: Before::Nothing,
-            body: || hb().encode(),
-            status: 400,
-            answer: "src:'http' updates are not allowed",
-        },
-        Row {
-            situation: "channel not allowed: x_smtp from an untrusted peer does not switch it",
-            project: |p| default_policy(p).http_update = false,
-            before: Before::Exists,
-            body: || hb().set("x_smtp", "1").encode(),
-            status: 400,
-            answer: "src:'http' updates are not allowed",
-        },
-        Row {
-            situation: "IP not allowed (peer 1.2.3.4)",
-            project: |p| default_policy(p).subnets = vec!["10.0.0.0/8".parse().unwrap()],
-            before: Before::Exists,
-            body: || hb().encode(),
-            status: 400,
-            answer: "updates from 1.2.3.4 not allowed",
-        },
-        Row {
-            situation: "IP not allowed, also when the update would create",
-            project: |p| default_policy(p).subnets = vec!["10.0.0.0/8".parse().unwrap()],
-            before: Before::Nothing,
-            body: || hb().encode(),
-            status: 400,
-            answer: "updates from 1.2.3.4 not allowed",
-        },
-        Row {
-            situation: "IP not allowed: x_remoteip from an untrusted peer is ignored",
-            project: |p| default_policy(p).subnets = vec!["10.0.0.0/8".parse().unwrap()],
-            before: Before::Exists,
-            body: || hb().set("x_remoteip", "10.0.0.1").encode(),
-            status: 400,
-            answer: "updates from 1.2.3.4 not allowed",
-        },
-        Row {
-            situation: "secret required (empty, as okerrupdate sends it)",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Exists,
-            body: || hb().encode(),
-            status: 400,
-            answer: "Require secret",
-        },
-        Row {
-            situation: "secret required (absent)",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Exists,
-            body: || hb().without("secret").encode(),
-            status: 400,
-            answer: "Require secret",
-        },
-        Row {
-            situation: "wrong secret (the comparison is case-sensitive)",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Exists,
-            body: || hb().set("secret", "S3").encode(),
-            status: 400,
-            answer: "Bad secret",
-        },
-        Row {
-            situation: "right secret",
-            project: |p| default_policy(p).secret = Some(Secret::parse("s3").unwrap()),
-            before: Before::Exists,
-            body: || hb().set("secret", "s3").set("status", "ERR").encode(),
-            status: 200,
-            answer: "OK",
-        },
-        Row {
-            situation: "the indicator's own secret (from the method line) is required",
-            project: |_| {},
-            before: Before::Nothing,
-            body: || hb().set("method", "heartbeat|secret=mine").encode(),
-            status: 400,
-            answer: "Require secret",
-        },
-    ]
-}
-
-/// Creates `test:hb` (and disables it) through the engine, so that the project's
-/// restrictions do not stand in the way.
-async fn prepare(w: &World, before: Before) {
-    if matches!(before, Before::Nothing) {
-        return;
+/// Makes the indicator of `before` (and disables it) through the engine, then applies
+/// `setup` to the stored project.
+async fn prepare(w: &World, before: Before, setup: &[update_table::Setup]) {
+    if before != Before::Nothing {
+        w.engine
+            .update(UpdateRequest::new("p1", update_table::NAME, "OK"))
+            .await
+            .unwrap();
     }
-    let mut r = UpdateRequest::new("p1", "test:hb", "OK");
-    r.secret = Some("s3".into());
-    if !w.project.policy("Default").unwrap().http_update {
-        r.source = Source::Smtp;
-    }
-    w.engine.update(r).await.unwrap();
-    if matches!(before, Before::Disabled) {
-        let name = IndicatorName::parse("test:hb").unwrap();
+    if before == Before::Disabled {
+        let name = IndicatorName::parse(update_table::NAME).unwrap();
         w.engine
             .act("p1", &name, &Action::Disabled(true), "user t")
             .await
             .unwrap();
     }
+    w.engine
+        .edit_project(w.project.id, |p| {
+            update_table::apply(setup, p);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The ways a row's update is sent: the least form, urlencoded and as multipart, and
+/// okerrupdate's form (every field it sends) with the row's changes.
+#[derive(Debug, Clone, Copy)]
+enum Sent {
+    Least,
+    LeastMultipart,
+    Okerrupdate,
+}
+
+fn request_of(row: &Row, sent: Sent) -> Request<Body> {
+    match sent {
+        Sent::Least => {
+            let form = Form(row.fields_for("p1"));
+            post_form("/update", &form.encode())
+        }
+        Sent::LeastMultipart => post_multipart("/update", &Form(row.fields_for("p1"))),
+        Sent::Okerrupdate => {
+            let mut form = hb();
+            for (key, value) in row.changes_for("p1") {
+                form = match value {
+                    Some(v) => form.set(key, &v),
+                    None => form.without(key),
+                };
+            }
+            post_form("/update", &form.encode())
+        }
+    }
 }
 
 #[tokio::test]
 async fn every_row_of_the_response_table() {
-    for row in rows() {
-        let w = World::with(row.project).await;
-        prepare(&w, row.before).await;
-        let before = w.snapshot();
-        let answer = w.post_form("/update", &(row.body)()).await;
-        assert_eq!(answer.pair(), (row.status, row.answer), "{}", row.situation);
-        assert_eq!(
-            answer.content_type(),
-            "text/plain; charset=utf-8",
-            "{}",
-            row.situation
-        );
-        if row.status == 200 {
-            assert!(
-                w.indicator("test:hb").await.is_some(),
-                "{}: the indicator is there",
-                row.situation
-            );
-        } else {
-            assert_eq!(
-                w.snapshot(),
-                before,
-                "a refused update changes nothing: {}",
-                row.situation
-            );
+    let mut ran = 0;
+    for row in UPDATE_TABLE.iter().filter(|r| r.runs_on(Layer::Http)) {
+        for sent in [Sent::Least, Sent::LeastMultipart, Sent::Okerrupdate] {
+            let what = format!("{} ({sent:?})", row.situation);
+            let w = World::new().await;
+            prepare(&w, row.before, row.setup).await;
+            let before = w.snapshot();
+            let peer = match row.peer {
+                Peer::HttpFrom(ip) => SocketAddr::new(ip.parse().unwrap(), 5000),
+                Peer::Http | Peer::Smtp => w.peer,
+            };
+            let answer = w.send_from(peer, request_of(row, sent)).await;
+            let expected = row.answer_for("p1", &w.peer.ip().to_string());
+            assert_eq!(answer.pair(), (row.status, expected.as_str()), "{what}");
+            assert_eq!(answer.content_type(), "text/plain; charset=utf-8", "{what}");
+            if row.accepted() {
+                assert!(
+                    w.indicator(update_table::NAME).await.is_some(),
+                    "{what}: the indicator is there"
+                );
+            } else {
+                assert_eq!(
+                    w.snapshot(),
+                    before,
+                    "a refused update changes nothing: {what}"
+                );
+            }
+            ran += 1;
         }
     }
+    assert!(
+        ran > 150,
+        "the front end runs most of the table ({ran} runs)"
+    );
 }
 
 #[tokio::test]
-async fn the_response_table_over_multipart_too() {
-    for row in rows() {
-        let body = (row.body)();
-        // The empty body has no multipart form at all; it is covered above.
-        if body.is_empty() {
-            continue;
-        }
-        let w = World::with(row.project).await;
-        prepare(&w, row.before).await;
-        let before = w.snapshot();
-        let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-            .into_owned()
-            .collect();
-        let answer = w.send(post_multipart("/update", &Form(fields))).await;
-        assert_eq!(
-            answer.pair(),
-            (row.status, row.answer),
-            "multipart: {}",
-            row.situation
-        );
-        if row.status != 200 {
-            assert_eq!(w.snapshot(), before, "multipart: {}", row.situation);
-        }
-    }
+async fn the_captured_okerrupdate_body_verbatim() {
+    let w = World::new().await;
+    let body = "textid=mytextid&name=test%3Ahb&status=OK&secret=&method=heartbeat&policy=Default&tags=&keypath=&origkeypath=&desc=";
+    let answer = w.post_form("/update", body).await;
+    assert_eq!(answer.pair(), (200, "OK"));
+    assert!(w.indicator("test:hb").await.is_some());
 }
 
 #[tokio::test]

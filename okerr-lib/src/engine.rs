@@ -21,6 +21,9 @@ use crate::settings::{Bucket, Settings};
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
+mod edit;
+pub use edit::{EditError, MAX_EDIT_ATTEMPTS};
+
 /// How the engine works: okerr's limits and the scheduler's knobs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

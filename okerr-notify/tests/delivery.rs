@@ -16,7 +16,7 @@ use okerr::{
 };
 use okerr_backend_sqlite::SqliteStorage;
 use okerr_notify::{Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
-use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
+use okerr_test_support::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
 use url::Url;
 
 const PUBLIC: &str = "https://okerr.example.net/";

@@ -10,7 +10,7 @@ use okerr::{
     Storage, TextId, UpdateRequest,
 };
 use okerr_notify::{DailySummary, MailConfig};
-use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
+use okerr_test_support::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
 use url::Url;
 
 fn member(email: &str, summary: bool) -> Member {

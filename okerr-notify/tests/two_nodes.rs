@@ -14,11 +14,11 @@ use okerr::{
 };
 use okerr_backend_postgres::{PostgresStorage, sqlx};
 use okerr_notify::{Dispatcher, EmailNotifier, MailConfig, WebhookNotifier};
-use okerr_tests::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
+use okerr_test_support::mail::{SmtpSink, aiosmtpd_python, free_port, parse};
 use url::Url;
 
 fn pg_url() -> Option<String> {
-    okerr_tests::value_from_env("OKERR_TEST_PG_URL", "OKERR_REQUIRE_PG", "ensure_postgres")
+    okerr_test_support::value_from_env("OKERR_TEST_PG_URL", "OKERR_REQUIRE_PG", "ensure_postgres")
 }
 
 /// A node: its own pool on the shared schema, and an engine mailing through `relay`.

@@ -317,15 +317,83 @@ mod tests {
         assert_eq!(message_text(raw.as_bytes()), "");
     }
 
-    #[test]
-    fn garbage_does_not_panic() {
-        for raw in [
-            &b""[..],
-            b"\xff\xfe%%% a.status = OK",
-            b"\r\n\r\n",
-            b"::::\n\n%%%",
-        ] {
-            let _ = parse_updates("p", &message_text(raw));
+    /// Pieces of mail and of `%%%` lines, for garbage that comes near real messages.
+    const FRAGMENTS: &[&[u8]] = &[
+        b"%%%",
+        b"%%",
+        b" ",
+        b"\t",
+        b".",
+        b"status",
+        b"details",
+        b"secret",
+        b"=",
+        b"OK",
+        b"ERR",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"a",
+        b"db:x",
+        b"-",
+        b"_",
+        b"\xff\xfe",
+        b"\xc3\xa9",
+        b"Content-Type: text/plain\r\n",
+        b"Content-Type: multipart/mixed; boundary=b\r\n",
+        b"--b\r\n",
+        b"Content-Transfer-Encoding: base64\r\n",
+        b"=3D",
+        b"\0",
+    ];
+
+    fn garbage() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..60)
+                .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    fn is_name(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, the parse is one of okerr's answers: updates that the text
+        /// really holds (one per name, in order, each with a `name.status` line, a value
+        /// without line end, for this project by e-mail), or a refusal naming what is
+        /// missing; without any `%%%` there is never an update.
+        #[test]
+        fn garbage_gives_updates_the_text_holds_or_a_refusal(raw in garbage()) {
+            let text = message_text(&raw);
+            match parse_updates("p", &text) {
+                Ok(updates) => {
+                    proptest::prop_assert!(!updates.is_empty());
+                    proptest::prop_assert!(text.contains("%%%"));
+                    let mut seen = std::collections::HashSet::new();
+                    for u in &updates {
+                        proptest::prop_assert!(is_name(&u.name), "name {:?}", u.name);
+                        proptest::prop_assert!(seen.insert(u.name.clone()), "twice: {}", u.name);
+                        let status_line = format!("{}.status", u.name);
+                        proptest::prop_assert!(text.contains(&status_line));
+                        proptest::prop_assert!(!u.status.contains('\n') && !u.status.ends_with('\r'));
+                        proptest::prop_assert_eq!(u.textid.as_str(), "p");
+                        proptest::prop_assert_eq!(u.source, Source::Smtp);
+                    }
+                    let first = updates.first().map(|u| text.find(&format!("{}.", u.name)));
+                    proptest::prop_assert!(matches!(first, Some(Some(_))));
+                }
+                Err(ParseError::NoStatus(name)) => {
+                    proptest::prop_assert!(is_name(&name), "name {:?}", name);
+                    proptest::prop_assert!(text.contains("%%%") && text.contains(&name));
+                }
+                Err(ParseError::NoUpdates) => {}
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use okerr::{
     UpdateRequest,
 };
 use okerr_smtp::SmtpConfig;
-use okerr_tests::mail::{swaks, swaks_send};
+use okerr_test_support::mail::{swaks, swaks_send};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -565,5 +565,85 @@ async fn repeated_unknown_commands_close_the_session() {
     // A session with a few mistakes still works.
     let replies = converse(smtp.addr, &["HELO c", "XYZZY", "NOOP", "QUIT"]).await;
     assert!(replies.iter().any(|r| r.starts_with("221")), "{replies:#?}");
+}
+
+/// Garbage from a client, as commands and as a message without a usable `%%%` line: every
+/// reply is a well-formed SMTP reply (a 2xx–5xx code, then a space or a dash), the session
+/// goes on or ends with a reply, and storage does not change.
+#[tokio::test]
+async fn garbage_gets_smtp_replies_and_changes_nothing() {
+    let mut smtp = Smtp::start(SmtpConfig::default()).await;
+    smtp.http_update("a", "OK", None).await;
+    let before = smtp.storage.snapshot();
+    let rcpt = format!("RCPT TO:<{TEXTID}@x>");
+    // A message's body is sent as one piece, ending with its `.` line: one reply to it.
+    let body = [
+        "Subject: garbage",
+        "",
+        "%%% .status = OK",
+        "%%%a.details = no status",
+        "\u{fffd}\u{0}%%%",
+        "..",
+        ".",
+    ]
+    .join("\r\n");
+    let no_marker = "%% a.status = ERR\r\n%%%\r\n.";
+    let conversations: Vec<Vec<&str>> = vec![
+        vec![
+            "",
+            " ",
+            "\u{7f}\u{1}",
+            "HELO",
+            "MAIL",
+            "RCPT",
+            "DATA",
+            "QUIT",
+        ],
+        vec![
+            "EHLO x",
+            "MAIL FROM:<",
+            "MAIL FROM:<a@b> SIZE=x",
+            "RCPT TO:<>",
+            "DATA",
+        ],
+        vec![
+            "EHLO x",
+            "RCPT TO:<proj@x>",
+            "DATA",
+            "VRFY x",
+            "NOOP",
+            "RSET",
+            "QUIT",
+        ],
+        vec!["EHLO x", "MAIL FROM:<a@b>", &rcpt, "DATA", &body, "QUIT"],
+        vec![
+            "EHLO x",
+            "MAIL FROM:<a@b>",
+            &rcpt,
+            "DATA",
+            no_marker,
+            "QUIT",
+        ],
+    ];
+    let mut refused_messages = 0;
+    for lines in &conversations {
+        let replies = converse(smtp.addr, lines).await;
+        refused_messages += replies
+            .iter()
+            .filter(|r| r.starts_with("550 5.6.0"))
+            .count();
+        assert!(!replies.is_empty(), "a greeting at least: {lines:?}");
+        for reply in &replies {
+            let b = reply.as_bytes();
+            let well_formed = b.len() >= 4
+                && (b'2'..=b'5').contains(&b[0])
+                && b[1].is_ascii_digit()
+                && b[2].is_ascii_digit()
+                && (b[3] == b' ' || b[3] == b'-');
+            assert!(well_formed, "{reply:?} in {replies:?}");
+        }
+    }
+    assert_eq!(refused_messages, 2, "both messages are refused as such");
+    assert_eq!(smtp.storage.snapshot(), before, "garbage changes nothing");
     smtp.stop().await;
 }

@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
-pub mod mail;
+pub use okerr_test_support::{from_env, mail, poll, value_from_env};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -723,30 +723,6 @@ impl Http {
     }
 }
 
-/// Polls `f` every `every` until it returns `Some`, at most for `timeout`; for what only
-/// the server's own scheduler does. Tests do not sleep otherwise.
-///
-/// # Panics
-/// On timeout, naming `what`.
-pub fn poll<T>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = f() {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(every);
-    }
-}
-
 /// The virtualenv `bin/` with `okerrupdate`, `okerrapi` and `okerrclient`, from
 /// `OKERR_TEST_CLIENTS_BIN` (set by `ensure_python_clients` in `.ci/services.sh`).
 /// Without it, prints why the test is skipped and returns `None`.
@@ -765,37 +741,6 @@ pub fn clients_bin() -> Option<PathBuf> {
         dir.display()
     );
     Some(dir)
-}
-
-/// A real peer's path from the environment variable `var`, which `ensure` (a function of
-/// `.ci/services.sh`) sets. Unset: prints that the test is skipped and returns `None`.
-///
-/// # Panics
-/// When `var` is unset and the variable `require` is `1` (`.ci/test` sets it: in CI a
-/// missing peer fails the test instead of skipping it).
-pub fn from_env(var: &str, require: &str, ensure: &str) -> Option<PathBuf> {
-    value_from_env(var, require, ensure).map(PathBuf::from)
-}
-
-/// The value of the environment variable `var` (a path, a URL), which `ensure` (a function
-/// of `.ci/services.sh`) sets. Unset or empty: prints that the test is skipped and
-/// returns `None`.
-///
-/// # Panics
-/// When `var` is unset and the variable `require` is `1`.
-pub fn value_from_env(var: &str, require: &str, ensure: &str) -> Option<String> {
-    match std::env::var(var).ok().filter(|v| !v.is_empty()) {
-        Some(value) => Some(value),
-        None => {
-            assert!(
-                std::env::var(require).as_deref() != Ok("1"),
-                "{require}=1 but {var} is unset: run `bash .ci/test`, or \
-                 `source .ci/services.sh && {ensure}`"
-            );
-            eprintln!("skipping: {var} is unset (`source .ci/services.sh && {ensure}` sets it)");
-            None
-        }
-    }
 }
 
 /// What a run of a Python client did; `stderr` without okerrclient's syslog noise.

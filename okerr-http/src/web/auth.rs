@@ -149,7 +149,7 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
-    fn may_open(&self, project: &Project) -> bool {
+    pub(crate) fn may_open(&self, project: &Project) -> bool {
         self.admin || self.project == Some(project.id)
     }
 }

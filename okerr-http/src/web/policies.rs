@@ -7,13 +7,13 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect};
 use ipnet::IpNet;
 use maud::{Markup, html};
-use okerr::{Interval, Policy, PolicyName, Project, Reduction, Secret};
+use okerr::{EditError, Interval, Policy, PolicyName, Project, Reduction, Secret};
 use serde::Deserialize;
 use url::Url;
 
-use super::WebResult;
 use super::auth::{Viewer, check_csrf, open_project};
 use super::layout::{self, Page};
+use super::{PageError, WebResult};
 use crate::AppState;
 use crate::form::Fields;
 
@@ -332,7 +332,7 @@ pub(crate) async fn save(
     Path(textid): Path<String>,
     mut fields: Fields,
 ) -> WebResult {
-    let (mut project, viewer) = open_project(&state, &headers, &uri, &textid).await?;
+    let (project, viewer) = open_project(&state, &headers, &uri, &textid).await?;
     check_csrf(&viewer, &mut fields)?;
     let form = PolicyForm::from_fields(&mut fields);
     let new = project.policy(&form.name).is_none();
@@ -357,18 +357,26 @@ pub(crate) async fn save(
         }
     };
     let name = policy.name.to_string();
-    project.put_policy(policy.clone());
-    let mut attempts = 0;
-    while let Err(e) = state.engine().storage().save_project(&project).await {
-        if !e.is_conflict() || attempts >= 8 {
-            return Err(e.into());
-        }
-        // Saved meanwhile by someone else (a key revoked, a member added): read it again,
-        // with the viewer's rights checked again, and redo this edit on it.
-        attempts += 1;
-        (project, _) = open_project(&state, &headers, &uri, &textid).await?;
-        project.put_policy(policy.clone());
-    }
+    // Applied by the engine to a fresh copy, again when someone saved the project
+    // meanwhile (a key revoked, a member added), with the viewer's rights checked on it.
+    state
+        .engine()
+        .edit_project(project.id, |p| {
+            if !viewer.may_open(p) {
+                return Err(PageError::not_found(format!(
+                    "No project with TextID '{textid}' for this session"
+                )));
+            }
+            p.put_policy(policy.clone());
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            EditError::Edit(e) => e,
+            EditError::Storage(e) => e.into(),
+            // Deleted meanwhile.
+            _ => PageError::not_found(format!("No project with TextID '{textid}'")),
+        })?;
     tracing::info!(textid = %project.textid, policy = name, actor = viewer.actor, "policy saved from the web");
     let saved: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
     let back = format!(
