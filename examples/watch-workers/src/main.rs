@@ -10,6 +10,7 @@
 //! ```text
 //! okerr-watch-workers --webhook http://127.0.0.1:9000/hook [--database sqlite://workers.db]
 //!     [--workers 3] [--period-secs 2] [--hang-after 5] [--run-for-secs 30]
+//!     [--allow-network 127.0.0.0/8]
 //! ```
 //!
 //! The state stays in the database: a restart goes on with the same indicators, and the
@@ -34,6 +35,9 @@ const TEXTID: &str = "workers";
 struct Args {
     database: String,
     webhook: Url,
+    /// The networks the webhook may reach (`--allow-network`, repeatable): public
+    /// addresses only unless given, as in `okerr serve`.
+    networks: Vec<okerr::outbound::OutboundNet>,
     workers: u32,
     period: u64,
     hang_after: u32,
@@ -42,7 +46,7 @@ struct Args {
 
 fn usage() -> String {
     "usage: okerr-watch-workers --webhook URL [--database sqlite://FILE] [--workers N] \
-     [--period-secs S] [--hang-after N] [--run-for-secs S]"
+     [--period-secs S] [--hang-after N] [--run-for-secs S] [--allow-network CIDR]..."
         .to_owned()
 }
 
@@ -50,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let mut database = "sqlite://watch-workers.db".to_owned();
     let (mut webhook, mut workers, mut period, mut hang_after, mut run_for) = (None, 3, 2, 5, None);
+    let mut networks = Vec::new();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(usage)?;
         let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
@@ -64,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
                 hang_after = u32::try_from(number(&value)?).map_err(|e| e.to_string())?;
             }
             "--run-for-secs" => run_for = Some(number(&value)?),
+            "--allow-network" => networks.push(value.parse()?),
             _ => return Err(usage()),
         }
     }
@@ -74,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         period,
         hang_after,
         run_for,
+        networks,
     })
 }
 
@@ -127,7 +134,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let storage = SqliteStorage::connect(&args.database).await?;
     storage.migrate().await?;
     let storage: Arc<dyn Storage> = Arc::new(storage);
-    let notifier = WebhookNotifier::new(Duration::from_secs(3))?;
+    let networks = if args.networks.is_empty() {
+        okerr::outbound::OutboundNetworks::default()
+    } else {
+        okerr::outbound::OutboundNetworks(args.networks.clone())
+    };
+    let notifier = WebhookNotifier::new(Duration::from_secs(3), networks)?;
     let engine = Engine::with_config(
         storage,
         Arc::new(notifier),

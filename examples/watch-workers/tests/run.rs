@@ -55,6 +55,8 @@ fn a_hung_worker_is_posted_to_the_webhook() {
         .args(["--database", &database, "--webhook", &url])
         .args(["--workers", "2", "--period-secs", "1", "--hang-after", "2"])
         .args(["--run-for-secs", "60"])
+        // The receiver is on loopback, which webhooks may not reach by default.
+        .args(["--allow-network", "127.0.0.0/8"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
