@@ -113,10 +113,24 @@ pub(crate) struct ServeArgs {
     /// How long /update waits for the database before it answers 503 [default: 2s].
     #[arg(long, env = "OKERR_STORAGE_TIMEOUT", value_name = "D")]
     pub(crate) storage_timeout: Option<okerr::Interval>,
+    /// The newest log lines kept per indicator [default: 1000].
+    #[arg(long, env = "OKERR_LOG_LINES", value_name = "N")]
+    pub(crate) log_lines: Option<u32>,
+    /// Log lines older than this are deleted [default: 31d].
+    #[arg(long, env = "OKERR_LOG_MAX_AGE", value_name = "D")]
+    pub(crate) log_max_age: Option<okerr::Interval>,
+    /// Delivered notifications and dead letters are deleted this long after [default: 7d].
+    #[arg(long, env = "OKERR_OUTBOX_MAX_AGE", value_name = "D")]
+    pub(crate) outbox_max_age: Option<okerr::Interval>,
+    /// A notification still failing this long after its release becomes a dead letter
+    /// [default: 24h].
+    #[arg(long, env = "OKERR_DEAD_LETTER_AFTER", value_name = "D")]
+    pub(crate) dead_letter_after: Option<okerr::Interval>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
     /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
-    /// shutdown_grace, storage_timeout.
+    /// shutdown_grace, storage_timeout, log_lines, log_max_age, outbox_max_age,
+    /// dead_letter_after.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,
