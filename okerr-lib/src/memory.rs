@@ -476,8 +476,10 @@ impl Storage for MemoryStorage {
         let mut s = self.lock();
         let mut released = 0;
         for (id, until) in std::mem::take(&mut s.leases) {
-            s.set_due(id, Some(until.min(now)));
-            released += 1;
+            if until > now {
+                s.set_due(id, Some(now));
+                released += 1;
+            }
         }
         let leased: Vec<(NotificationId, DateTime<Utc>)> = s
             .outbox
@@ -486,7 +488,7 @@ impl Storage for MemoryStorage {
             .collect();
         for (id, until) in leased {
             s.set_available(id, Some(until.min(now)));
-            released += 1;
+            released += u64::from(until > now);
         }
         Ok(released)
     }

@@ -653,6 +653,7 @@ macro_rules! sql_storage {
                 ) -> Result<Pruned, StorageError> {
                     const PRUNED_TO: &str = "okerr.log_pruned_to";
                     let sql = <$ty>::sql();
+                    let chunk = u64::from(limit.max(1));
                     let limit = i64::from(limit.max(1));
                     // Old lines are at the head of the log: its first ids.
                     let aged = ::sqlx::query(sql.prune_log_age.as_str())
@@ -662,7 +663,7 @@ macro_rules! sql_storage {
                         .await
                         .map_err(backend)?
                         .rows_affected();
-                    if aged >= limit as u64 {
+                    if aged > 0 {
                         return Ok(Pruned { deleted: aged, more: true });
                     }
                     // Lines beyond the newest `keep`: only indicators with lines after the
@@ -695,13 +696,13 @@ macro_rules! sql_storage {
                         .await
                         .map_err(backend)?
                         .rows_affected();
-                    if cut < limit as u64 {
+                    if cut < chunk {
                         // These indicators are within bounds: the next pass starts after.
                         self.put_setting(PRUNED_TO, &last.to_string()).await?;
                     }
                     Ok(Pruned {
                         deleted: aged + cut,
-                        more: cut >= limit as u64 || fresh.len() >= limit as usize,
+                        more: cut >= chunk || fresh.len() as u64 >= chunk,
                     })
                 }
 
