@@ -485,7 +485,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes up to about `limit` log lines that are beyond the newest `keep` lines of
     /// their indicator or older than `before`. Call it again while
     /// [`Pruned::more`] says so: afterwards every indicator keeps at most `keep` lines
-    /// (of those committed before the first call) and none older than `before`.
+    /// (of those committed before the first call) and none older than `before`. Old lines
+    /// are looked for from the head of the log (commit order): a line older than
+    /// `before` committed after younger ones (a clock stepped back) may wait until they
+    /// are old too.
     ///
     /// # Errors
     /// When the backend fails; what was deleted before stays deleted.
