@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use okerr::testing::{ManualClock, RecordingNotifier};
 use okerr::{
-    Clock, DeliveryReport, LogKind, Engine, EngineConfig, NewProject, Notifier, OutboxEntry, Status, Storage,
-    TextId, UpdateRequest,
+    Clock, DeliveryReport, Engine, EngineConfig, LogKind, NewProject, Notifier, OutboxEntry,
+    Status, Storage, TextId, UpdateRequest,
 };
 use okerr_backend_postgres::PostgresStorage;
 
@@ -55,7 +55,9 @@ fn node(storage: &Arc<dyn Storage>, notifier: Arc<dyn Notifier>, clock: &ManualC
 /// every one, once, when it ends: 10 s after A's claim.
 #[tokio::test]
 async fn a_dead_nodes_expiry_claims_pass_within_one_lease() {
-    let Some((a, b)) = two_nodes().await else { return };
+    let Some((a, b)) = two_nodes().await else {
+        return;
+    };
     a.create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
         .await
         .unwrap();
@@ -76,14 +78,22 @@ async fn a_dead_nodes_expiry_claims_pass_within_one_lease() {
     assert_eq!(held.len(), 200, "A's claim of the whole backlog");
 
     clock.set(crashed_at + lease - TimeDelta::microseconds(1));
-    assert_eq!(node_b.tick().await.unwrap().expired, 0, "A's lease still holds");
+    assert_eq!(
+        node_b.tick().await.unwrap().expired,
+        0,
+        "A's lease still holds"
+    );
     clock.set(crashed_at + lease);
     assert_eq!(
         node_b.tick().await.unwrap().expired,
         200,
         "B expires the backlog when A's lease ends"
     );
-    assert_eq!(node_b.tick().await.unwrap().expired, 0, "each expiry happens once");
+    assert_eq!(
+        node_b.tick().await.unwrap().expired,
+        0,
+        "each expiry happens once"
+    );
     let project = b.project_by_textid("p1").await.unwrap().unwrap();
     for ind in b.indicators(project.id).await.unwrap() {
         assert_eq!(ind.status, Status::Err, "{}", ind.name);
@@ -119,7 +129,9 @@ async fn deadline_becomes(storage: &Arc<dyn Storage>, t: DateTime<Utc>) {
 /// delivers the alert once, within one lease of A's last renewal.
 #[tokio::test]
 async fn a_live_node_renews_its_delivery_claims_and_a_dead_one_hands_them_over() {
-    let Some((a, b)) = two_nodes().await else { return };
+    let Some((a, b)) = two_nodes().await else {
+        return;
+    };
     let ops = okerr::Email::parse("ops@example.com").unwrap();
     a.create_project(NewProject::new("p", TextId::parse("p1").unwrap()).with_member(ops))
         .await

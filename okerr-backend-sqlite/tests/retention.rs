@@ -38,7 +38,7 @@ async fn a_hundred_thousand_updates_keep_the_log_at_its_bound() {
         let reqs = (0..PER_MESSAGE)
             .map(|i| {
                 let n = round * PER_MESSAGE + i;
-                let status = if n % 2 == 0 { "OK" } else { "ERR" };
+                let status = if n.is_multiple_of(2) { "OK" } else { "ERR" };
                 UpdateRequest {
                     details: Some(format!("update {n}")),
                     ..UpdateRequest::new("p1", "flood", status)
@@ -62,7 +62,10 @@ async fn a_hundred_thousand_updates_keep_the_log_at_its_bound() {
     assert_eq!(most, bound);
     assert_eq!(log.len(), bound, "the log is at its bound");
     assert!(
-        log.last().unwrap().message.contains(&format!("update {}", UPDATES - 1)),
+        log.last()
+            .unwrap()
+            .message
+            .contains(&format!("update {}", UPDATES - 1)),
         "the newest line is kept: {:?}",
         log.last()
     );
@@ -71,5 +74,8 @@ async fn a_hundred_thousand_updates_keep_the_log_at_its_bound() {
         .fetch_one(sqlite.pool())
         .await
         .unwrap();
-    assert_eq!(rows as usize, bound, "no line beyond the bound stays in the table");
+    assert_eq!(
+        rows as usize, bound,
+        "no line beyond the bound stays in the table"
+    );
 }

@@ -114,7 +114,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     }
     for (arg, file, slot) in [
         (args.log_max_age, file.log_max_age, &mut retention.log_age),
-        (args.outbox_max_age, file.outbox_max_age, &mut retention.outbox_age),
+        (
+            args.outbox_max_age,
+            file.outbox_max_age,
+            &mut retention.outbox_age,
+        ),
         (
             args.dead_letter_after,
             file.dead_letter_after,

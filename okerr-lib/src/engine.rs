@@ -16,8 +16,8 @@ use crate::indicator::Indicator;
 use crate::name::IndicatorName;
 use crate::notify::{DeliveryReport, Notifier, NotifyError};
 use crate::outbox::{NotificationId, OutboxEntry};
-use crate::retention::{self, PruneReport, Retention};
 use crate::project::{Project, ProjectId};
+use crate::retention::{self, PruneReport, Retention};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
@@ -627,7 +627,11 @@ impl Engine {
         let expired = self.expire_due().await?;
         let delivered = self.deliver_released().await?;
         let now = self.inner.clock.now();
-        let next_prune = *self.inner.next_prune.lock().unwrap_or_else(PoisonError::into_inner);
+        let next_prune = *self
+            .inner
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if next_prune.is_none_or(|at| at <= now) {
             let report = self.prune().await?;
             let next = if report.more {
@@ -635,7 +639,11 @@ impl Engine {
             } else {
                 now + self.inner.config.retention.prune_every
             };
-            *self.inner.next_prune.lock().unwrap_or_else(PoisonError::into_inner) = Some(next);
+            *self
+                .inner
+                .next_prune
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(next);
         }
         Ok(TickReport {
             expired,
@@ -719,7 +727,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = next;
         let now = self.inner.clock.now();
-        let prune = *self.inner.next_prune.lock().unwrap_or_else(PoisonError::into_inner);
+        let prune = *self
+            .inner
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let next = next.into_iter().chain(prune).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
         if self.inner.notifier.is_none() {

@@ -502,7 +502,10 @@ impl Storage for MemoryStorage {
         let mut s = self.lock();
         let mut renewed = Vec::new();
         for id in ids {
-            if s.outbox.get(id).is_some_and(|r| r.lease == Some(held_until)) {
+            if s.outbox
+                .get(id)
+                .is_some_and(|r| r.lease == Some(held_until))
+            {
                 s.set_available(*id, Some(lease_until));
                 if let Some(row) = s.outbox.get_mut(id) {
                     row.lease = Some(lease_until);

@@ -576,7 +576,10 @@ macro_rules! sql_storage {
                     let mut released = 0;
                     for (release, clear) in [
                         (&sql.release_indicator_claims, &sql.clear_indicator_leases),
-                        (&sql.release_notification_claims, &sql.clear_notification_leases),
+                        (
+                            &sql.release_notification_claims,
+                            &sql.clear_notification_leases,
+                        ),
                     ] {
                         released += ::sqlx::query(release.as_str())
                             .bind(micros(now))
@@ -664,7 +667,10 @@ macro_rules! sql_storage {
                         .map_err(backend)?
                         .rows_affected();
                     if aged > 0 {
-                        return Ok(Pruned { deleted: aged, more: true });
+                        return Ok(Pruned {
+                            deleted: aged,
+                            more: true,
+                        });
                     }
                     // Lines beyond the newest `keep`: only indicators with lines after the
                     // mark of the last pass can have them.
@@ -679,7 +685,10 @@ macro_rules! sql_storage {
                         .await
                         .map_err(backend)?;
                     let Some(last) = fresh.last() else {
-                        return Ok(Pruned { deleted: aged, more: false });
+                        return Ok(Pruned {
+                            deleted: aged,
+                            more: false,
+                        });
                     };
                     let last: i64 = get(last, 0)?;
                     let mut inds = fresh

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
-use okerr::{EngineConfig, Status, Storage};
+use chrono::TimeDelta;
+use okerr::{Clock, EngineConfig, Status, Storage, SystemClock};
 use okerr_backend_sqlite::SqliteStorage;
 use okerr_tests::Server;
 
@@ -50,7 +50,14 @@ fn sqlite_kill_9_during_an_expiry_backlog_expires_everything_at_restart() {
     let mut server = Server::start(&[]);
     let textid = server.textid().to_owned();
     server.admin_ok(&[
-        "policy", "set", &textid, "Fast", "--period", "2", "--patience", "0",
+        "policy",
+        "set",
+        &textid,
+        "Fast",
+        "--period",
+        "2",
+        "--patience",
+        "0",
     ]);
     for i in 0..N {
         let name = format!("backlog:{i}");
@@ -63,20 +70,25 @@ fn sqlite_kill_9_during_an_expiry_backlog_expires_everything_at_restart() {
         assert_eq!((reply.status, reply.body.trim()), (200, "OK"), "{name}");
     }
     server.kill();
-    let pushed = Utc::now();
+    // Real time, as the server reads it.
+    let pushed = SystemClock.now();
 
     let rt = runtime();
     let storage = rt.block_on(async {
         let storage = SqliteStorage::connect(&server.database_url())
             .await
             .expect("open the database");
-        assert_eq!(errs(&storage, &textid).await, 0, "all OK before the deadline");
+        assert_eq!(
+            errs(&storage, &textid).await,
+            0,
+            "all OK before the deadline"
+        );
         storage
     });
     // The backlog: every indicator overdue while the server is dead.
     std::thread::sleep(Duration::from_millis(2500));
     let lease = EngineConfig::default().lease;
-    let claimed_at = Utc::now();
+    let claimed_at = SystemClock.now();
     assert!(claimed_at > pushed + TimeDelta::seconds(2));
     rt.block_on(async {
         let claimed = storage
@@ -105,7 +117,8 @@ fn sqlite_kill_9_during_an_expiry_backlog_expires_everything_at_restart() {
     let took = restarted.elapsed();
     println!("{seen} of {N} overdue indicators ERR {took:?} after the restart");
     assert_eq!(
-        seen, N,
+        seen,
+        N,
         "every overdue indicator is ERR within {AT_MOST:?} of the restart (the claims' \
          lease is {lease}); stderr:\n{}",
         server.stderr()

@@ -49,7 +49,10 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
         .expect("postpone_notifications()");
 
     assert_eq!(
-        storage.release_claims(at(20)).await.expect("release_claims()"),
+        storage
+            .release_claims(at(20))
+            .await
+            .expect("release_claims()"),
         2,
         "one indicator and one notification were still leased"
     );
@@ -71,12 +74,18 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
          postponed ones are not"
     );
     assert_eq!(
-        storage.release_claims(at(21)).await.expect("release_claims()"),
+        storage
+            .release_claims(at(21))
+            .await
+            .expect("release_claims()"),
         3,
         "the leases taken since (2 indicators, 1 notification) are released, no others"
     );
     assert_eq!(
-        storage.release_claims(at(22)).await.expect("release_claims()"),
+        storage
+            .release_claims(at(22))
+            .await
+            .expect("release_claims()"),
         0,
         "nothing is left to release"
     );
@@ -123,8 +132,16 @@ pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
     assert_eq!(claim(storage, at(10), at(20), 10).await.len(), 1);
     assert_eq!(claim_notes(storage, at(10), at(20), 10).await.len(), 2);
     // Node B.
-    assert!(claim(storage, at_us(19_999_999), at(30), 10).await.is_empty());
-    assert!(claim_notes(storage, at_us(19_999_999), at(30), 10).await.is_empty());
+    assert!(
+        claim(storage, at_us(19_999_999), at(30), 10)
+            .await
+            .is_empty()
+    );
+    assert!(
+        claim_notes(storage, at_us(19_999_999), at(30), 10)
+            .await
+            .is_empty()
+    );
     assert_eq!(
         names(&claim(storage, at(20), at(30), 10).await),
         vec!["a"],
@@ -133,7 +150,11 @@ pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
 
     let mut fresh = claim_notes(storage, at(20), at(30), 10).await;
     fresh.sort_by_key(|e| e.id);
-    assert_eq!(fresh.len(), 2, "the notifications pass to B at the lease end");
+    assert_eq!(
+        fresh.len(),
+        2,
+        "the notifications pass to B at the lease end"
+    );
     assert!(
         storage
             .renew_notifications(&ids, at(20), at(35))
@@ -154,7 +175,11 @@ pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
         claim_notes(storage, at(35), at(45), 10).await.is_empty(),
         "a renewed lease holds past its first end"
     );
-    assert!(claim_notes(storage, at_us(39_999_999), at(45), 10).await.is_empty());
+    assert!(
+        claim_notes(storage, at_us(39_999_999), at(45), 10)
+            .await
+            .is_empty()
+    );
     assert!(
         storage
             .renew_notifications(&ids, at(30), at(50))
@@ -224,9 +249,14 @@ pub async fn dead_letters_are_final_and_visible(storage: &dyn Storage) {
         "a dead letter counts its last attempt, keeps the error and says when it died"
     );
     assert_eq!(after[1].delivered_at, Some(at(1)));
-    assert_eq!(after[1].dead_at, None, "a delivered notification is left as it is");
+    assert_eq!(
+        after[1].dead_at, None,
+        "a delivered notification is left as it is"
+    );
     assert!(
-        claim_notes(storage, at(100_000), at(100_060), 10).await.is_empty(),
+        claim_notes(storage, at(100_000), at(100_060), 10)
+            .await
+            .is_empty(),
         "a dead letter is never claimed again"
     );
     assert_eq!(deadline(storage).await, None, "nor is it a deadline");
@@ -234,8 +264,15 @@ pub async fn dead_letters_are_final_and_visible(storage: &dyn Storage) {
         storage.release_claims(at(7)).await.is_ok(),
         "release_claims leaves dead letters alone"
     );
-    assert!(claim_notes(storage, at(100_000), at(100_060), 10).await.is_empty());
-    match storage.dead_letter(NotificationId(999_999), at(6), "x").await {
+    assert!(
+        claim_notes(storage, at(100_000), at(100_060), 10)
+            .await
+            .is_empty()
+    );
+    match storage
+        .dead_letter(NotificationId(999_999), at(6), "x")
+        .await
+    {
         Err(StorageError::NotFound { .. }) => {}
         other => panic!("dead_letter of an unknown id: expected NotFound, got {other:?}"),
     }
@@ -295,7 +332,11 @@ pub async fn prune_log_keeps_the_newest_lines(storage: &dyn Storage) {
         numbered(50, 60),
         "lines committed after a pass are pruned by the next"
     );
-    assert_eq!(prune_all(storage, 10, at(0)).await, 0, "nothing more to prune");
+    assert_eq!(
+        prune_all(storage, 10, at(0)).await,
+        0,
+        "nothing more to prune"
+    );
     let _b = add_lines(storage, b, 60, 62).await;
     assert_eq!(
         prune_all(storage, 100, at(55)).await,
@@ -345,9 +386,17 @@ pub async fn purge_outbox_deletes_only_finished_notifications(storage: &dyn Stor
             .await
             .expect("purge_outbox()")
     };
-    assert_eq!(purged(at(100), 10).await, 0, "delivered at 100 is not before 100");
+    assert_eq!(
+        purged(at(100), 10).await,
+        0,
+        "delivered at 100 is not before 100"
+    );
     assert_eq!(purged(at(250), 1).await, 1, "at most `limit`");
-    assert_eq!(purged(at(250), 10).await, 2, "the other delivered one and the dead one");
+    assert_eq!(
+        purged(at(250), 10).await,
+        2,
+        "the other delivered one and the dead one"
+    );
     let left: Vec<NotificationId> = outbox_of(storage, &p).await.iter().map(|e| e.id).collect();
     assert_eq!(
         left,
@@ -393,7 +442,9 @@ pub async fn engine_takes_back_its_claims_at_start(storage: &Arc<dyn Storage>) {
     let p = overdue_project(storage, 20).await;
     let lease = crate::EngineConfig::default().lease;
     assert_eq!(
-        claim(storage.as_ref(), at(20), at(20) + lease, 15).await.len(),
+        claim(storage.as_ref(), at(20), at(20) + lease, 15)
+            .await
+            .len(),
         15,
         "the dead node's claim"
     );
@@ -403,7 +454,10 @@ pub async fn engine_takes_back_its_claims_at_start(storage: &Arc<dyn Storage>) {
         15
     );
     let report = engine.tick().await.expect("tick()");
-    assert_eq!(report.expired, 20, "every overdue indicator expires at the restart");
+    assert_eq!(
+        report.expired, 20,
+        "every overdue indicator expires at the restart"
+    );
     for ind in list(storage.as_ref(), &p).await {
         assert_eq!(ind.status, Status::Err, "{} is ERR", ind.name);
     }
@@ -419,7 +473,11 @@ pub async fn engine_claims_pass_to_another_node_within_a_lease(storage: &Arc<dyn
     assert_eq!(claim(storage.as_ref(), at(20), at(30), 100).await.len(), 12);
     let b = engine_with_lease(storage, &clock, &notifier, lease);
     clock.set(at_us(29_999_999));
-    assert_eq!(b.tick().await.expect("tick()").expired, 0, "A's lease holds");
+    assert_eq!(
+        b.tick().await.expect("tick()").expired,
+        0,
+        "A's lease holds"
+    );
     clock.set(at(30));
     assert_eq!(
         b.tick().await.expect("tick()").expired,
