@@ -747,6 +747,24 @@ async fn pages_are_gzipped_for_browsers_that_ask_and_the_api_is_not() {
 /// listed on its indicator's page and with `state: dead` in `api/outbox`.
 #[tokio::test]
 async fn a_dead_letter_is_shown_on_the_indicator_page_and_in_the_api() {
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let w = World::new().await;
     w.push("srv:web", "OK").await;
     w.push("srv:web", "ERR").await;
@@ -763,6 +781,18 @@ async fn a_dead_letter_is_shown_on_the_indicator_page_and_in_the_api() {
         }
     }
     assert!(dead > 0, "the alert was given up");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let warned: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("notification dead-lettered"))
+        .collect();
+    assert_eq!(warned.len(), dead, "one line per dead letter:\n{text}");
+    assert!(
+        warned
+            .iter()
+            .all(|l| l.contains("WARN") && l.contains("indicator=srv:web")),
+        "{warned:#?}"
+    );
     let api = w.api_get("/api/outbox/p1", API_KEY).await;
     assert_eq!(api.status, StatusCode::OK, "{}", api.body);
     let list: serde_json::Value = serde_json::from_str(&api.body).unwrap();
