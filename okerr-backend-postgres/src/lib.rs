@@ -53,7 +53,8 @@ const CLAIM_DUE_SQL: &str = "WITH due AS (
                  ORDER BY due_at LIMIT $3
                  FOR UPDATE SKIP LOCKED
              ), claimed AS (
-                 UPDATE indicators i SET due_at = $2 FROM due WHERE i.id = due.id
+                 UPDATE indicators i SET due_at = $2, lease_until = $2
+                 FROM due WHERE i.id = due.id
                  RETURNING i.id, i.version, i.data, due.due_at AS was_due
              )
              SELECT id, version, data FROM claimed ORDER BY was_due, id";
@@ -66,9 +67,10 @@ const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
                  ORDER BY available_at, id LIMIT $3
                  FOR UPDATE SKIP LOCKED
              )
-             UPDATE outbox o SET available_at = $2, claims = claims + 1
+             UPDATE outbox o SET available_at = $2, lease_until = $2, claims = claims + 1
              FROM released WHERE o.id = released.id
-             RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data";
+             RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data,
+                 o.dead_at";
 
 /// Locks the indicators `$1` in id order, so that two nodes writing overlapping batches
 /// wait for each other instead of deadlocking.

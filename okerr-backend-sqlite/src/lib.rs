@@ -72,19 +72,21 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIAL
 const DUE_SQL: &str = "SELECT id, version, data FROM indicators
              WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2";
 
-/// Leases the indicators `$1` (rows `[id]`) until `$2`.
-const LEASE_DUE_SQL: &str = "UPDATE indicators SET due_at = $2
+/// Leases the indicators `$1` (rows `[id]`) until `$2`; `lease_until` marks the lease, so
+/// that [`okerr::Storage::release_claims`] can end it at the next start.
+const LEASE_DUE_SQL: &str = "UPDATE indicators SET due_at = $2, lease_until = $2
              WHERE id IN (SELECT CAST(j.value ->> 0 AS BIGINT) FROM json_each($1) AS j)";
 
 /// Notifications released by `$1`, oldest first: a range scan of the partial index
 /// `outbox_available`.
 const RELEASED_SQL: &str =
-    "SELECT id, indicator_id, attempts, delivered_at, last_error, data FROM outbox
+    "SELECT id, indicator_id, attempts, delivered_at, last_error, data, dead_at FROM outbox
              WHERE available_at IS NOT NULL AND available_at <= $1
              ORDER BY available_at, id LIMIT $2";
 
 /// Leases the notifications `$1` (rows `[id]`) until `$2`.
-const LEASE_RELEASED_SQL: &str = "UPDATE outbox SET available_at = $2, claims = claims + 1
+const LEASE_RELEASED_SQL: &str = "UPDATE outbox
+             SET available_at = $2, lease_until = $2, claims = claims + 1
              WHERE id IN (SELECT CAST(j.value ->> 0 AS BIGINT) FROM json_each($1) AS j)";
 
 /// okerr storage on SQLite.

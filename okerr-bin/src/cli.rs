@@ -128,11 +128,25 @@ pub(crate) struct ServeArgs {
     /// e.g. 10.1.0.0/16 (repeatable; replaces the default) [default: public].
     #[arg(long = "outbound-network", value_name = "public|CIDR")]
     pub(crate) outbound_networks: Vec<okerr::OutboundNet>,
+    /// The newest log lines kept per indicator [default: 1000].
+    #[arg(long, env = "OKERR_LOG_LINES", value_name = "N")]
+    pub(crate) log_lines: Option<u32>,
+    /// Log lines older than this are deleted [default: 31d].
+    #[arg(long, env = "OKERR_LOG_MAX_AGE", value_name = "D")]
+    pub(crate) log_max_age: Option<okerr::Interval>,
+    /// Delivered notifications and dead letters are deleted this long after [default: 7d].
+    #[arg(long, env = "OKERR_OUTBOX_MAX_AGE", value_name = "D")]
+    pub(crate) outbox_max_age: Option<okerr::Interval>,
+    /// A notification still failing this long after its release becomes a dead letter
+    /// [default: 24h].
+    #[arg(long, env = "OKERR_DEAD_LETTER_AFTER", value_name = "D")]
+    pub(crate) dead_letter_after: Option<okerr::Interval>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
     /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
     /// shutdown_grace, storage_timeout, max_indicators, autocreate_burst,
-    /// autocreate_per_minute, outbound_networks.
+    /// autocreate_per_minute, outbound_networks, log_lines, log_max_age, outbox_max_age,
+    /// dead_letter_after.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,

@@ -44,6 +44,10 @@ struct FileConfig {
     autocreate_burst: Option<u32>,
     autocreate_per_minute: Option<u32>,
     outbound_networks: Option<okerr::OutboundNetworks>,
+    log_lines: Option<u32>,
+    log_max_age: Option<Interval>,
+    outbox_max_age: Option<Interval>,
+    dead_letter_after: Option<Interval>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, Error> {
@@ -140,9 +144,31 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         .mail_batch_delay
         .or(file.mail_batch_delay)
         .unwrap_or_else(|| Interval::from_secs(10));
+    let mut retention = okerr::Retention::default();
+    if let Some(n) = args.log_lines.or(file.log_lines) {
+        retention.log_lines = n;
+    }
+    for (arg, file, slot) in [
+        (args.log_max_age, file.log_max_age, &mut retention.log_age),
+        (
+            args.outbox_max_age,
+            file.outbox_max_age,
+            &mut retention.outbox_age,
+        ),
+        (
+            args.dead_letter_after,
+            file.dead_letter_after,
+            &mut retention.dead_letter_after,
+        ),
+    ] {
+        if let Some(d) = arg.or(file) {
+            *slot = d.to_chrono();
+        }
+    }
     let config = EngineConfig {
         settings,
         batch_delay: batch_delay.to_chrono(),
+        retention,
         ..EngineConfig::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -159,6 +185,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let summary =
         mail.map(|mail| DailySummary::new(mail, storage.clone(), clock.clone(), summary_at.time()));
     let engine = Engine::with_config(storage.clone(), notifier, clock, config);
+    if store::is_single_node(database) {
+        // Claims of a run that was killed: taken back now, not when their leases end.
+        engine.take_back_claims().await?;
+    }
     let app = okerr_http::router(AppState::new(engine.clone(), http));
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -19,6 +19,12 @@ pub(crate) async fn open(url: &str) -> Result<Arc<dyn Storage>, Error> {
     open_sqlite(&url).await
 }
 
+/// Whether the storage at `url` has one node only (SQLite): the claims in it are this
+/// server's own.
+pub(crate) fn is_single_node(url: &str) -> bool {
+    !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+}
+
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(url: &str) -> Result<Arc<dyn Storage>, Error> {
     let storage = okerr_backend_sqlite::SqliteStorage::connect(url).await?;

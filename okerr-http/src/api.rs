@@ -195,6 +195,51 @@ pub(crate) async fn indicator(
     pretty(&indicator_json(&project, &ind, settings, now))
 }
 
+/// `GET /api/outbox/{textid}`: the project's notifications, oldest first, each with its
+/// `state`: `pending` (to be delivered or retried), `delivered`, or `dead` (a dead letter:
+/// okerr gave up after it failed for `--dead-letter-after`, and tries it no more).
+/// Delivered and dead ones stay until the outbox retention purges them.
+pub(crate) async fn outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(textid): Path<String>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let entries = state.engine().storage().outbox(project.id).await?;
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let n = &e.notification;
+            let (kind, to) = match &n.payload {
+                okerr::Payload::Alert { to, .. } => ("alert", to.as_ref().map(|t| t.to_string())),
+                okerr::Payload::Webhook { url, .. } => ("webhook", Some(url.to_string())),
+            };
+            let state = if e.dead_at.is_some() {
+                "dead"
+            } else if e.delivered_at.is_some() {
+                "delivered"
+            } else {
+                "pending"
+            };
+            json!({
+                "id": e.id.0,
+                "indicator": n.indicator.as_str(),
+                "type": kind,
+                "to": to,
+                "state": state,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+                "created": n.created.timestamp(),
+                "release": n.release_at.timestamp(),
+                "delivered": time(e.delivered_at),
+                "dead": time(e.dead_at),
+            })
+        })
+        .collect();
+    pretty(&Value::Array(list))
+}
+
 /// One condition of `api/filter` or `api/tagfilter`.
 enum Condition<'a> {
     /// A method argument equals a value (`k=v`).

@@ -203,6 +203,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/create/{textid}/{*name}", any(api::create))
         .route("/api/delete/{textid}/{*name}", any(api::delete))
         .route("/api/checkmethods", get(api::checkmethods))
+        .route("/api/outbox/{textid}", get(api::outbox))
         .route("/api/ip", get(api::ip))
         .route("/healthz", get(api::health))
         .merge(web::routes())

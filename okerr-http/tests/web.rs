@@ -832,3 +832,94 @@ async fn pages_are_gzipped_for_browsers_that_ask_and_the_api_is_not() {
     assert!(headers.get(header::CONTENT_ENCODING).is_none());
     assert!(String::from_utf8(body).unwrap().contains("srv:bad"));
 }
+
+/// A notification that keeps failing ends, after `dead_letter_after`, as a dead letter:
+/// listed on its indicator's page and with `state: dead` in `api/outbox`.
+#[tokio::test]
+async fn a_dead_letter_is_shown_on_the_indicator_page_and_in_the_api() {
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let w = World::new().await;
+    w.push("srv:web", "OK").await;
+    w.push("srv:web", "ERR").await;
+    w.notifier.set_failing(true);
+    let mut dead = 0;
+    for _ in 0..200 {
+        dead += w.engine.tick().await.unwrap().dead;
+        if dead > 0 {
+            break;
+        }
+        match w.storage.next_deadline().await.unwrap() {
+            Some(t) => w.clock.set(t),
+            None => break,
+        }
+    }
+    assert!(dead > 0, "the alert was given up");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let warned: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("notification dead-lettered"))
+        .collect();
+    assert_eq!(warned.len(), dead, "one line per dead letter:\n{text}");
+    assert!(
+        warned
+            .iter()
+            .all(|l| l.contains("WARN") && l.contains("indicator=srv:web")),
+        "{warned:#?}"
+    );
+    let api = w.api_get("/api/outbox/p1", API_KEY).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    let list: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    let dead: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["state"] == "dead")
+        .collect();
+    assert!(!dead.is_empty(), "{list:#}");
+    assert!(dead.iter().all(|e| e["indicator"] == "srv:web"), "{list:#}");
+    assert_eq!(dead[0]["to"], "ops@example.com");
+    assert!(dead[0]["attempts"].as_u64().unwrap() > 5, "{list:#}");
+    assert!(
+        dead[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("switched to failing")
+    );
+    assert_eq!(
+        w.api_get("/api/outbox/p1", "WRONG").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let page = b.get("/i/p1/srv:web").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"id="dead-letters""#), "{}", page.body);
+    assert!(page.body.contains("ops@example.com"));
+    assert!(page.body.contains("switched to failing"));
+    let other = {
+        w.push("srv:db", "OK").await;
+        b.get("/i/p1/srv:db").await
+    };
+    assert!(
+        !other.body.contains("dead-letters"),
+        "only the indicator's own dead letters"
+    );
+}

@@ -41,6 +41,7 @@ mod engine;
 mod indicators;
 mod outbox;
 mod projects;
+mod retention;
 mod scheduler;
 mod settings;
 
@@ -48,6 +49,7 @@ pub use engine::*;
 pub use indicators::*;
 pub use outbox::*;
 pub use projects::*;
+pub use retention::*;
 pub use scheduler::*;
 pub use settings::*;
 
@@ -135,6 +137,14 @@ macro_rules! storage_conformance {
             engine_many_writers_lose_nothing,
             engine_expiry_alert_and_delivery,
             engine_reduction_cancels_with_nanosecond_clock,
+            release_claims_takes_back_held_leases,
+            leases_pass_to_another_node_when_they_end,
+            dead_letters_are_final_and_visible,
+            prune_log_keeps_the_newest_lines,
+            purge_outbox_deletes_only_finished_notifications,
+            engine_takes_back_its_claims_at_start,
+            engine_claims_pass_to_another_node_within_a_lease,
+            engine_dead_letters_a_notification_that_keeps_failing,
         }
     };
     ($setup:expr $(,)?) => {

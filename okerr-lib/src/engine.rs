@@ -17,6 +17,7 @@ use crate::name::IndicatorName;
 use crate::notify::{DeliveryReport, Notifier, NotifyError};
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
+use crate::retention::{self, PruneReport, Retention};
 use crate::settings::{Bucket, Settings};
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
@@ -42,8 +43,14 @@ pub struct EngineConfig {
     /// copy another writer made stale is read again). 0 caches none. About half a
     /// kilobyte each.
     pub cached_indicators: usize,
-    /// How long a claim holds its rows before another node may take them.
+    /// How long a claim holds its rows before another node may take them. A worker renews
+    /// the claim of notifications it is delivering every third of it, so a node that dies
+    /// hands its claims to the others within one lease (10 s).
     pub lease: TimeDelta,
+    /// The longest one delivery (a notifier's batch) may take before it counts as failed.
+    pub delivery_timeout: TimeDelta,
+    /// What is pruned, and when a failing notification is given up.
+    pub retention: Retention,
     /// How often a decision is retried when its indicator moved meanwhile.
     pub max_conflict_retries: u32,
     /// The longest the run loop sleeps without looking at storage.
@@ -66,7 +73,9 @@ impl Default for EngineConfig {
             update_batch: 512,
             update_workers: 1,
             cached_indicators: 100_000,
-            lease: TimeDelta::seconds(60),
+            lease: TimeDelta::seconds(10),
+            delivery_timeout: TimeDelta::seconds(60),
+            retention: Retention::default(),
             max_conflict_retries: 64,
             max_sleep: std::time::Duration::from_secs(60),
             retry_base: TimeDelta::seconds(5),
@@ -88,6 +97,8 @@ pub struct TickReport {
     pub delivered: usize,
     /// Notifications whose delivery failed and will be retried.
     pub failed: usize,
+    /// Notifications given up after failing for `retention.dead_letter_after`.
+    pub dead: usize,
 }
 
 /// okerr's engine. Cheap to clone; clones share everything.
@@ -128,6 +139,8 @@ pub(crate) struct Inner {
     pub(crate) indicators: batch::IndicatorCache,
     /// The autocreate bucket of each project that created indicators lately.
     pub(crate) autocreated: Mutex<HashMap<ProjectId, Bucket>>,
+    /// When the scheduler prunes next; `None` at once.
+    next_prune: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Engine {
@@ -179,6 +192,7 @@ impl Engine {
                 projects: batch::ProjectCache::default(),
                 indicators,
                 autocreated: Mutex::new(HashMap::new()),
+                next_prune: Mutex::new(None),
             }),
         }
     }
@@ -479,28 +493,32 @@ impl Engine {
                 }
                 return Ok(report);
             }
-            // The claim holds the entries for `lease`: a delivery that takes longer could
-            // be repeated by another node, so it is cut off before and tried again later.
-            let limit = (config.lease * 4 / 5)
-                .to_std()
-                .unwrap_or(std::time::Duration::from_secs(1));
-            let outcome = match tokio::time::timeout(limit, notifier.deliver(&batch)).await {
-                Ok(outcome) => outcome,
-                Err(_) => DeliveryReport::all_failed(&batch, || {
-                    NotifyError::Transient(
-                        format!("delivery took longer than {}s", limit.as_secs()).into(),
-                    )
-                }),
-            };
+            let outcome = self.deliver_holding(notifier.as_ref(), &batch, now).await;
             let now = self.inner.clock.now();
             let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
             for (id, error) in &outcome.failed {
                 delivered.retain(|d| d != id);
-                let attempts = batch.iter().find(|e| e.id == *id).map_or(0, |e| e.attempts);
+                let Some(entry) = batch.iter().find(|e| e.id == *id) else {
+                    continue;
+                };
+                let given_up = entry.notification.release_at + config.retention.dead_letter_after;
+                if now >= given_up {
+                    tracing::warn!(
+                        notification = %id,
+                        project = %entry.notification.textid,
+                        indicator = %entry.notification.indicator,
+                        attempts = entry.attempts + 1,
+                        %error,
+                        "delivery failed for too long, notification dead-lettered"
+                    );
+                    storage.dead_letter(*id, now, &error.to_string()).await?;
+                    report.dead += 1;
+                    continue;
+                }
                 let delay = if error.is_permanent() {
                     config.retry_max
                 } else {
-                    backoff(config.retry_base, config.retry_max, attempts)
+                    backoff(config.retry_base, config.retry_max, entry.attempts)
                 };
                 tracing::warn!(notification = %id, %error, "delivery failed, will retry");
                 storage
@@ -512,6 +530,59 @@ impl Engine {
             report.delivered += delivered.len();
             if !full {
                 return Ok(report);
+            }
+        }
+    }
+
+    /// Hands `batch`, claimed at `claimed` until `claimed + lease`, to the notifier, and
+    /// renews the claim every third of the lease while it works, so that another node does
+    /// not take the entries meanwhile, yet takes them within one lease if this node dies.
+    /// A delivery longer than `delivery_timeout` counts as failed.
+    async fn deliver_holding(
+        &self,
+        notifier: &dyn Notifier,
+        batch: &[OutboxEntry],
+        claimed: DateTime<Utc>,
+    ) -> DeliveryReport {
+        let config = &self.inner.config;
+        let limit = config
+            .delivery_timeout
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        let every = (config.lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(10));
+        let ids: Vec<NotificationId> = batch.iter().map(|e| e.id).collect();
+        let mut held = claimed + config.lease;
+        let delivery = tokio::time::timeout(limit, notifier.deliver(batch));
+        tokio::pin!(delivery);
+        loop {
+            tokio::select! {
+                outcome = &mut delivery => {
+                    return outcome.unwrap_or_else(|_| {
+                        DeliveryReport::all_failed(batch, || {
+                            NotifyError::Transient(
+                                format!("delivery took longer than {}s", limit.as_secs()).into(),
+                            )
+                        })
+                    });
+                }
+                () = tokio::time::sleep(every) => {
+                    let until = self.inner.clock.now() + config.lease;
+                    match self.inner.storage.renew_notifications(&ids, held, until).await {
+                        Ok(renewed) => {
+                            if renewed.len() < ids.len() {
+                                tracing::warn!(
+                                    lost = ids.len() - renewed.len(),
+                                    "claims of notifications in delivery ended before renewal"
+                                );
+                            }
+                            held = until;
+                        }
+                        Err(error) => tracing::error!(%error, "cannot renew delivery claims"),
+                    }
+                }
             }
         }
     }
@@ -556,17 +627,76 @@ impl Engine {
             .collect())
     }
 
-    /// One pass of the scheduler: expire what is due, deliver what is released.
+    /// One pass of the scheduler: expire what is due, deliver what is released, and prune
+    /// when `retention.prune_every` has passed since the last prune (or a backlog is left).
     ///
     /// # Errors
     /// When storage fails.
     pub async fn tick(&self) -> Result<TickReport, StorageError> {
         let expired = self.expire_due().await?;
         let delivered = self.deliver_released().await?;
+        let now = self.inner.clock.now();
+        let next_prune = *self
+            .inner
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if next_prune.is_none_or(|at| at <= now) {
+            let report = self.prune().await?;
+            let next = if report.more {
+                now
+            } else {
+                now + self.inner.config.retention.prune_every
+            };
+            *self
+                .inner
+                .next_prune
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(next);
+        }
         Ok(TickReport {
             expired,
             ..delivered
         })
+    }
+
+    /// One bounded prune pass (see [`Retention`]): log lines beyond the bounds, then
+    /// delivered and dead notifications past `outbox_age`, in chunks through indexes.
+    /// [`tick`](Engine::tick) runs it every `retention.prune_every`.
+    ///
+    /// # Errors
+    /// When storage fails; what was deleted stays deleted.
+    pub async fn prune(&self) -> Result<PruneReport, StorageError> {
+        let report = retention::prune(&self.inner, self.inner.clock.now()).await?;
+        if report.log_lines + report.notifications > 0 {
+            tracing::debug!(
+                log_lines = report.log_lines,
+                notifications = report.notifications,
+                more = report.more,
+                "pruned"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Takes back every claim still held in storage (a lease of a node that crashed), so
+    /// that its indicators expire and its notifications are delivered now instead of when
+    /// the lease would have ended. Only for a node that is alone on its storage (SQLite):
+    /// on a shared one it would take the claims of live nodes. Returns how many it took.
+    ///
+    /// # Errors
+    /// When storage fails.
+    pub async fn take_back_claims(&self) -> Result<u64, StorageError> {
+        let taken = self
+            .inner
+            .storage
+            .release_claims(self.inner.clock.now())
+            .await?;
+        if taken > 0 {
+            tracing::info!(claims = taken, "took back the claims of the last run");
+            self.wake();
+        }
+        Ok(taken)
     }
 
     /// Runs the scheduler until `shutdown` completes: a tick, then sleep until the next
@@ -606,6 +736,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = next;
         let now = self.inner.clock.now();
+        let prune = *self
+            .inner
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = next.into_iter().chain(prune).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
         if self.inner.notifier.is_none() {
             // Released notifications wait for a notifier and keep the deadline in the past:

@@ -11,7 +11,7 @@ use crate::indicator::{Indicator, IndicatorId, LogLine};
 use crate::name::IndicatorName;
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{NewProject, Project, ProjectId};
-use crate::storage::{Commit, GroupResult, Storage, StorageError, repeated_indicators};
+use crate::storage::{Commit, GroupResult, Pruned, Storage, StorageError, repeated_indicators};
 
 /// Storage in memory, behind one mutex. Due indicators and released notifications are
 /// found through ordered indexes, as in the SQL backends.
@@ -32,6 +32,8 @@ pub struct MemorySnapshot {
     /// The stored deadline of each indicator: its `due_at`, or a lease end once claimed.
     due: BTreeMap<IndicatorId, DateTime<Utc>>,
     due_index: BTreeSet<(DateTime<Utc>, IndicatorId)>,
+    /// The lease end of each indicator claimed and not committed since.
+    leases: BTreeMap<IndicatorId, DateTime<Utc>>,
     logs: BTreeMap<IndicatorId, Vec<LogLine>>,
     outbox: BTreeMap<NotificationId, OutboxRow>,
     /// Undelivered notifications by the time they may be claimed.
@@ -44,6 +46,8 @@ struct OutboxRow {
     entry: OutboxEntry,
     available_at: DateTime<Utc>,
     claims: u32,
+    /// The lease end while claimed and not delivered, retried, postponed or dead since.
+    lease: Option<DateTime<Utc>>,
 }
 
 impl MemoryStorage {
@@ -104,6 +108,7 @@ impl MemorySnapshot {
         let Some(row) = self.outbox.get_mut(&id) else {
             return;
         };
+        row.lease = None;
         self.available_index.remove(&(row.available_at, id));
         if let Some(at) = at {
             row.available_at = at;
@@ -151,6 +156,7 @@ impl MemorySnapshot {
         stored.id = id;
         stored.version = ind.version + 1;
         self.names.insert(key, id);
+        self.leases.remove(&id);
         self.set_due(id, stored.due_at());
         self.indicators.insert(id, stored.clone());
         self.logs
@@ -170,6 +176,7 @@ impl MemorySnapshot {
                 attempts: 0,
                 delivered_at: None,
                 last_error: None,
+                dead_at: None,
                 notification: notification.clone(),
             };
             self.outbox.insert(
@@ -178,6 +185,7 @@ impl MemorySnapshot {
                     entry,
                     available_at: at,
                     claims: 0,
+                    lease: None,
                 },
             );
             self.available_index.insert((at, nid));
@@ -305,6 +313,7 @@ impl Storage for MemoryStorage {
             return Ok(false);
         };
         s.set_due(id, None);
+        s.leases.remove(&id);
         s.indicators.remove(&id);
         s.logs.remove(&id);
         Ok(true)
@@ -343,6 +352,7 @@ impl Storage for MemoryStorage {
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
             s.set_due(id, Some(lease_until));
+            s.leases.insert(id, lease_until);
             claimed.extend(s.indicators.get(&id).cloned());
         }
         Ok(claimed)
@@ -373,6 +383,7 @@ impl Storage for MemoryStorage {
         for id in ids {
             s.set_available(id, Some(lease_until));
             if let Some(row) = s.outbox.get_mut(&id) {
+                row.lease = Some(lease_until);
                 row.claims += 1;
                 claimed.push(row.entry.clone());
             }
@@ -459,5 +470,111 @@ impl Storage for MemoryStorage {
         }
         s.settings.insert(key.to_owned(), value.to_owned());
         Ok(true)
+    }
+
+    async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        let mut s = self.lock();
+        let mut released = 0;
+        for (id, until) in std::mem::take(&mut s.leases) {
+            if until > now {
+                s.set_due(id, Some(now));
+                released += 1;
+            }
+        }
+        let leased: Vec<(NotificationId, DateTime<Utc>)> = s
+            .outbox
+            .values()
+            .filter_map(|r| r.lease.map(|until| (r.entry.id, until)))
+            .collect();
+        for (id, until) in leased {
+            s.set_available(id, Some(until.min(now)));
+            released += u64::from(until > now);
+        }
+        Ok(released)
+    }
+
+    async fn renew_notifications(
+        &self,
+        ids: &[NotificationId],
+        held_until: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<NotificationId>, StorageError> {
+        let mut s = self.lock();
+        let mut renewed = Vec::new();
+        for id in ids {
+            if s.outbox
+                .get(id)
+                .is_some_and(|r| r.lease == Some(held_until))
+            {
+                s.set_available(*id, Some(lease_until));
+                if let Some(row) = s.outbox.get_mut(id) {
+                    row.lease = Some(lease_until);
+                }
+                renewed.push(*id);
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn dead_letter(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        let Some(row) = s.outbox.get_mut(&id) else {
+            return Err(StorageError::not_found("notification", id));
+        };
+        if row.entry.delivered_at.is_some() {
+            return Ok(());
+        }
+        row.entry.attempts += 1;
+        row.entry.last_error = Some(error.to_owned());
+        row.entry.dead_at = Some(now);
+        s.set_available(id, None);
+        Ok(())
+    }
+
+    async fn prune_log(
+        &self,
+        keep: u32,
+        before: DateTime<Utc>,
+        _limit: u32,
+    ) -> Result<Pruned, StorageError> {
+        let mut s = self.lock();
+        let mut deleted = 0;
+        for lines in s.logs.values_mut() {
+            let was = lines.len();
+            lines.retain(|l| l.time >= before);
+            let over = lines.len().saturating_sub(keep as usize);
+            lines.drain(..over);
+            deleted += (was - lines.len()) as u64;
+        }
+        Ok(Pruned {
+            deleted,
+            more: false,
+        })
+    }
+
+    async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> {
+        let mut s = self.lock();
+        let done: Vec<NotificationId> = s
+            .outbox
+            .values()
+            .filter(|r| {
+                r.entry
+                    .delivered_at
+                    .or(r.entry.dead_at)
+                    .is_some_and(|t| t < before)
+            })
+            .take(limit as usize)
+            .map(|r| r.entry.id)
+            .collect();
+        for id in &done {
+            s.set_available(*id, None);
+            s.outbox.remove(id);
+        }
+        Ok(done.len() as u64)
     }
 }

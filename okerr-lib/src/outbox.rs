@@ -117,6 +117,10 @@ pub struct OutboxEntry {
     pub delivered_at: Option<DateTime<Utc>>,
     /// The error of the last failed attempt.
     pub last_error: Option<String>,
+    /// When okerr gave up on it (a dead letter, [`Storage::dead_letter`](crate::Storage::dead_letter)):
+    /// it is never tried again.
+    #[serde(default)]
+    pub dead_at: Option<DateTime<Utc>>,
     /// The notification.
     pub notification: Notification,
 }

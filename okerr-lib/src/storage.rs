@@ -172,6 +172,16 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 ///   inclusive: at `lease_until` they can be claimed again. Rows come back in the order of
 ///   their stored deadline (a lease end counts as one), ties unspecified.
 /// - `retry_notification` ends the lease: the entry is claimable again from `at`.
+/// - [`release_claims`](Storage::release_claims) ends every lease that is still held (a
+///   node restarting after a crash takes back its own claims); a commit, delivery, retry,
+///   postponement or dead letter ends a lease before that, and `release_claims` leaves
+///   those rows as they are.
+/// - [`renew_notifications`](Storage::renew_notifications) extends only leases still held
+///   as claimed: not those another node claimed after the lease ended.
+/// - A dead letter ([`dead_letter`](Storage::dead_letter)) is never claimed again and
+///   stays visible in [`outbox`](Storage::outbox) with its `dead_at` until purged.
+/// - [`prune_log`](Storage::prune_log) and [`purge_outbox`](Storage::purge_outbox) delete
+///   in bounded chunks, so that a backlog never holds the writer long.
 /// - Textids are unique across all projects, a project's own included; saving a project
 ///   frees the textids it no longer has.
 /// - Indicator names are ordered by their bytes.
@@ -183,7 +193,7 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 /// ```
 /// use async_trait::async_trait;
 /// use chrono::{DateTime, Utc};
-/// use okerr::storage::{Commit, GroupResult, Storage, StorageError};
+/// use okerr::storage::{Commit, GroupResult, Pruned, Storage, StorageError};
 /// use okerr::{Indicator, IndicatorName, LogLine, MemoryStorage, NewProject,
 ///     NotificationId, OutboxEntry, Project, ProjectId};
 ///
@@ -213,6 +223,11 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 ///     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
 ///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
 ///     async fn postpone_notifications(&self, ids: &[NotificationId], at: DateTime<Utc>) -> Result<(), StorageError> { self.inner.postpone_notifications(ids, at).await }
+///     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_claims(now).await }
+///     async fn renew_notifications(&self, ids: &[NotificationId], held: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<NotificationId>, StorageError> { self.inner.renew_notifications(ids, held, until).await }
+///     async fn dead_letter(&self, id: NotificationId, now: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.dead_letter(id, now, error).await }
+///     async fn prune_log(&self, keep: u32, before: DateTime<Utc>, limit: u32) -> Result<Pruned, StorageError> { self.inner.prune_log(keep, before, limit).await }
+///     async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> { self.inner.purge_outbox(before, limit).await }
 ///     async fn outbox(&self, p: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.outbox(p).await }
 ///     async fn setting(&self, k: &str) -> Result<Option<String>, StorageError> { self.inner.setting(k).await }
 ///     async fn put_setting(&self, k: &str, v: &str) -> Result<(), StorageError> { self.inner.put_setting(k, v).await }
@@ -430,6 +445,75 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// # Errors
     /// When the backend fails.
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError>;
+
+    /// Ends every lease still held, of indicators and notifications alike: they can be
+    /// claimed again from `now`. Returns how many leases it ended. For a node that is the
+    /// only one working on this storage (SQLite) to take back, at start, the claims it held
+    /// when it stopped; on a storage other nodes share it would take their claims.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
+
+    /// Extends the lease of the notifications among `ids` that are still leased until
+    /// `held_until` (as [`claim_notifications`](Storage::claim_notifications) or an
+    /// earlier renewal left them) to `lease_until`, and returns those. A notification
+    /// delivered, retried, postponed, dead or claimed by another node since is left out.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn renew_notifications(
+        &self,
+        ids: &[NotificationId],
+        held_until: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<NotificationId>, StorageError>;
+
+    /// Records the last failed attempt of a notification that okerr gives up on: it
+    /// becomes a dead letter (`dead_at = now`, the error in `last_error`), never claimed
+    /// again. A delivered notification is left as it is.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; when the backend fails.
+    async fn dead_letter(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Deletes up to about `limit` log lines that are beyond the newest `keep` lines of
+    /// their indicator or older than `before`. Call it again while
+    /// [`Pruned::more`] says so: afterwards every indicator keeps at most `keep` lines
+    /// (of those committed before the first call) and none older than `before`. Old lines
+    /// are looked for from the head of the log (commit order): a line older than
+    /// `before` committed after younger ones (a clock stepped back) may wait until they
+    /// are old too.
+    ///
+    /// # Errors
+    /// When the backend fails; what was deleted before stays deleted.
+    async fn prune_log(
+        &self,
+        keep: u32,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Pruned, StorageError>;
+
+    /// Deletes up to `limit` notifications delivered or dead before `before`, and returns
+    /// how many. Undelivered live notifications are never deleted.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError>;
+}
+
+/// What one [`Storage::prune_log`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Log lines deleted.
+    pub deleted: u64,
+    /// Whether there may be more to delete: call again.
+    pub more: bool,
 }
 
 /// The error of a backend that gave fewer results than it was given commits.
@@ -553,5 +637,37 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool, StorageError> {
         (**self).put_setting_if_absent(key, value).await
+    }
+    async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        (**self).release_claims(now).await
+    }
+    async fn renew_notifications(
+        &self,
+        ids: &[NotificationId],
+        held_until: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<NotificationId>, StorageError> {
+        (**self)
+            .renew_notifications(ids, held_until, lease_until)
+            .await
+    }
+    async fn dead_letter(
+        &self,
+        id: NotificationId,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        (**self).dead_letter(id, now, error).await
+    }
+    async fn prune_log(
+        &self,
+        keep: u32,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Pruned, StorageError> {
+        (**self).prune_log(keep, before, limit).await
+    }
+    async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> {
+        (**self).purge_outbox(before, limit).await
     }
 }

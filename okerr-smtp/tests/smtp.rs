@@ -565,6 +565,7 @@ async fn repeated_unknown_commands_close_the_session() {
     // A session with a few mistakes still works.
     let replies = converse(smtp.addr, &["HELO c", "XYZZY", "NOOP", "QUIT"]).await;
     assert!(replies.iter().any(|r| r.starts_with("221")), "{replies:#?}");
+    smtp.stop().await;
 }
 
 /// Garbage from a client, as commands and as a message without a usable `%%%` line: every

@@ -137,6 +137,8 @@ pub struct OutboxRow<'a> {
     pub last_error: Option<String>,
     /// `data`: the notification as JSON.
     pub data: &'a str,
+    /// `dead_at`, in microseconds.
+    pub dead_at: Option<i64>,
 }
 
 /// An outbox entry from its row.
@@ -157,6 +159,7 @@ pub fn outbox_entry(
             .map(|m| from_micros(backend, m))
             .transpose()?,
         last_error: row.last_error,
+        dead_at: row.dead_at.map(|m| from_micros(backend, m)).transpose()?,
         notification: from_json(backend, row.data)?,
     })
 }
@@ -181,6 +184,7 @@ mod tests {
             delivered_at: None,
             last_error: None,
             data: "{}",
+            dead_at: None,
         };
         assert!(outbox_entry("t", row).is_err(), "negative attempts");
         assert_eq!(from_micros("t", 0).ok(), DateTime::from_timestamp(0, 0));

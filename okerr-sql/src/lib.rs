@@ -43,7 +43,7 @@ macro_rules! sql_storage {
     ($ty:ty, $db:ty) => {
         const _: () = {
             use ::chrono::{DateTime, Utc};
-            use ::okerr::storage::{Commit, GroupResult, Storage, StorageError};
+            use ::okerr::storage::{Commit, GroupResult, Pruned, Storage, StorageError};
             use ::okerr::{
                 Indicator, IndicatorName, LogLine, NewProject, NotificationId, OutboxEntry,
                 Project, ProjectId,
@@ -83,6 +83,7 @@ macro_rules! sql_storage {
                         delivered_at: get(row, 3)?,
                         last_error: get(row, 4)?,
                         data: get(row, 5)?,
+                        dead_at: get(row, 6)?,
                     },
                 )
             }
@@ -468,6 +469,7 @@ macro_rules! sql_storage {
                                 ::sqlx::query(<$ty>::sql().park.as_str())
                                     .bind(get::<i64>(row, 0)?)
                                     .bind(format!("unreadable, parked: {e}"))
+                                    .bind(micros(now))
                                     .execute(self.writer())
                                     .await
                                     .map_err(backend)?;
@@ -567,6 +569,173 @@ macro_rules! sql_storage {
                         .await
                         .map_err(backend)?;
                     Ok(stored.is_some())
+                }
+                async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+                    let sql = <$ty>::sql();
+                    let mut tx = self.begin_write().await?;
+                    let mut released = 0;
+                    for (release, clear) in [
+                        (&sql.release_indicator_claims, &sql.clear_indicator_leases),
+                        (
+                            &sql.release_notification_claims,
+                            &sql.clear_notification_leases,
+                        ),
+                    ] {
+                        released += ::sqlx::query(release.as_str())
+                            .bind(micros(now))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?
+                            .rows_affected();
+                        ::sqlx::query(clear.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    tx.commit().await.map_err(backend)?;
+                    Ok(released)
+                }
+
+                async fn renew_notifications(
+                    &self,
+                    ids: &[NotificationId],
+                    held_until: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                ) -> Result<Vec<NotificationId>, StorageError> {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let rows: Vec<[i64; 1]> = ids.iter().map(|id| [id.0]).collect();
+                    let renewed = ::sqlx::query(<$ty>::sql().renew_notifications.as_str())
+                        .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
+                        .bind(micros(held_until))
+                        .bind(micros(lease_until))
+                        .fetch_all(self.writer())
+                        .await
+                        .map_err(backend)?;
+                    let mut ids = renewed
+                        .iter()
+                        .map(|r| get::<i64>(r, 0).map(NotificationId))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    ids.sort_unstable();
+                    Ok(ids)
+                }
+
+                async fn dead_letter(
+                    &self,
+                    id: NotificationId,
+                    now: DateTime<Utc>,
+                    error: &str,
+                ) -> Result<(), StorageError> {
+                    let sql = <$ty>::sql();
+                    let done = ::sqlx::query(sql.dead_letter.as_str())
+                        .bind(id.0)
+                        .bind(error)
+                        .bind(micros(now))
+                        .fetch_optional(self.writer())
+                        .await
+                        .map_err(backend)?;
+                    if done.is_none() {
+                        let exists = ::sqlx::query(sql.notification_exists.as_str())
+                            .bind(id.0)
+                            .fetch_optional(self.writer())
+                            .await
+                            .map_err(backend)?;
+                        if exists.is_none() {
+                            return Err(StorageError::not_found("notification", id));
+                        }
+                    }
+                    Ok(())
+                }
+
+                async fn prune_log(
+                    &self,
+                    keep: u32,
+                    before: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Pruned, StorageError> {
+                    const PRUNED_TO: &str = "okerr.log_pruned_to";
+                    let sql = <$ty>::sql();
+                    let chunk = u64::from(limit.max(1));
+                    let limit = i64::from(limit.max(1));
+                    // Old lines are at the head of the log: its first ids.
+                    let aged = ::sqlx::query(sql.prune_log_age.as_str())
+                        .bind(micros(before))
+                        .bind(limit)
+                        .execute(self.writer())
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    if aged > 0 {
+                        return Ok(Pruned {
+                            deleted: aged,
+                            more: true,
+                        });
+                    }
+                    // Lines beyond the newest `keep`: only indicators with lines after the
+                    // mark of the last pass can have them.
+                    let mark: i64 = match self.setting(PRUNED_TO).await? {
+                        Some(v) => v.parse().map_err(backend)?,
+                        None => 0,
+                    };
+                    let fresh = ::sqlx::query(sql.log_after.as_str())
+                        .bind(mark)
+                        .bind(limit)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(backend)?;
+                    let Some(last) = fresh.last() else {
+                        return Ok(Pruned {
+                            deleted: aged,
+                            more: false,
+                        });
+                    };
+                    let last: i64 = get(last, 0)?;
+                    let mut inds = fresh
+                        .iter()
+                        .map(|r| get::<i64>(r, 1).map(|id| [id]))
+                        .collect::<Result<Vec<[i64; 1]>, _>>()?;
+                    inds.sort_unstable();
+                    inds.dedup();
+                    let cut = ::sqlx::query(sql.prune_log_lines.as_str())
+                        .bind(codec::to_json(<$ty>::BACKEND, &inds)?)
+                        .bind(i64::from(keep))
+                        .bind(limit)
+                        .execute(self.writer())
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    if cut < chunk {
+                        // These indicators are within bounds: the next pass starts after.
+                        self.put_setting(PRUNED_TO, &last.to_string()).await?;
+                    }
+                    Ok(Pruned {
+                        deleted: aged + cut,
+                        more: cut >= chunk || fresh.len() as u64 >= chunk,
+                    })
+                }
+
+                async fn purge_outbox(
+                    &self,
+                    before: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<u64, StorageError> {
+                    let sql = <$ty>::sql();
+                    let mut purged = 0;
+                    for statement in [&sql.purge_delivered, &sql.purge_dead] {
+                        let left = u64::from(limit).saturating_sub(purged);
+                        if left == 0 {
+                            break;
+                        }
+                        purged += ::sqlx::query(statement.as_str())
+                            .bind(micros(before))
+                            .bind(i64::try_from(left).map_err(backend)?)
+                            .execute(self.writer())
+                            .await
+                            .map_err(backend)?
+                            .rows_affected();
+                    }
+                    Ok(purged)
                 }
             }
         };

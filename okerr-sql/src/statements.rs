@@ -73,7 +73,7 @@ pub struct Statements {
     pub retry: String,
     /// `$1` id.
     pub notification_exists: String,
-    /// `$1` id, `$2` why: a row that is no notification is never claimed again.
+    /// `$1` id, `$2` why, `$3` time: a row that is no notification is a dead letter.
     pub park: String,
     /// `$1` project id; the project's outbox rows.
     pub outbox: String,
@@ -83,10 +83,34 @@ pub struct Statements {
     pub put_setting: String,
     /// `$1` key, `$2` value; the key when it was stored.
     pub put_setting_if_absent: String,
+    /// `$1` now: ends the leases of indicators still held; the count.
+    pub release_indicator_claims: String,
+    /// Clears the lease markers of indicators.
+    pub clear_indicator_leases: String,
+    /// `$1` now: ends the leases of notifications still held; the count.
+    pub release_notification_claims: String,
+    /// Clears the lease markers of notifications.
+    pub clear_notification_leases: String,
+    /// `$1` rows `[id]`, `$2` the lease held, `$3` the new lease end; the ids renewed.
+    pub renew_notifications: String,
+    /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
+    pub dead_letter: String,
+    /// `$1` time, `$2` limit: the log lines older than `$1` among the oldest `$2`.
+    pub prune_log_age: String,
+    /// `$1` a log id, `$2` limit; id, indicator id of the lines after it, in id order.
+    pub log_after: String,
+    /// `$1` rows `[indicator id]`, `$2` lines to keep, `$3` limit: deletes their lines
+    /// beyond the newest `$2`.
+    pub prune_log_lines: String,
+    /// `$1` time, `$2` limit: deletes notifications delivered before `$1`.
+    pub purge_delivered: String,
+    /// `$1` time, `$2` limit: deletes dead letters dead before `$1`.
+    pub purge_dead: String,
 }
 
 /// The columns of an outbox row, in the order [`crate::codec::OutboxRow`] reads them.
-pub const OUTBOX_COLUMNS: &str = "id, indicator_id, attempts, delivered_at, last_error, data";
+pub const OUTBOX_COLUMNS: &str =
+    "id, indicator_id, attempts, delivered_at, last_error, data, dead_at";
 
 /// A row's element `n` as an integer.
 fn int(n: u32) -> String {
@@ -186,7 +210,8 @@ impl Statements {
                  WHERE id = $1 AND delivered_at IS NULL RETURNING id"
                 .into(),
             notification_exists: "SELECT id FROM outbox WHERE id = $1".into(),
-            park: "UPDATE outbox SET available_at = NULL, last_error = $2 WHERE id = $1".into(),
+            park: "UPDATE outbox SET available_at = NULL, last_error = $2, dead_at = $3 WHERE id = $1"
+                .into(),
             outbox: format!(
                 "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE project_id = $1 ORDER BY id"
             ),
@@ -196,6 +221,50 @@ impl Statements {
                 .into(),
             put_setting_if_absent: "INSERT INTO settings (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO NOTHING RETURNING key"
+                .into(),
+            release_indicator_claims: "UPDATE indicators SET due_at = $1, lease_until = NULL
+                 WHERE lease_until IS NOT NULL AND due_at = lease_until AND due_at > $1"
+                .into(),
+            clear_indicator_leases:
+                "UPDATE indicators SET lease_until = NULL WHERE lease_until IS NOT NULL".into(),
+            release_notification_claims: "UPDATE outbox SET available_at = $1, lease_until = NULL
+                 WHERE lease_until IS NOT NULL AND available_at = lease_until
+                 AND available_at > $1"
+                .into(),
+            clear_notification_leases:
+                "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL".into(),
+            renew_notifications: format!(
+                "UPDATE outbox SET available_at = $3, lease_until = $3
+                 WHERE id IN ({ids}) AND lease_until = $2 AND available_at = $2
+                 AND delivered_at IS NULL RETURNING id"
+            ),
+            dead_letter: "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                 available_at = NULL, dead_at = $3
+                 WHERE id = $1 AND delivered_at IS NULL RETURNING id"
+                .into(),
+            prune_log_age: "DELETE FROM log
+                 WHERE id IN (SELECT id FROM log ORDER BY id LIMIT $2) AND time < $1"
+                .into(),
+            log_after: "SELECT id, indicator_id FROM log WHERE id > $1 ORDER BY id LIMIT $2"
+                .into(),
+            prune_log_lines: format!(
+                "WITH cut AS MATERIALIZED (
+                     SELECT c.ind, (SELECT x.id FROM log x WHERE x.indicator_id = c.ind
+                                    ORDER BY x.id DESC LIMIT 1 OFFSET $2) AS below
+                     FROM (SELECT DISTINCT {} AS ind FROM {rows}) c
+                 )
+                 DELETE FROM log WHERE id IN (
+                     SELECT l.id FROM cut JOIN log l
+                     ON l.indicator_id = cut.ind AND l.id <= cut.below LIMIT $3
+                 )",
+                int(0)
+            ),
+            purge_delivered: "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE delivered_at IS NOT NULL AND delivered_at < $1
+                 ORDER BY delivered_at LIMIT $2)"
+                .into(),
+            purge_dead: "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE dead_at IS NOT NULL AND dead_at < $1 ORDER BY dead_at LIMIT $2)"
                 .into(),
         }
     }

@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
-use okerr::{Action, Indicator, IndicatorName, LogKind, Project, Status, Timing};
+use okerr::{
+    Action, Indicator, IndicatorName, LogKind, OutboxEntry, Payload, Project, Status, Timing,
+};
 
 use super::auth::{Viewer, check_csrf, open_project};
 use super::layout::{self, Page};
@@ -91,6 +93,14 @@ pub(crate) async fn page(
         .storage()
         .log(project.id, &name, LOG_LINES)
         .await?;
+    let dead: Vec<OutboxEntry> = state
+        .engine()
+        .storage()
+        .outbox(project.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.dead_at.is_some() && e.notification.indicator == name)
+        .collect();
     let now = state.engine().clock().now();
     let policy = project.policy_or_default(ind.policy.as_str());
     let timing = Timing::of(&ind.method, &policy, &state.engine().config().settings);
@@ -157,6 +167,27 @@ pub(crate) async fn page(
         }
         h2 { "Actions" }
         (actions(&viewer, &ind))
+        @if !dead.is_empty() {
+            h2 #dead-letters { "Dead letters" }
+            p.muted {
+                "Notifications okerr gave up on after failing for "
+                (fmt::span(state.engine().config().retention.dead_letter_after.num_seconds()))
+                "; they are not tried again."
+            }
+            table.log {
+                thead { tr { th { "Given up" } th { "To" } th { "Attempts" } th { "Last error" } } }
+                tbody {
+                    @for e in &dead {
+                        tr.dead-letter {
+                            td { @if let Some(t) = e.dead_at { (fmt::exact(t)) } }
+                            td { (dead_letter_target(e)) }
+                            td { (e.attempts) }
+                            td { pre { (e.last_error.as_deref().unwrap_or("")) } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Log" }
         @if log.is_empty() {
             p.muted { "Nothing logged yet." }
@@ -180,6 +211,15 @@ pub(crate) async fn page(
         StatusCode::OK,
         Page::new(title, body).viewer(&viewer),
     ))
+}
+
+/// Where a notification was to go: the recipient or the webhook.
+fn dead_letter_target(entry: &OutboxEntry) -> String {
+    match &entry.notification.payload {
+        Payload::Alert { to: Some(to), .. } => to.to_string(),
+        Payload::Alert { to: None, .. } => "the project's members".to_owned(),
+        Payload::Webhook { url, .. } => url.to_string(),
+    }
 }
 
 fn kind_label(kind: LogKind) -> &'static str {
