@@ -15,7 +15,9 @@
 //! okerr's reason.
 //!
 //! - [`parse_updates`] and [`message_text`]: the pure part (which text, which lines);
-//! - [`serve`]: the SMTP server on a bound listener, until a shutdown future resolves.
+//! - [`serve`]: the SMTP server on a bound listener, until a shutdown future resolves;
+//! - [`serve_connection`]: one session on a stream accepted elsewhere (a TLS stream, an
+//!   in-memory pipe for tests and fuzzing).
 //!
 //! The SMTP commands are parsed by Stalwart's `smtp-proto`, the MIME structure by its
 //! `mail-parser`; this crate holds the session's state machine and the accept loop.
@@ -26,10 +28,12 @@ mod parse;
 mod session;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use okerr::Engine;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -137,4 +141,18 @@ pub async fn serve(
     }
     tracing::info!("smtp: stopped");
     Ok(())
+}
+
+/// Serves one SMTP session on `stream`, a connection from `peer` accepted elsewhere,
+/// until QUIT, EOF, an error or a timeout of `config`: what [`serve`] runs for each
+/// connection it accepts, without the connection limit and the shutdown signal.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: SocketAddr,
+    engine: &Engine,
+    config: &SmtpConfig,
+) {
+    // Never sent: the session ends by itself.
+    let (_running, stopped) = watch::channel(false);
+    session::run(stream, peer, engine, config, stopped).await;
 }
