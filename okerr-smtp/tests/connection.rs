@@ -38,12 +38,18 @@ async fn a_session_on_a_pipe_applies_its_message_and_ends_at_quit() {
     };
     // The session ends by itself at QUIT, which closes the pipe for the client.
     let ((), replies) = tokio::join!(session, talk);
-    assert!(replies.starts_with("220 okerr okerr ESMTP ready\r\n"), "{replies}");
+    assert!(
+        replies.starts_with("220 okerr okerr ESMTP ready\r\n"),
+        "{replies}"
+    );
     assert!(
         replies.contains("250 2.0.0 OK (1 indicators updated)\r\n"),
         "{replies}"
     );
-    assert!(replies.ends_with("221 2.0.0 okerr closing\r\n"), "{replies}");
+    assert!(
+        replies.ends_with("221 2.0.0 okerr closing\r\n"),
+        "{replies}"
+    );
     let name = IndicatorName::parse("pipe").expect("name");
     let ind = storage
         .indicator(project.id, &name)
