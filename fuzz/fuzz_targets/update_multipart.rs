@@ -50,7 +50,8 @@ fuzz_target!(|data: &[u8]| {
     let urlencoded = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&fields)
         .finish();
-    let ct = format!("multipart/form-data; boundary={boundary}");
+    // Quoted: a boundary may hold `,`, `:`, `=`… that a bare parameter value may not.
+    let ct = format!("multipart/form-data; boundary=\"{boundary}\"");
     let a = run(async |world| {
         world
             .post("/update", Some(ct.as_bytes()), multipart.into_bytes())
