@@ -11,8 +11,8 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use okerr::testing::{ManualClock, RecordingNotifier};
 use okerr::{
-    Commit, Engine, Indicator, IndicatorName, NewProject, Payload, Settings, Status, Storage,
-    TextId, UpdateOutcome, UpdateRequest,
+    Commit, Engine, EngineConfig, Indicator, IndicatorName, NewProject, Payload, Settings, Status,
+    Storage, TextId, UpdateOutcome, UpdateRequest,
 };
 use okerr_backend_postgres::PostgresStorage;
 
@@ -131,15 +131,22 @@ async fn two_nodes_one_database() {
         .unwrap();
     let clock = ManualClock::at_epoch();
     let (notify_a, notify_b) = (RecordingNotifier::new(), RecordingNotifier::new());
-    let node_a = Engine::new(
+    // 1,000 indicators created at once: no autocreate rate limit, no indicator limit.
+    let config = || EngineConfig {
+        settings: Settings::default().unlimited(),
+        ..EngineConfig::default()
+    };
+    let node_a = Engine::with_config(
         a.clone(),
         Arc::new(notify_a.clone()),
         Arc::new(clock.clone()),
+        config(),
     );
-    let node_b = Engine::new(
+    let node_b = Engine::with_config(
         b.clone(),
         Arc::new(notify_b.clone()),
         Arc::new(clock.clone()),
+        config(),
     );
     const N: usize = 1000;
 

@@ -46,7 +46,11 @@ fn node(storage: &Arc<dyn Storage>, notifier: Arc<dyn Notifier>, clock: &ManualC
         storage.clone(),
         notifier,
         Arc::new(clock.clone()),
-        EngineConfig::default(),
+        // Hundreds of indicators created at once: no autocreate rate limit.
+        EngineConfig {
+            settings: okerr::Settings::default().unlimited(),
+            ..EngineConfig::default()
+        },
     )
 }
 

@@ -47,7 +47,7 @@ async fn errs(storage: &SqliteStorage, textid: &str) -> usize {
 
 #[test]
 fn sqlite_kill_9_during_an_expiry_backlog_expires_everything_at_restart() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::start(&["--autocreate-burst", "0"]); // 300 new indicators at once
     let textid = server.textid().to_owned();
     server.admin_ok(&[
         "policy",
