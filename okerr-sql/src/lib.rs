@@ -108,6 +108,36 @@ macro_rules! sql_storage {
                     .map_err(backend)
             }
 
+            /// Runs `statement` on one notification with `$1` its id, `$2` an error and `$3`
+            /// the time `at`; `NotFound` when it wrote nothing and no such notification
+            /// exists (one that exists but was not in the state the statement wants is fine).
+            async fn notification_with_error(
+                storage: &$ty,
+                statement: &'static str,
+                id: NotificationId,
+                error: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StorageError> {
+                let done = ::sqlx::query(statement)
+                    .bind(id.0)
+                    .bind(error)
+                    .bind(micros(at))
+                    .fetch_optional(storage.writer())
+                    .await
+                    .map_err(backend)?;
+                if done.is_none() {
+                    let exists = ::sqlx::query(<$ty>::sql().notification_exists.as_str())
+                        .bind(id.0)
+                        .fetch_optional(storage.writer())
+                        .await
+                        .map_err(backend)?;
+                    if exists.is_none() {
+                        return Err(StorageError::not_found("notification", id));
+                    }
+                }
+                Ok(())
+            }
+
             async fn write_textids(tx: &mut Tx, project: &Project) -> Result<(), StorageError> {
                 let sql = <$ty>::sql();
                 ::sqlx::query(sql.delete_textids.as_str())
@@ -494,25 +524,8 @@ macro_rules! sql_storage {
                     at: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let sql = <$ty>::sql();
-                    let done = ::sqlx::query(sql.retry.as_str())
-                        .bind(id.0)
-                        .bind(error)
-                        .bind(micros(at))
-                        .fetch_optional(self.writer())
-                        .await
-                        .map_err(backend)?;
-                    if done.is_none() {
-                        let exists = ::sqlx::query(sql.notification_exists.as_str())
-                            .bind(id.0)
-                            .fetch_optional(self.writer())
-                            .await
-                            .map_err(backend)?;
-                        if exists.is_none() {
-                            return Err(StorageError::not_found("notification", id));
-                        }
-                    }
-                    Ok(())
+                    let statement = <$ty>::sql().retry.as_str();
+                    notification_with_error(self, statement, id, error, at).await
                 }
 
                 async fn postpone_notifications(
@@ -627,25 +640,8 @@ macro_rules! sql_storage {
                     now: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let sql = <$ty>::sql();
-                    let done = ::sqlx::query(sql.dead_letter.as_str())
-                        .bind(id.0)
-                        .bind(error)
-                        .bind(micros(now))
-                        .fetch_optional(self.writer())
-                        .await
-                        .map_err(backend)?;
-                    if done.is_none() {
-                        let exists = ::sqlx::query(sql.notification_exists.as_str())
-                            .bind(id.0)
-                            .fetch_optional(self.writer())
-                            .await
-                            .map_err(backend)?;
-                        if exists.is_none() {
-                            return Err(StorageError::not_found("notification", id));
-                        }
-                    }
-                    Ok(())
+                    let statement = <$ty>::sql().dead_letter.as_str();
+                    notification_with_error(self, statement, id, error, now).await
                 }
 
                 async fn prune_log(
