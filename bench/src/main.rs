@@ -3,7 +3,7 @@
 //! For each backend it measures:
 //!
 //! 1. **Committed updates per second, single**: heartbeat updates through
-//!    [`Engine::update`] (one project, 1,000 indicators created beforehand), from 1 and from
+//!    [`Engine::update`](okerr::Engine::update) (one project, 1,000 indicators created beforehand), from 1 and from
 //!    16 concurrent tokio tasks. Each task owns its own indicators, so no update conflicts.
 //!    Two workloads: `OK` confirmations (the indicator row and one log line per update) and
 //!    OK/ERR flips (the row, two log lines and one outbox entry). Also the time of each
@@ -11,7 +11,7 @@
 //!    another, and sqlx round trips: `SELECT 1` on a held connection and through a pool,
 //!    a 1 KiB and a 256 KiB parameter on a held connection.
 //! 2. **Committed updates per second, batched**: the same decisions, made with the pure
-//!    [`decide_update`] from indicators read once, committed with [`Storage::commit_batch`] (one commit per group)
+//!    [`decide_update`](okerr::decide_update) from indicators read once, committed with [`Storage::commit_batch`](okerr::Storage::commit_batch) (one commit per group)
 //!    in batches of 100 and 1,000 (each commit of a batch for another indicator). For
 //!    comparison, the confirmations also committed set-based: raw SQL on the backend's own
 //!    tables, one `UPDATE` and one `INSERT` per batch. That is not okerr's storage API; it

@@ -85,7 +85,7 @@ impl Default for AutocreateRate {
 /// tokens a minute is exactly `per_minute` units a unitsecond (no rounding is lost).
 const TOKEN: u64 = 60_000;
 
-/// The state of one project's bucket: tokens left (in [`TOKEN`] units) when last looked at.
+/// The state of one project's bucket: tokens left (in `TOKEN` units) when last looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucket {
     units: u64,
