@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod action;
+pub mod active;
 mod batch;
 pub mod clock;
 pub mod duration;
@@ -30,6 +31,7 @@ pub mod conformance;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
+pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use action::{
     Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
 };
