@@ -73,7 +73,9 @@ pub const DNSBL_ZONES: [&str; 53] = [
 /// A failed lookup, with dnspython's texts for the common cases.
 fn lookup_error(name: &str, rtype: RecordType, e: &NetError) -> String {
     match e {
-        NetError::Dns(DnsError::NoRecordsFound(nr)) if nr.response_code == ResponseCode::NXDomain => {
+        NetError::Dns(DnsError::NoRecordsFound(nr))
+            if nr.response_code == ResponseCode::NXDomain =>
+        {
             format!("The DNS query name does not exist: {name}")
         }
         NetError::Dns(DnsError::NoRecordsFound(_)) => format!(

@@ -56,7 +56,9 @@ async fn rget(
 ) -> Result<Page, Failed> {
     let parsed = Url::parse(url).map_err(|e| Failed(format!("Invalid URL '{url}': {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Failed(format!("No connection adapters were found for '{url}'")));
+        return Err(Failed(format!(
+            "No connection adapters were found for '{url}'"
+        )));
     }
     let o = Options::parse(options);
     let lookup: Lookup = i.resolver.clone();
@@ -171,10 +173,7 @@ pub(crate) async fn httpgrep(i: &Inner, args: &ActiveArgs, now: DateTime<Utc>) -
         Err(Failed(e)) => return CheckResult::err(format!("HTTP requests error: {e}")),
     };
     if page.status != reqwest::StatusCode::OK {
-        return CheckResult::err(format!(
-            "Status code: {} (not 200)",
-            page.status.as_u16()
-        ));
+        return CheckResult::err(format!("Status code: {} (not 200)", page.status.as_u16()));
     }
     let text = String::from_utf8_lossy(&page.body);
     if !musthave.is_empty() && !text.contains(musthave) {
@@ -202,10 +201,7 @@ pub(crate) async fn sha1(
         Err(Failed(e)) => return CheckResult::err(format!("exception: {e}")),
     };
     if page.status != reqwest::StatusCode::OK {
-        return CheckResult::err(format!(
-            "Status code: {} (not 200)",
-            page.status.as_u16()
-        ));
+        return CheckResult::err(format!("Status code: {} (not 200)", page.status.as_u16()));
     }
     let hash: String = Sha1::digest(&page.body)
         .iter()

@@ -229,10 +229,7 @@ impl Checker {
         let bound = self.inner.config.timeout;
         match tokio::time::timeout(bound, self.run(args, now)).await {
             Ok(result) => result,
-            Err(_) => CheckResult::err(format!(
-                "Check did not finish in {} s",
-                fmt_secs(bound)
-            )),
+            Err(_) => CheckResult::err(format!("Check did not finish in {} s", fmt_secs(bound))),
         }
     }
 

@@ -47,7 +47,9 @@ impl Pinger {
 
     /// Whether this process may send ICMP echoes (for tests that must skip otherwise).
     pub(crate) async fn available() -> Result<(), String> {
-        Client::new(&Config::default()).map(|_| ()).map_err(|e| e.to_string())
+        Client::new(&Config::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -72,7 +74,14 @@ pub(crate) async fn ping(i: &Inner, args: &ActiveArgs) -> CheckResult {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(std::process::id() as u16),
     );
-    let (received, rtts) = echoes(client, ip, ident, i.config.ping_timeout, i.config.ping_interval).await;
+    let (received, rtts) = echoes(
+        client,
+        ip,
+        ident,
+        i.config.ping_timeout,
+        i.config.ping_interval,
+    )
+    .await;
     let avg = if rtts.is_empty() {
         0.0
     } else {

@@ -98,7 +98,10 @@ impl Lookup {
     /// `ips` less the refused ones; the refusal when none is left.
     pub(crate) fn filter(&self, host: &str, ips: Vec<IpAddr>) -> Result<Vec<IpAddr>, TargetError> {
         let first = ips.first().copied();
-        let allowed: Vec<IpAddr> = ips.into_iter().filter(|ip| self.networks.allows(*ip)).collect();
+        let allowed: Vec<IpAddr> = ips
+            .into_iter()
+            .filter(|ip| self.networks.allows(*ip))
+            .collect();
         match (allowed.is_empty(), first) {
             (true, Some(ip)) => Err(self.networks.check(host, ip).err().map_or_else(
                 || TargetError::Resolve(format!("no address for {host}")),

@@ -56,11 +56,12 @@ pub(crate) async fn tcpport(i: &Inner, args: &ActiveArgs) -> CheckResult {
         }
     };
     let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "timed out");
-    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::new(ip, port))).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return CheckResult::err(fail(e)),
-        Err(_) => return CheckResult::err(fail(timed_out())),
-    };
+    let mut stream =
+        match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::new(ip, port))).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return CheckResult::err(fail(e)),
+            Err(_) => return CheckResult::err(fail(timed_out())),
+        };
     if substr.is_empty() {
         return CheckResult::ok(format!("Connected to {shown}:{port}"));
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use okerr::ActiveArgs;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -159,13 +159,19 @@ fn not_after(der: &[u8]) -> Result<DateTime<Utc>, String> {
 /// `ssl_noverify`, then OK `"{n} days left"` when more than `days` whole days are left.
 pub(crate) async fn sslcert(i: &Inner, args: &ActiveArgs, now: DateTime<Utc>) -> CheckResult {
     let host = args.get("host");
-    let (Ok(port), Ok(days)) = (args.get("port").parse::<u16>(), args.get("days").parse::<i64>())
-    else {
+    let (Ok(port), Ok(days)) = (
+        args.get("port").parse::<u16>(),
+        args.get("days").parse::<i64>(),
+    ) else {
         return CheckResult::problem("Bad port or days argument");
     };
     let o = Options::parse(args.get("options"));
     let verify = !o.noverify(true);
-    let result = tokio::time::timeout(i.config.tls_timeout, handshake(i, host, port, &o, now, verify)).await;
+    let result = tokio::time::timeout(
+        i.config.tls_timeout,
+        handshake(i, host, port, &o, now, verify),
+    )
+    .await;
     let expiry = match result {
         Ok(Ok(expiry)) => expiry,
         Ok(Err(Failure::Socket(e))) => {
@@ -174,7 +180,11 @@ pub(crate) async fn sslcert(i: &Inner, args: &ActiveArgs, now: DateTime<Utc>) ->
             if host.parse::<IpAddr>().is_err()
                 && let Ok(ips) = i.resolver.all(host).await
             {
-                let ips: Vec<String> = ips.iter().filter(|ip| ip.is_ipv4()).map(IpAddr::to_string).collect();
+                let ips: Vec<String> = ips
+                    .iter()
+                    .filter(|ip| ip.is_ipv4())
+                    .map(IpAddr::to_string)
+                    .collect();
                 details.push_str(&format!(" (DNS: {})", ips.join(" ")));
             }
             return CheckResult::err(details);
@@ -209,7 +219,9 @@ async fn handshake(
 ) -> Result<DateTime<Utc>, Failure> {
     let ip = match o.addr().map_err(Failure::Socket)? {
         Some(ip) => {
-            i.resolver.check(host, ip).map_err(|e| Failure::Refused(e.to_string()))?;
+            i.resolver
+                .check(host, ip)
+                .map_err(|e| Failure::Refused(e.to_string()))?;
             ip
         }
         None => match i.resolver.allowed(host).await {
@@ -225,7 +237,10 @@ async fn handshake(
         .map_err(|e| Failure::Socket(crate::tcp::py_oserror(&e)))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(i.tls.client_config(now, verify)));
     let tls = connector.connect(name, tcp).await.map_err(|e| {
-        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
             Some(tls) => Failure::Tls(tls.to_string()),
             None => Failure::Socket(crate::tcp::py_oserror(&e)),
         }

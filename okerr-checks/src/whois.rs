@@ -17,7 +17,11 @@ const MAX_ANSWER: usize = 256 * 1024;
 /// OK when at least `days` whole days are left: `"{n} days left"` or
 /// `"expired {n} days ago"`; ERR `"whois error"` when the answer has no expiry date.
 pub(crate) async fn whois(i: &Inner, args: &ActiveArgs, now: DateTime<Utc>) -> CheckResult {
-    let domain = args.get("domain").trim().trim_end_matches('.').to_lowercase();
+    let domain = args
+        .get("domain")
+        .trim()
+        .trim_end_matches('.')
+        .to_lowercase();
     let Ok(days) = args.get("days").parse::<i64>() else {
         return CheckResult::problem(format!("Bad days '{}'", args.get("days")));
     };
@@ -125,12 +129,18 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
         return Some(d.with_timezone(&Utc));
     }
     let first = s.split_whitespace().next().unwrap_or(s);
-    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y.%m.%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y.%m.%d %H:%M:%S",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f) {
             return Some(d.and_utc());
         }
     }
-    for f in ["%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%d-%b-%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d"] {
+    for f in [
+        "%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%d-%b-%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d",
+    ] {
         if let Ok(d) = NaiveDate::parse_from_str(first, f) {
             return d.and_hms_opt(0, 0, 0).map(|d| d.and_utc());
         }
@@ -148,18 +158,33 @@ mod tests {
     fn expiry_formats() {
         let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap();
         let cases = [
-            ("Registry Expiry Date: 2031-08-13T04:00:00Z", Utc.with_ymd_and_hms(2031, 8, 13, 4, 0, 0).unwrap()),
-            ("   Registrar Registration Expiration Date: 2031-08-12T00:00:00.000+00:00", day(2031, 8, 12)),
-            ("paid-till:     2031-03-01T21:00:00Z", Utc.with_ymd_and_hms(2031, 3, 1, 21, 0, 0).unwrap()),
+            (
+                "Registry Expiry Date: 2031-08-13T04:00:00Z",
+                Utc.with_ymd_and_hms(2031, 8, 13, 4, 0, 0).unwrap(),
+            ),
+            (
+                "   Registrar Registration Expiration Date: 2031-08-12T00:00:00.000+00:00",
+                day(2031, 8, 12),
+            ),
+            (
+                "paid-till:     2031-03-01T21:00:00Z",
+                Utc.with_ymd_and_hms(2031, 3, 1, 21, 0, 0).unwrap(),
+            ),
             ("Expiry Date: 13-Aug-2031", day(2031, 8, 13)),
             ("expire: 2031.08.13", day(2031, 8, 13)),
-            ("Expiration Time: 2031-08-13 12:00:00", Utc.with_ymd_and_hms(2031, 8, 13, 12, 0, 0).unwrap()),
+            (
+                "Expiration Time: 2031-08-13 12:00:00",
+                Utc.with_ymd_and_hms(2031, 8, 13, 12, 0, 0).unwrap(),
+            ),
         ];
         for (line, want) in cases {
             let answer = format!("Domain Name: X\n{line}\n");
             assert_eq!(expiry(&answer), Some(want), "{line}");
         }
         assert_eq!(expiry("No match for domain\n"), None);
-        assert_eq!(field("refer:        whois.verisign-grs.com\n", &["refer"]), Some("whois.verisign-grs.com"));
+        assert_eq!(
+            field("refer:        whois.verisign-grs.com\n", &["refer"]),
+            Some("whois.verisign-grs.com")
+        );
     }
 }

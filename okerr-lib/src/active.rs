@@ -207,7 +207,12 @@ pub const METHODS: [MethodInfo; 14] = [
         remote: true,
         args: &[
             URL,
-            arg("musthave", "must have", "this text must present on page", ""),
+            arg(
+                "musthave",
+                "must have",
+                "this text must present on page",
+                "",
+            ),
             arg(
                 "mustnothave",
                 "must not have",
@@ -223,12 +228,7 @@ pub const METHODS: [MethodInfo; 14] = [
         remote: true,
         args: &[
             arg("domain", "domain", "domain name", "okerr.com"),
-            arg(
-                "days",
-                "days",
-                "ERR if will expire in less then DAYS",
-                "30",
-            ),
+            arg("days", "days", "ERR if will expire in less then DAYS", "30"),
         ],
     },
     MethodInfo {

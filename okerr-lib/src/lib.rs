@@ -31,10 +31,10 @@ pub mod conformance;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use action::{
     Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
 };
+pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval};
 pub use engine::{EditError, Engine, EngineConfig, RefusedUpdate, TickReport};

@@ -247,9 +247,9 @@ fn flip_with_webhook(server: &Server, url: &str) {
 }
 
 #[test]
-fn a_loopback_webhook_is_refused_by_default() {
+fn a_loopback_webhook_is_refused_with_public_only() {
     let (url, received) = endpoint();
-    let server = Server::start(&[]);
+    let server = Server::start(&["--outbound-network", "public"]);
     flip_with_webhook(&server, &url);
     let log = poll(
         "the refused delivery in the log",

@@ -21,7 +21,6 @@ pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0).unwrap()
 }
 
-
 /// A certificate authority of the tests.
 pub struct Pki {
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
@@ -108,7 +107,10 @@ pub struct Web {
 }
 
 impl Web {
-    pub async fn start(tls: Option<rustls::ServerConfig>, handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Web {
+    pub async fn start(
+        tls: Option<rustls::ServerConfig>,
+        handler: impl Fn(&str) -> Reply + Send + Sync + 'static,
+    ) -> Web {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -117,7 +119,9 @@ impl Web {
         let seen = requests.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 let seen = seen.clone();
                 let acceptor = acceptor.clone();
@@ -141,7 +145,12 @@ impl Web {
     }
 
     pub fn last_request(&self) -> String {
-        self.requests.lock().unwrap().last().cloned().unwrap_or_default()
+        self.requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -170,7 +179,11 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         return;
     }
-    let mut out = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n", reply.status, reply.body.len());
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
     for (k, v) in &reply.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -203,29 +216,47 @@ impl Dns {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
-                let Ok(msg) = Message::from_vec(&buf[..n]) else { continue };
-                let mut reply = Message::new(msg.metadata.id, MessageType::Response, msg.metadata.op_code);
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                let Ok(msg) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut reply =
+                    Message::new(msg.metadata.id, MessageType::Response, msg.metadata.op_code);
                 reply.metadata.recursion_desired = msg.metadata.recursion_desired;
                 reply.metadata.recursion_available = true;
                 reply.metadata.authoritative = true;
                 for query in &msg.queries {
                     let name = query.name().to_lowercase().to_string();
-                    q.lock().unwrap().push(format!("{name} {}", query.query_type()));
+                    q.lock()
+                        .unwrap()
+                        .push(format!("{name} {}", query.query_type()));
                     let records = z.lock().unwrap().clone();
                     let known = records.iter().any(|(n, _)| *n == name);
                     if !known {
                         reply.metadata.response_code = ResponseCode::NXDomain;
                     }
-                    for (n, d) in records.iter().filter(|(n, d)| *n == name && d.record_type() == query.query_type()) {
-                        reply.add_answer(Record::from_rdata(Name::from_ascii(n).unwrap(), 60, d.clone()));
+                    for (n, d) in records
+                        .iter()
+                        .filter(|(n, d)| *n == name && d.record_type() == query.query_type())
+                    {
+                        reply.add_answer(Record::from_rdata(
+                            Name::from_ascii(n).unwrap(),
+                            60,
+                            d.clone(),
+                        ));
                     }
                     reply.add_query(query.clone());
                 }
                 let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
             }
         });
-        Dns { addr, zone, queries }
+        Dns {
+            addr,
+            zone,
+            queries,
+        }
     }
 
     /// Replaces the records of `name` with `data`.
@@ -243,19 +274,28 @@ fn fqdn(n: &str) -> String {
 }
 
 pub fn a(ip: &str) -> RData {
-    RData::A(hickory_resolver::proto::rr::rdata::A(ip.parse::<Ipv4Addr>().unwrap()))
+    RData::A(hickory_resolver::proto::rr::rdata::A(
+        ip.parse::<Ipv4Addr>().unwrap(),
+    ))
 }
 
 pub fn txt(s: &str) -> RData {
-    RData::TXT(hickory_resolver::proto::rr::rdata::TXT::new(vec![s.to_owned()]))
+    RData::TXT(hickory_resolver::proto::rr::rdata::TXT::new(vec![
+        s.to_owned(),
+    ]))
 }
 
 pub fn mx(pref: u16, host: &str) -> RData {
-    RData::MX(hickory_resolver::proto::rr::rdata::MX::new(pref, Name::from_ascii(fqdn(host)).unwrap()))
+    RData::MX(hickory_resolver::proto::rr::rdata::MX::new(
+        pref,
+        Name::from_ascii(fqdn(host)).unwrap(),
+    ))
 }
 
 pub fn ptr(host: &str) -> RData {
-    RData::PTR(hickory_resolver::proto::rr::rdata::PTR(Name::from_ascii(fqdn(host)).unwrap()))
+    RData::PTR(hickory_resolver::proto::rr::rdata::PTR(
+        Name::from_ascii(fqdn(host)).unwrap(),
+    ))
 }
 
 /// A TCP server that writes `banner` to each connection (nothing when empty) and holds it.
@@ -264,7 +304,9 @@ pub async fn banner(banner: &'static [u8]) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let _ = s.write_all(banner).await;
                 let mut sink = [0u8; 64];
@@ -288,7 +330,9 @@ pub async fn whois(answers: BTreeMap<&'static str, String>) -> SocketAddr {
     let answers = Arc::new(answers);
     tokio::spawn(async move {
         loop {
-            let Ok((s, _)) = listener.accept().await else { return };
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
             let answers = answers.clone();
             tokio::spawn(async move {
                 let mut s = BufReader::new(s);
