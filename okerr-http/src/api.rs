@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use okerr::pyfmt::str_repr;
-use okerr::{Action, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError};
+use okerr::{Action, Indicator, IndicatorName, Project, Storage, StorageError};
 use serde_json::{Value, json};
 
 use crate::form::Fields;
