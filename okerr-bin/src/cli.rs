@@ -44,6 +44,9 @@ pub(crate) enum Command {
     Client(crate::client::ClientArgs),
     /// Send one update, like okerrupdate (`okerr update test:apache2 OK`).
     Update(crate::client::UpdateArgs),
+    /// Run one active check now and print its result
+    /// (`okerr check httpstatus url=https://example.com/`).
+    Check(crate::check::CheckArgs),
 }
 
 #[derive(Debug, Args)]

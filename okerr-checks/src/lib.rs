@@ -17,6 +17,33 @@
 //! webhooks): names are resolved and filtered before connecting, literal addresses are
 //! checked as they are. A refused target is ERR with the reason.
 //!
+//! Watching a web site and its certificate:
+//!
+//! ```no_run
+//! use okerr::{ActiveArgs, ActiveMethod, Status};
+//! use okerr_checks::{CheckConfig, Checker};
+//!
+//! # async fn watch() -> Result<(), Box<dyn std::error::Error>> {
+//! let checker = Checker::new(CheckConfig::default())?;
+//! let site = ActiveArgs::with(
+//!     ActiveMethod::HttpGrep,
+//!     [("url", "https://www.example.com/"), ("musthave", "Example Domain")],
+//! )?;
+//! let cert = ActiveArgs::with(
+//!     ActiveMethod::SslCert,
+//!     [("host", "www.example.com"), ("days", "14")],
+//! )?;
+//! let now = chrono::Utc::now();
+//! for args in [site, cert] {
+//!     let result = checker.check(&args, now).await;
+//!     // e.g. "sslcert: OK 87 days left"
+//!     println!("{}: {} {}", args.method(), result.status, result.details);
+//!     if result.status == Status::Err { /* alert */ }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The crates: reqwest (rustls, ring) for HTTP, tokio-rustls for the certificate check,
 //! x509-cert to read its expiry, hickory-resolver for DNS, surge-ping for ICMP, tokio for
 //! TCP and whois (docs/decisions.md, "Active checks").
