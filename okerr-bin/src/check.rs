@@ -49,7 +49,8 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Error> {
         config.outbound = okerr::OutboundNetworks(args.outbound_networks);
     }
     let checker = okerr_checks::Checker::new(config).map_err(|e| Error::Usage(e.to_string()))?;
-    let result = checker.check(&request, chrono::Utc::now()).await;
+    let now = okerr::Clock::now(&okerr::SystemClock);
+    let result = checker.check(&request, now).await;
     println!("{} {}", result.status, result.details);
     for (k, v) in &result.set_args {
         println!("set {k}={v}");

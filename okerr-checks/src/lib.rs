@@ -280,7 +280,7 @@ impl Checker {
 /// `3` for 3 s, `0.5` for 500 ms.
 fn fmt_secs(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         (ms / 1000).to_string()
     } else {
         format!("{}", d.as_secs_f64())
@@ -291,6 +291,15 @@ fn fmt_secs(d: Duration) -> String {
 /// ago is -1).
 fn days_between(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
     (then - now).num_seconds().div_euclid(86_400)
+}
+
+/// Whether this process may send ICMP echoes (raw sockets as root, or unprivileged ICMP
+/// sockets where `net.ipv4.ping_group_range` allows them); the reason when not.
+///
+/// # Errors
+/// The reason the ICMP socket could not be opened.
+pub async fn icmp_available() -> Result<(), String> {
+    ping::Pinger::available().await
 }
 
 #[cfg(test)]
@@ -310,13 +319,4 @@ mod tests {
         assert_eq!(fmt_secs(Duration::from_millis(500)), "0.5");
         assert_eq!(fmt_secs(Duration::from_secs(3)), "3");
     }
-}
-
-/// Whether this process may send ICMP echoes (raw sockets as root, or unprivileged ICMP
-/// sockets where `net.ipv4.ping_group_range` allows them); the reason when not.
-///
-/// # Errors
-/// The reason the ICMP socket could not be opened.
-pub async fn icmp_available() -> Result<(), String> {
-    ping::Pinger::available().await
 }

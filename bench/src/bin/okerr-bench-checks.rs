@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use okerr::{ActiveArgs, ActiveMethod, OutboundNetworks, Status};
 use okerr_checks::{CheckConfig, Checker};
 use tokio::io::AsyncWriteExt;
@@ -68,7 +67,11 @@ async fn round(
         let (checker, gate) = (checker.clone(), gate.clone());
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            checker.check(&args, Utc::now()).await.status == Status::Ok
+            checker
+                .check(&args, okerr::Clock::now(&okerr::SystemClock))
+                .await
+                .status
+                == Status::Ok
         });
     }
     let mut failed = 0;
