@@ -13,7 +13,7 @@
 //! which then is ERR `Check did not finish in {n} s`.
 //!
 //! Every connection goes only to addresses the operator's
-//! [`OutboundNetworks`](okerr::OutboundNetworks) allow (the same setting as policy
+//! [`OutboundNetworks`] allow (the same setting as policy
 //! webhooks): names are resolved and filtered before connecting, literal addresses are
 //! checked as they are. A refused target is ERR with the reason.
 //!
