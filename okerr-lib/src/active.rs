@@ -506,4 +506,39 @@ mod tests {
         );
         assert!(ActiveArgs::with(ActiveMethod::HttpStatus, [("options", "a 'b")]).is_err());
     }
+
+    #[test]
+    fn an_active_method_in_a_check_method() {
+        use crate::method::{CheckMethod, MethodKind};
+        let mut m = CheckMethod::active(ActiveMethod::SslCert);
+        assert_eq!(m.codename(), "sslcert");
+        let args = m.args();
+        let names: Vec<&str> = args.keys().copied().collect();
+        assert_eq!(
+            names,
+            ["days", "host", "options", "port"],
+            "no patience, no secret"
+        );
+        assert_eq!(args["host"], "www.okerr.com");
+        assert!(m.set_arg("host", "www.example.com").unwrap());
+        assert!(
+            !m.set_arg("patience", "5m").unwrap(),
+            "not an argument of sslcert"
+        );
+        assert!(m.set_arg("port", "https").is_err());
+        assert_eq!(m.args()["host"], "www.example.com");
+        assert_eq!(m.patience, None);
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<CheckMethod>(&json).unwrap(), m);
+        let MethodKind::Active(a) = &m.kind else {
+            unreachable!()
+        };
+        assert_eq!(a.method(), ActiveMethod::SslCert);
+        // a pushed value is not a result
+        let e = m.evaluate(crate::Status::Ok, "OK", "");
+        assert_eq!(e.result, None);
+        // still refused by name until the server schedules them
+        assert!(CheckMethod::with_defaults("sslcert").is_err());
+        assert!(CheckMethod::parse_line("httpstatus|url=https://example.com/").is_err());
+    }
 }
