@@ -267,6 +267,18 @@ fn a_loopback_webhook_is_refused_with_public_only() {
     assert!(received.try_recv().is_err(), "nothing reached the endpoint");
 }
 
+/// The default allows every address (a self-hosted server's webhook receiver next door).
+#[test]
+fn a_loopback_webhook_delivers_by_default() {
+    let (url, received) = endpoint();
+    let server = Server::start(&[]);
+    flip_with_webhook(&server, &url);
+    let first = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was posted");
+    assert_eq!(first, "POST /internal-admin HTTP/1.1");
+}
+
 #[test]
 fn an_allowed_network_delivers() {
     let (url, received) = endpoint();
