@@ -202,8 +202,8 @@ impl Default for CheckConfig {
 /// Why a [`Checker`] could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckerError {
-    /// The system's DNS configuration could not be read.
-    #[error("cannot read the system's DNS configuration")]
+    /// The DNS resolver could not be made.
+    #[error("cannot make the DNS resolver")]
     Dns(#[source] hickory_resolver::net::NetError),
     /// A certificate authority of `extra_roots` is not usable.
     #[error("a certificate authority of extra_roots is not usable")]
@@ -229,8 +229,9 @@ impl Checker {
     /// A checker with these settings.
     ///
     /// # Errors
-    /// When the system's DNS configuration cannot be read (with [`Nameserver::System`]) or
-    /// an extra root is not a usable certificate authority.
+    /// When the DNS resolver cannot be made or an extra root is not a usable certificate
+    /// authority. (An unreadable `/etc/resolv.conf` is no error: DNS checks then fail
+    /// each with the reason, and host names are still resolved by the system.)
     pub fn new(config: CheckConfig) -> Result<Self, CheckerError> {
         // reqwest and tokio-rustls are built without a default TLS provider: ring.
         let _ = rustls::crypto::ring::default_provider().install_default();

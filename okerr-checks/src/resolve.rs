@@ -35,7 +35,11 @@ impl Lookup {
     pub(crate) fn new(ns: Nameserver, networks: OutboundNetworks) -> Result<Self, CheckerError> {
         let provider = TokioRuntimeProvider::default();
         let mut builder = match ns {
-            Nameserver::System => TokioResolver::builder(provider).map_err(CheckerError::Dns)?,
+            // Without a readable /etc/resolv.conf (some containers) DNS checks fail with
+            // hickory's "no connections available", host names still resolve by the system.
+            Nameserver::System => TokioResolver::builder(provider.clone()).unwrap_or_else(|_| {
+                TokioResolver::builder_with_config(ResolverConfig::default(), provider)
+            }),
             Nameserver::At(addr) => {
                 let mut server = NameServerConfig::udp_and_tcp(addr.ip());
                 for c in &mut server.connections {
