@@ -16,7 +16,7 @@ async fn dns_match_init_dynamic() {
         ("site.test", txt("v=spf1 -all")),
     ])
     .await;
-    let c = checker(Some(&dns), None, None);
+    let c = checker(Some(&dns), None, None).await;
 
     // the default options are "init dynamic": an empty value is learned
     let r = run(&c, "dns", &[("host", "site.test")]).await;
@@ -96,7 +96,7 @@ async fn dns_match_init_dynamic() {
 #[tokio::test]
 async fn dns_reverse() {
     let dns = Dns::start(vec![("1.2.0.192.in-addr.arpa", ptr("host.site.test"))]).await;
-    let c = checker(Some(&dns), None, None);
+    let c = checker(Some(&dns), None, None).await;
     let r = run(&c, "dns", &[("host", "192.0.2.1"), ("type", "reverse")]).await;
     assert_eq!(
         (r.status, r.details.as_str()),
@@ -133,7 +133,7 @@ async fn dns_type_dnsbl_zone() {
         ),
     ])
     .await;
-    let c = checker(Some(&dns), None, None);
+    let c = checker(Some(&dns), None, None).await;
     let r = run(
         &c,
         "dns",
@@ -172,7 +172,8 @@ async fn dnsbl_zones_skip_extra() {
     let zones = ["one.test", "two.test", "three.test", "four.test"];
     let c = checker_with(Some(&dns), None, None, |cfg| {
         cfg.dnsbl_zones = zones.iter().map(|z| (*z).to_owned()).collect();
-    });
+    })
+    .await;
     let r = run(&c, "dnsbl", &[("host", "mail.test")]).await;
     assert_eq!(
         (r.status, r.details.as_str()),

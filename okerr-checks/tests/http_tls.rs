@@ -35,7 +35,7 @@ fn sha1_hex(s: &str) -> String {
 #[tokio::test]
 async fn httpstatus_as_okerr() {
     let web = Web::start(None, site()).await;
-    let c = checker(None, None, None);
+    let c = checker(None, None, None).await;
     let url = web.url("http", "127.0.0.1", "/");
     let r = run(&c, "httpstatus", &[("url", &url)]).await;
     assert_eq!(
@@ -95,7 +95,7 @@ async fn httpstatus_as_okerr() {
 #[tokio::test]
 async fn httpgrep_as_okerr() {
     let web = Web::start(None, site()).await;
-    let c = checker(None, None, None);
+    let c = checker(None, None, None).await;
     let root = web.url("http", "127.0.0.1", "/");
     let r = run(&c, "httpgrep", &[("url", &root), ("musthave", "Welcome")]).await;
     assert_eq!((r.status, r.details.as_str()), (Status::Ok, ""));
@@ -141,7 +141,7 @@ async fn httpgrep_as_okerr() {
 #[tokio::test]
 async fn sha1static_and_dynamic() {
     let web = Web::start(None, site()).await;
-    let c = checker(None, None, None);
+    let c = checker(None, None, None).await;
     let root = web.url("http", "127.0.0.1", "/");
     let hash = sha1_hex("<h1>Welcome</h1>");
 
@@ -216,7 +216,7 @@ async fn https_verification_noverify_and_addr() {
     )
     .await;
     let dns = Dns::start(vec![("www.test", a("127.0.0.1"))]).await;
-    let c = checker(Some(&dns), Some(&pki), None);
+    let c = checker(Some(&dns), Some(&pki), None).await;
 
     let url = good.url("https", "www.test", "/");
     let r = run(&c, "httpstatus", &[("url", &url)]).await;
@@ -244,9 +244,9 @@ async fn https_verification_noverify_and_addr() {
     .await;
     assert_eq!((r.status, r.details.as_str()), (Status::Ok, ""), "{r:?}");
 
-    // addr=IP: connect there, keep the Host header and SNI of the URL's host (with the
-    // system's resolver www.test does not resolve: only addr makes it reachable)
-    let no_dns = checker(None, Some(&pki), None);
+    // addr=IP: connect there, keep the Host header and SNI of the URL's host (the empty
+    // DNS of `checker(None, …)` does not know www.test: only addr makes it reachable)
+    let no_dns = checker(None, Some(&pki), None).await;
     let url = good.url("https", "www.test", "/");
     let r = run(&no_dns, "httpstatus", &[("url", &url)]).await;
     assert_eq!(r.status, Status::Err, "{r:?}");
@@ -303,7 +303,7 @@ async fn sslcert_days_expired_mismatch_noverify() {
     )
     .await;
     let dns = Dns::start(vec![("www.test", a("127.0.0.1"))]).await;
-    let c = checker(Some(&dns), Some(&pki), None);
+    let c = checker(Some(&dns), Some(&pki), None).await;
     let port = |w: &Web| w.addr.port().to_string();
 
     // now is 2030-06-01 12:00; valid until 2030-12-31 00:00: 212 whole days
@@ -395,7 +395,7 @@ async fn sslcert_days_expired_mismatch_noverify() {
     );
 
     // an authority the checker does not trust
-    let stranger = checker_with(Some(&dns), None, None, |_| {});
+    let stranger = checker_with(Some(&dns), None, None, |_| {}).await;
     let r = run(
         &stranger,
         "sslcert",
@@ -405,8 +405,8 @@ async fn sslcert_days_expired_mismatch_noverify() {
     assert!(r.details.starts_with("SSL error: "), "{}", r.details);
     assert!(r.details.contains("UnknownIssuer"), "{}", r.details);
 
-    // addr=IP with a name nobody resolves: SNI and verification keep the name
-    let no_dns = checker(None, Some(&pki), None);
+    // addr=IP with a name the DNS does not know: SNI and verification keep the name
+    let no_dns = checker(None, Some(&pki), None).await;
     let r = run(
         &no_dns,
         "sslcert",

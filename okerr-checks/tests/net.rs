@@ -16,7 +16,8 @@ async fn tcpport_banner_substr_closed() {
     let silent = support::banner(b"").await;
     let c = checker_with(None, None, None, |cfg| {
         cfg.tcp_timeout = Duration::from_millis(300)
-    });
+    })
+    .await;
     let port = ssh.port().to_string();
 
     let r = run(&c, "tcpport", &[("host", "127.0.0.1"), ("port", &port)]).await;
@@ -112,7 +113,8 @@ async fn ping_localhost() {
     }
     let c = checker_with(None, None, None, |cfg| {
         cfg.ping_interval = Duration::from_millis(10)
-    });
+    })
+    .await;
     let r = run(&c, "ping", &[("host", "127.0.0.1")]).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert!(r.details.starts_with("127.0.0.1: "), "{}", r.details);
@@ -146,7 +148,7 @@ async fn whois_days_left_expired_error() {
     );
     answers.insert("gone.test", "Expiration Date: 2030-05-20\n".to_owned());
     let server = support::whois(answers).await;
-    let c = checker(None, None, Some(server));
+    let c = checker(None, None, Some(server)).await;
     let r = run(&c, "whois", &[("domain", "long.test")]).await;
     assert_eq!(
         (r.status, r.details.as_str()),
@@ -176,7 +178,8 @@ async fn a_hanging_check_is_cut_at_its_timeout() {
     let web = Web::start(None, |_: &str| Reply::hang()).await;
     let c = checker_with(None, None, None, |cfg| {
         cfg.timeout = Duration::from_millis(200)
-    });
+    })
+    .await;
     let url = web.url("http", "127.0.0.1", "/");
     let r = run(&c, "httpstatus", &[("url", &url)]).await;
     assert_eq!(
@@ -186,7 +189,8 @@ async fn a_hanging_check_is_cut_at_its_timeout() {
     // the same server within okerr's own HTTP timeout, shorter than the bound
     let c = checker_with(None, None, None, |cfg| {
         cfg.http_timeout = Duration::from_millis(100)
-    });
+    })
+    .await;
     let r = run(&c, "httpstatus", &[("url", &url)]).await;
     assert_eq!(r.status, Status::Err);
     assert!(
@@ -205,7 +209,8 @@ async fn public_only_refuses_loopback_targets() {
     let dns = support::Dns::start(vec![("inside.test", support::a("127.0.0.1"))]).await;
     let c = checker_with(Some(&dns), None, None, |cfg| {
         cfg.outbound = OutboundNetworks(vec![OutboundNet::Public])
-    });
+    })
+    .await;
     let port = target.addr.port().to_string();
     let refused =
         "(127.0.0.1) is outside the networks this server may reach (outbound_networks: public)";
@@ -255,7 +260,7 @@ async fn public_only_refuses_loopback_targets() {
     );
 
     // the same targets with everything allowed
-    let everything = checker(Some(&dns), None, None);
+    let everything = checker(Some(&dns), None, None).await;
     let r = run(
         &everything,
         "httpstatus",
@@ -280,7 +285,7 @@ async fn a_redirect_outside_the_networks_is_not_followed() {
     .await;
     port.set(web.addr.port()).unwrap();
     let only_one: OutboundNetworks = serde_json_networks("127.0.0.1/32");
-    let c = checker_with(None, None, None, |cfg| cfg.outbound = only_one);
+    let c = checker_with(None, None, None, |cfg| cfg.outbound = only_one).await;
     let r = run(
         &c,
         "httpgrep",

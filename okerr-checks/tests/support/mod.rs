@@ -349,20 +349,30 @@ pub async fn whois(answers: BTreeMap<&'static str, String>) -> SocketAddr {
     addr
 }
 
-/// A checker for the tests: every network allowed, DNS at `dns`, the test CA trusted.
-pub fn checker(dns: Option<&Dns>, pki: Option<&Pki>, whois: Option<SocketAddr>) -> Checker {
-    checker_with(dns, pki, whois, |_| {})
+/// A checker for the tests: every network allowed, the test CA trusted, DNS at `dns` (or,
+/// without one, at an empty responder of the test: no name resolves, and no question
+/// leaves 127.0.0.1).
+pub async fn checker(dns: Option<&Dns>, pki: Option<&Pki>, whois: Option<SocketAddr>) -> Checker {
+    checker_with(dns, pki, whois, |_| {}).await
 }
 
-pub fn checker_with(
+pub async fn checker_with(
     dns: Option<&Dns>,
     pki: Option<&Pki>,
     whois: Option<SocketAddr>,
     tune: impl FnOnce(&mut CheckConfig),
 ) -> Checker {
+    let empty;
+    let dns = match dns {
+        Some(d) => d,
+        None => {
+            empty = Dns::start(Vec::new()).await;
+            &empty
+        }
+    };
     let mut config = CheckConfig {
         outbound: OutboundNetworks::everything(),
-        nameserver: dns.map_or(Nameserver::System, |d| Nameserver::At(d.addr)),
+        nameserver: Nameserver::At(dns.addr),
         whois: whois.map_or(WhoisServer::Iana, |w| WhoisServer::At(w.to_string())),
         extra_roots: pki.map(|p| vec![p.ca.clone()]).unwrap_or_default(),
         system_roots: false,
