@@ -22,6 +22,7 @@ pub mod retention;
 pub mod settings;
 pub mod storage;
 pub mod summary;
+mod timefmt;
 pub mod update;
 
 #[cfg(feature = "test-util")]

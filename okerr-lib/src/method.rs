@@ -745,6 +745,19 @@ fn json_dumps(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A learned value survives the stores' JSON exactly: serde_json's default float
+    /// parsing can be one unit in the last place off (found by the `method_line` fuzz
+    /// target), so the workspace enables its `float_roundtrip`.
+    #[test]
+    fn learned_values_survive_json_exactly() {
+        let (m, _) = CheckMethod::parse_line("numerical|current=001000000375737276.5")
+            .expect("a valid line");
+        let json = serde_json::to_string(&m).expect("a method serializes");
+        let back: CheckMethod = serde_json::from_str(&json).expect("and reads back");
+        assert_eq!(back.args()["current"], "1000000375737276.5");
+        assert_eq!(back.args(), m.args());
+    }
+
     fn numerical(line: &str) -> CheckMethod {
         CheckMethod::parse_line(line).expect("valid line").0
     }
