@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod action;
+pub mod active;
 mod batch;
 pub mod clock;
 pub mod duration;
@@ -34,6 +35,7 @@ pub mod testing;
 pub use action::{
     Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
 };
+pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval};
 pub use engine::{EditError, Engine, EngineConfig, RefusedUpdate, TickReport};

@@ -9,13 +9,16 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::active::{ActiveArgs, ActiveMethod};
 use crate::duration::Interval;
 use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows but this server does not run (active checks on sensors,
-/// and logic). Autocreate with one of them is refused with `Method '{c}' is disabled`.
+/// The check methods okerr knows that cannot be created here yet: logic, and the active
+/// checks (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments)
+/// until the server schedules them. Autocreate with one of them is refused with
+/// `Method '{c}' is disabled`.
 pub const ACTIVE_METHODS: [&str; 11] = [
     "logic",
     "sslcert",
@@ -42,7 +45,8 @@ pub struct CheckMethod {
     pub kind: MethodKind,
 }
 
-/// The three passive methods (spec §6.1–§6.3).
+/// The three passive methods (spec §6.1–§6.3), and the active ones the server probes
+/// (§6.5, crate `okerr-checks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codename", rename_all = "lowercase")]
 pub enum MethodKind {
@@ -52,6 +56,10 @@ pub enum MethodKind {
     Numerical(NumericalArgs),
     /// A text compared with the stored one.
     String(StringArgs),
+    /// An active check with its arguments. Made only by [`CheckMethod::active`] until the
+    /// server schedules active checks: a method line or `api/create` naming one is still
+    /// refused (`Method '{c}' is disabled`). Pushed values are ignored.
+    Active(ActiveArgs),
 }
 
 /// Arguments of the `numerical` method.
@@ -280,12 +288,23 @@ impl CheckMethod {
         }
     }
 
+    /// An active method with every argument at its default (no patience or secret of its
+    /// own: okerr's active methods have none).
+    pub fn active(method: ActiveMethod) -> Self {
+        CheckMethod {
+            patience: None,
+            secret: None,
+            kind: MethodKind::Active(ActiveArgs::defaults(method)),
+        }
+    }
+
     /// The method's okerr codename.
     pub fn codename(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             MethodKind::Heartbeat => "heartbeat",
             MethodKind::Numerical(_) => "numerical",
             MethodKind::String(_) => "string",
+            MethodKind::Active(a) => a.method().codename(),
         }
     }
 
@@ -362,6 +381,8 @@ impl CheckMethod {
             text: format!("Bad {name} value '{value}', cannot convert to float"),
         };
         match (name, &mut self.kind) {
+            // An active method has only its own arguments (no patience, no secret).
+            (_, MethodKind::Active(a)) => return a.set(name, value),
             ("patience", _) => {
                 self.patience = if value.is_empty() {
                     None
@@ -424,6 +445,12 @@ impl CheckMethod {
     /// ones empty.
     pub fn args(&self) -> BTreeMap<&'static str, String> {
         let mut m = BTreeMap::new();
+        if let MethodKind::Active(a) = &self.kind {
+            for arg in a.method().info().args {
+                m.insert(arg.name, a.get(arg.name).to_owned());
+            }
+            return m;
+        }
         m.insert(
             "patience",
             self.patience
@@ -458,6 +485,7 @@ impl CheckMethod {
                 m.insert("str", a.str.clone());
                 m.insert("options", a.options.to_string());
             }
+            MethodKind::Active(_) => {}
         }
         m
     }
@@ -474,6 +502,8 @@ impl CheckMethod {
             },
             MethodKind::Numerical(a) => a.evaluate(value, details),
             MethodKind::String(a) => a.evaluate(status, value, details),
+            // The server probes it; a pushed value is not a result.
+            MethodKind::Active(_) => Evaluation::default(),
         }
     }
 }
