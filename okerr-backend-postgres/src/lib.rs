@@ -238,13 +238,7 @@ impl PostgresStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PgRow>, StorageError> {
-        sqlx::query(CLAIM_DUE_SQL)
-            .bind(micros(now))
-            .bind(micros(lease_until))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)
+        self.claim(CLAIM_DUE_SQL, now, lease_until, limit).await
     }
 
     /// Claims released notifications, as rows of [`okerr_sql::OUTBOX_COLUMNS`].
@@ -254,7 +248,21 @@ impl PostgresStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PgRow>, StorageError> {
-        sqlx::query(CLAIM_NOTIFICATIONS_SQL)
+        self.claim(CLAIM_NOTIFICATIONS_SQL, now, lease_until, limit)
+            .await
+    }
+}
+
+impl PostgresStorage {
+    /// Runs one of the claim statements (`$1` now, `$2` the lease's end, `$3` the limit).
+    async fn claim(
+        &self,
+        sql: &'static str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PgRow>, StorageError> {
+        sqlx::query(sql)
             .bind(micros(now))
             .bind(micros(lease_until))
             .bind(i64::from(limit))

@@ -244,22 +244,8 @@ impl SqliteStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>, StorageError> {
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(DUE_SQL)
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+        self.claim(DUE_SQL, LEASE_DUE_SQL, now, lease_until, limit)
             .await
-            .map_err(backend)?;
-        let ids = row_ids(&rows)?;
-        sqlx::query(LEASE_DUE_SQL)
-            .bind(ids)
-            .bind(micros(lease_until))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(rows)
     }
 
     /// Claims released notifications, as rows of [`okerr_sql::OUTBOX_COLUMNS`].
@@ -269,15 +255,31 @@ impl SqliteStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>, StorageError> {
+        self.claim(RELEASED_SQL, LEASE_RELEASED_SQL, now, lease_until, limit)
+            .await
+    }
+}
+
+impl SqliteStorage {
+    /// A claim in one write transaction: the rows `select` finds (`$1` now, `$2` the
+    /// limit), then `lease` on their ids (`$1` the ids, `$2` the lease's end).
+    async fn claim(
+        &self,
+        select: &'static str,
+        lease: &'static str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SqliteRow>, StorageError> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(RELEASED_SQL)
+        let rows = sqlx::query(select)
             .bind(micros(now))
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
         let ids = row_ids(&rows)?;
-        sqlx::query(LEASE_RELEASED_SQL)
+        sqlx::query(lease)
             .bind(ids)
             .bind(micros(lease_until))
             .execute(&mut *tx)

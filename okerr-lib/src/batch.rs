@@ -108,8 +108,10 @@ impl ProjectCache {
     }
 }
 
-/// Indicators by project and name, as this engine last committed them. Bounded: past its
-/// size it starts afresh. A stale entry is harmless because commits check the version.
+/// Indicators by project and name, as this engine last committed them. Bounded: when full
+/// it drops an eighth of its entries, whichever the hash order gives first (so a working
+/// set the size of the cache stays mostly cached instead of starting afresh). A stale entry
+/// is harmless because commits check the version.
 #[derive(Debug)]
 pub(crate) struct IndicatorCache {
     by_key: Mutex<HashMap<Key, Arc<Indicator>>>,
@@ -134,10 +136,13 @@ impl IndicatorCache {
             return;
         }
         let mut map = self.lock();
-        if map.len() >= self.max {
-            map.clear();
-        }
         let key = (indicator.project, indicator.name.clone());
+        if map.len() >= self.max && !map.contains_key(&key) {
+            let evicted: Vec<Key> = map.keys().take((self.max / 8).max(1)).cloned().collect();
+            for k in &evicted {
+                map.remove(k);
+            }
+        }
         map.insert(key, Arc::new(indicator));
     }
 
@@ -558,5 +563,42 @@ fn autocreate_rate_error(engine: &Inner, project: &Project) -> UpdateError {
         textid: project.textid.to_string(),
         burst: rate.burst,
         per_minute: rate.per_minute,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndicatorCache;
+    use crate::{CheckMethod, Indicator, IndicatorName, Policy, ProjectId, Settings};
+
+    fn indicator(i: usize) -> Indicator {
+        let name = IndicatorName::parse(&format!("i{i}")).unwrap_or_else(|e| panic!("{e}"));
+        let method = CheckMethod::with_defaults("heartbeat").unwrap_or_else(|e| panic!("{e}"));
+        Indicator::new(
+            ProjectId(1),
+            name,
+            &Policy::default_policy(),
+            method,
+            &Settings::default(),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn a_full_cache_drops_an_eighth_and_keeps_the_rest() {
+        let cache = IndicatorCache::new(80);
+        for i in 0..80 {
+            cache.put(indicator(i));
+        }
+        assert_eq!(cache.lock().len(), 80);
+        // An entry already there is replaced, nothing dropped.
+        cache.put(indicator(5));
+        assert_eq!(cache.lock().len(), 80);
+        cache.put(indicator(80));
+        assert_eq!(cache.lock().len(), 71, "80 - 10 + 1");
+        assert!(cache.get(&(ProjectId(1), indicator(80).name)).is_some());
+        let none = IndicatorCache::new(0);
+        none.put(indicator(1));
+        assert_eq!(none.lock().len(), 0);
     }
 }

@@ -116,7 +116,8 @@ async fn worker(addr: String, textid: String, n: u64, next: Arc<AtomicU64>) -> R
                     // A 503 (the database busy past the server's bound) or a broken
                     // connection: wait a little longer each time, as a client would.
                     retries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                        .await;
                 }
             }
         }
