@@ -234,8 +234,12 @@ fn apply(
         }
         Action::Retest => {
             ind.dead = false;
-            ind.expected = Some(now);
-            ind.scheduled = Some(now + timing.patience);
+            if ind.method.is_passive() {
+                ind.expected = Some(now);
+                ind.scheduled = Some(now + timing.patience);
+            } else {
+                ind.retest_now(now);
+            }
             fx.log(LogKind::Indicator, format!("{actor} retest"));
         }
         Action::SetStatus(status) => {
@@ -259,13 +263,25 @@ fn apply(
             }
         }
         Action::Method(codename) => {
+            let was_passive = ind.method.is_passive();
             ind.method = CheckMethod::with_defaults(codename)?;
             ind.dead = false;
+            ind.retry = 0;
+            if !ind.method.is_passive() {
+                // okerr retests an active indicator whose method changed.
+                ind.retest_now(now);
+            } else if !was_passive {
+                ind.reschedule(Timing::of(&ind.method, &policy, settings), now);
+            }
             fx.log(LogKind::Indicator, format!("{actor} set method {codename}"));
         }
         Action::Arg(name, value) => {
             let before = ind.method.clone();
             if ind.method.set_arg(name, value)? && ind.method != before {
+                if !ind.method.is_passive() {
+                    // A changed expression is evaluated at once (okerr retests too).
+                    ind.retest_now(now);
+                }
                 let shown = if name == "secret" {
                     "***"
                 } else {

@@ -460,6 +460,11 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                     .collect();
                 job.answer(Ok(outcomes));
                 for ind in stored {
+                    // A change of status (or a new indicator) is what logic indicators
+                    // of the project may read.
+                    if ind.changed == now || ind.version == 1 {
+                        engine.note_change(ind.project, now);
+                    }
                     engine.indicators.put(ind);
                 }
             }

@@ -35,7 +35,7 @@ use crate::outbox::{Notification, OutboxEntry, Payload};
 use crate::project::{NewProject, Policy, Project, ProjectId};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
-use crate::{Interval, Reduction};
+use crate::{Interval, Reduction, RetrySchedule};
 
 mod engine;
 mod indicators;
@@ -426,5 +426,7 @@ fn full_policy() -> Policy {
         url_statuschange: Some(
             Url::parse("https://hooks.example.com/okerr?x=1&y=%C3%BC").expect("a valid url"),
         ),
+        retry_schedule: RetrySchedule::parse("30s 5m").expect("a valid schedule"),
+        recovery_retry_schedule: RetrySchedule::parse("10").expect("a valid schedule"),
     }
 }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod duration;
 pub mod engine;
 pub mod indicator;
+pub mod logic;
 pub mod memory;
 pub mod method;
 pub mod name;
@@ -34,11 +35,11 @@ pub use action::{
     Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
 };
 pub use clock::{Clock, SystemClock};
-pub use duration::{DurationError, Interval};
+pub use duration::{DurationError, Interval, RetrySchedule};
 pub use engine::{EditError, Engine, EngineConfig, RefusedUpdate, TickReport};
 pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
 pub use memory::{MemorySnapshot, MemoryStorage};
-pub use method::{CheckMethod, MethodError, MethodKind};
+pub use method::{CheckMethod, LogicArgs, MethodError, MethodKind};
 pub use name::{Email, IndicatorName, NameError, PolicyName, Secret, Tag, TextId};
 pub use notify::{DeliveryReport, Notifier, NotifyError};
 pub use outbound::{OutboundNet, OutboundNetworks, OutboundRefused};

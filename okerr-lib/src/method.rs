@@ -14,10 +14,9 @@ use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows but this server does not run (active checks on sensors,
-/// and logic). Autocreate with one of them is refused with `Method '{c}' is disabled`.
-pub const ACTIVE_METHODS: [&str; 11] = [
-    "logic",
+/// The check methods okerr knows but this server does not run (active checks on
+/// sensors). Autocreate with one of them is refused with `Method '{c}' is disabled`.
+pub const ACTIVE_METHODS: [&str; 10] = [
     "sslcert",
     "ping",
     "tcpport",
@@ -42,7 +41,8 @@ pub struct CheckMethod {
     pub kind: MethodKind,
 }
 
-/// The three passive methods (spec §6.1–§6.3).
+/// The three passive methods (spec §6.1–§6.3) and `logic` (§6.4), which the server
+/// evaluates itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codename", rename_all = "lowercase")]
 pub enum MethodKind {
@@ -52,6 +52,43 @@ pub enum MethodKind {
     Numerical(NumericalArgs),
     /// A text compared with the stored one.
     String(StringArgs),
+    /// An expression over the project's indicators, evaluated by the server
+    /// (`crate::logic`).
+    Logic(LogicArgs),
+}
+
+/// Arguments of the `logic` method, as written; [`CheckMethod::set_arg`] accepts only
+/// values that compile (`okerr_logic::Logic::compile`), so a stored expression always
+/// parses and stays inside the whitelist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogicArgs {
+    /// The Python expression: truthy is OK, falsy ERR.
+    pub expr: String,
+    /// Comma-separated expressions whose values become the details.
+    pub dump: String,
+    /// Names or subscripts created as 0 before evaluation when missing.
+    pub init: String,
+}
+
+impl Default for LogicArgs {
+    fn default() -> Self {
+        LogicArgs {
+            expr: "True".to_owned(),
+            dump: String::new(),
+            init: String::new(),
+        }
+    }
+}
+
+impl LogicArgs {
+    /// The three arguments compiled.
+    ///
+    /// # Errors
+    /// The argument that does not compile (never for stored arguments, which were
+    /// compiled when set).
+    pub fn compile(&self) -> Result<okerr_logic::Logic, okerr_logic::ArgError> {
+        okerr_logic::Logic::compile(&self.expr, &self.dump, &self.init)
+    }
 }
 
 /// Arguments of the `numerical` method.
@@ -286,7 +323,14 @@ impl CheckMethod {
             MethodKind::Heartbeat => "heartbeat",
             MethodKind::Numerical(_) => "numerical",
             MethodKind::String(_) => "string",
+            MethodKind::Logic(_) => "logic",
         }
+    }
+
+    /// Whether results are pushed (heartbeat, numerical, string): the indicator expires
+    /// without them. The others are evaluated by the server and never expire.
+    pub fn is_passive(&self) -> bool {
+        !matches!(self.kind, MethodKind::Logic(_))
     }
 
     /// Parses okerr's method line, `codename|arg=value|…` (spec §5.3 step 6.7), and returns
@@ -331,6 +375,7 @@ impl CheckMethod {
             "heartbeat" => MethodKind::Heartbeat,
             "numerical" => MethodKind::Numerical(NumericalArgs::default()),
             "string" => MethodKind::String(StringArgs::default()),
+            "logic" => MethodKind::Logic(LogicArgs::default()),
             c if ACTIVE_METHODS.contains(&c) => {
                 return Err(MethodError::Disabled {
                     codename: c.to_owned(),
@@ -362,6 +407,21 @@ impl CheckMethod {
             text: format!("Bad {name} value '{value}', cannot convert to float"),
         };
         match (name, &mut self.kind) {
+            ("expr" | "dump" | "init", MethodKind::Logic(a)) => {
+                let mut next = a.clone();
+                let slot = match name {
+                    "expr" => &mut next.expr,
+                    "dump" => &mut next.dump,
+                    _ => &mut next.init,
+                };
+                value.clone_into(slot);
+                next.compile().map_err(|e| MethodError::BadArgument {
+                    text: e.to_string(),
+                })?;
+                *a = next;
+            }
+            // okerr's logic method has only expr, dump and init.
+            ("patience" | "secret", MethodKind::Logic(_)) => return Ok(false),
             ("patience", _) => {
                 self.patience = if value.is_empty() {
                     None
@@ -424,6 +484,12 @@ impl CheckMethod {
     /// ones empty.
     pub fn args(&self) -> BTreeMap<&'static str, String> {
         let mut m = BTreeMap::new();
+        if let MethodKind::Logic(a) = &self.kind {
+            m.insert("expr", a.expr.clone());
+            m.insert("dump", a.dump.clone());
+            m.insert("init", a.init.clone());
+            return m;
+        }
         m.insert(
             "patience",
             self.patience
@@ -458,6 +524,7 @@ impl CheckMethod {
                 m.insert("str", a.str.clone());
                 m.insert("options", a.options.to_string());
             }
+            MethodKind::Logic(_) => {}
         }
         m
     }
@@ -474,6 +541,8 @@ impl CheckMethod {
             },
             MethodKind::Numerical(a) => a.evaluate(value, details),
             MethodKind::String(a) => a.evaluate(status, value, details),
+            // Not pushed: the update path refuses it before (`ERROR:BAD_METHOD`).
+            MethodKind::Logic(_) => Evaluation::default(),
         }
     }
 }
@@ -743,6 +812,10 @@ mod tests {
             ("numerical|a=b=c", "bad cm line'numerical|a=b=c'"),
             ("foo", "Unknown checkname with codename 'foo'"),
             ("sslcert|host=x", "Method 'sslcert' is disabled"),
+            (
+                "logic|expr=s.keys()",
+                "Bad expr: Operation type Attribute is not allowed",
+            ),
             (
                 "numerical|maxlim=abc",
                 "Bad maxlim value 'abc', cannot convert to float",

@@ -1,0 +1,159 @@
+//! Logic indicators in the engine: evaluated when due (through the claims of
+//! [`Engine::tick`], like expiry) and soon after a change in their project.
+//!
+//! A change is noted in memory by the node that committed it ([`Inner::note_change`]);
+//! once `logic_debounce` has passed, the next scheduler pass reads the project's
+//! indicators once and evaluates its logic indicators that have not been evaluated since
+//! the change. A node that dies before that pass loses the note: those indicators are then
+//! evaluated when due, within their period.
+
+use std::sync::PoisonError;
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, Inner};
+use crate::indicator::Indicator;
+use crate::logic::{Trigger, decide_evaluation};
+use crate::project::{Project, ProjectId};
+use crate::storage::StorageError;
+
+impl Inner {
+    /// Notes that something in `project` changed at `at`, for its logic indicators, and
+    /// wakes the run loop for their evaluation.
+    pub(crate) fn note_change(&self, project: ProjectId, at: DateTime<Utc>) {
+        self.changed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(project)
+            .or_insert(at);
+        self.wake_for(Some(at + self.config.logic_debounce));
+    }
+
+    /// When the earliest noted change is to be evaluated.
+    pub(crate) fn next_change_evaluation(&self) -> Option<DateTime<Utc>> {
+        let changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
+        changed
+            .values()
+            .min()
+            .map(|at| *at + self.config.logic_debounce)
+    }
+
+    /// Takes the changes whose debounce has passed at `now`.
+    fn take_changes(&self, now: DateTime<Utc>) -> Vec<(ProjectId, DateTime<Utc>)> {
+        let mut changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
+        let ready: Vec<_> = changed
+            .iter()
+            .filter(|(_, at)| **at + self.config.logic_debounce <= now)
+            .map(|(p, at)| (*p, *at))
+            .collect();
+        for (p, _) in &ready {
+            changed.remove(p);
+        }
+        ready
+    }
+}
+
+impl Engine {
+    /// Evaluates the logic indicators of every project with a change older than
+    /// `logic_debounce`: those that have not been evaluated since the change and are not
+    /// waiting out a retry schedule. Returns how many were evaluated.
+    ///
+    /// # Errors
+    /// When storage fails; the changes not handled yet are kept.
+    pub(crate) async fn evaluate_changed(&self) -> Result<usize, StorageError> {
+        let now = self.inner.clock.now();
+        let ready = self.inner.take_changes(now);
+        let mut evaluated = 0;
+        for (n, (project_id, at)) in ready.iter().enumerate() {
+            match self.evaluate_project(*project_id, *at).await {
+                Ok(count) => evaluated += count,
+                Err(e) => {
+                    for (p, at) in &ready[n..] {
+                        self.inner.note_change(*p, *at);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(evaluated)
+    }
+
+    async fn evaluate_project(
+        &self,
+        project_id: ProjectId,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        let storage = &self.inner.storage;
+        let Some(project) = storage.project(project_id).await? else {
+            return Ok(0);
+        };
+        let all = storage.indicators(project_id).await?;
+        let now = self.inner.clock.now();
+        let settings = &self.inner.config.settings;
+        let commits: Vec<_> = all
+            .iter()
+            .filter(|i| !i.method.is_passive() && i.updated < at && i.retry == 0)
+            .filter_map(|i| decide_evaluation(&project, i, &all, settings, Trigger::Changed, now))
+            .collect();
+        if commits.is_empty() {
+            return Ok(0);
+        }
+        let changed: Vec<bool> = commits.iter().map(|c| c.indicator.changed == now).collect();
+        let names: Vec<_> = commits.iter().map(|c| c.indicator.name.clone()).collect();
+        let results = storage
+            .commit_batch(commits.into_iter().map(|c| vec![c]).collect())
+            .await?;
+        let mut evaluated = 0;
+        let mut conflict = false;
+        for ((result, changed), name) in results.into_iter().zip(changed).zip(names) {
+            match result {
+                Ok(stored) => {
+                    self.inner.indicators.forget(project_id, &name);
+                    evaluated += 1;
+                    if changed {
+                        self.inner.note_change(project_id, now);
+                    }
+                    self.inner.wake_for(stored.first().and_then(Indicator::due_at));
+                }
+                // Someone else wrote it meanwhile: look at the project again next pass
+                // (an evaluation made since the change is not repeated).
+                Err(e) if e.is_conflict() => conflict = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if conflict {
+            self.inner.note_change(project_id, at);
+        }
+        Ok(evaluated)
+    }
+
+    /// Evaluates a claimed logic indicator that moved since it was claimed, on a fresh
+    /// read, if it is still due. `true` when an evaluation was committed.
+    pub(crate) async fn evaluate_one(
+        &self,
+        project: &Project,
+        mut ind: Indicator,
+    ) -> Result<bool, StorageError> {
+        let mut attempt = 0;
+        loop {
+            let all = self.inner.storage.indicators(project.id).await?;
+            let now = self.inner.clock.now();
+            let settings = &self.inner.config.settings;
+            let Some(commit) = decide_evaluation(project, &ind, &all, settings, Trigger::Due, now)
+            else {
+                return Ok(false);
+            };
+            let changed = commit.indicator.changed == now;
+            if self.commit(&commit, &mut attempt).await?.is_some() {
+                if changed {
+                    self.inner.note_change(project.id, now);
+                }
+                return Ok(true);
+            }
+            match self.inner.storage.indicator(project.id, &ind.name).await? {
+                Some(fresh) => ind = fresh,
+                None => return Ok(false),
+            }
+        }
+    }
+}
