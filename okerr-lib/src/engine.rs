@@ -151,8 +151,8 @@ pub(crate) struct Inner {
     /// When the scheduler prunes next; `None` at once.
     next_prune: Mutex<Option<DateTime<Utc>>>,
     /// Projects with a change their logic indicators have not been evaluated on yet, and
-    /// when the earliest such change happened.
-    pub(crate) changed: Mutex<HashMap<ProjectId, DateTime<Utc>>>,
+    /// when the first and the last such change happened.
+    pub(crate) changed: Mutex<HashMap<ProjectId, (DateTime<Utc>, DateTime<Utc>)>>,
 }
 
 impl Engine {

@@ -21,12 +21,14 @@ impl Inner {
     /// Notes that something in `project` changed at `at`, for its logic indicators, and
     /// wakes the run loop for their evaluation.
     pub(crate) fn note_change(&self, project: ProjectId, at: DateTime<Utc>) {
-        self.changed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(project)
-            .or_insert(at);
-        self.wake_for(Some(at + self.config.logic_debounce));
+        let first = {
+            let mut changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
+            let slot = changed.entry(project).or_insert((at, at));
+            slot.0 = slot.0.min(at);
+            slot.1 = slot.1.max(at);
+            slot.0
+        };
+        self.wake_for(Some(first + self.config.logic_debounce));
     }
 
     /// When the earliest noted change is to be evaluated.
@@ -34,17 +36,19 @@ impl Inner {
         let changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
         changed
             .values()
+            .map(|(first, _)| *first)
             .min()
-            .map(|at| *at + self.config.logic_debounce)
+            .map(|at| at + self.config.logic_debounce)
     }
 
-    /// Takes the changes whose debounce has passed at `now`.
+    /// Takes the projects whose first noted change is `logic_debounce` old at `now`, with
+    /// the time of their last noted change.
     fn take_changes(&self, now: DateTime<Utc>) -> Vec<(ProjectId, DateTime<Utc>)> {
         let mut changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
         let ready: Vec<_> = changed
             .iter()
-            .filter(|(_, at)| **at + self.config.logic_debounce <= now)
-            .map(|(p, at)| (*p, *at))
+            .filter(|(_, (first, _))| *first + self.config.logic_debounce <= now)
+            .map(|(p, (_, last))| (*p, *last))
             .collect();
         for (p, _) in &ready {
             changed.remove(p);
