@@ -514,7 +514,9 @@ async fn checkmethods_needs_no_key() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(methods, ["heartbeat", "numerical", "string"]);
+    assert_eq!(methods, ["heartbeat", "logic", "numerical", "string"]);
+    assert_eq!(json["logic"]["name"], "Logical expression");
+    assert_eq!(json["logic"]["args"]["expr"], "True");
     assert_eq!(json["numerical"]["codename"], "numerical");
     assert_eq!(json["numerical"]["args"]["maxlim"], "");
     assert_eq!(json["string"]["args"]["options"], "");

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::indicator::{Effects, Indicator, LogKind, LogLine, Status, Timing};
 use crate::method::{CheckMethod, MethodError};
-use crate::name::IndicatorName;
+use crate::name::{IndicatorName, Tag};
 use crate::outbox::build_commit;
 use crate::project::Project;
 use crate::settings::Settings;
@@ -43,6 +43,9 @@ pub enum Action {
     /// Set one argument of the check method from its okerr text (`maxlim=90`,
     /// `patience=10m`, `secret=…`); an argument the method does not have is ignored.
     Arg(String, String),
+    /// Add a user tag, if the indicator does not have it (the no-flap wizard tags its
+    /// pair `upper-level` and `lower-level`).
+    Tag(Tag),
 }
 
 /// The most changes one request may make (`api/set` fields).
@@ -274,6 +277,12 @@ fn apply(
                 ind.reschedule(Timing::of(&ind.method, &policy, settings), now);
             }
             fx.log(LogKind::Indicator, format!("{actor} set method {codename}"));
+        }
+        Action::Tag(tag) => {
+            if !ind.tags.contains(tag) {
+                ind.tags.push(tag.clone());
+                fx.log(LogKind::Indicator, format!("{actor} add tag {tag}"));
+            }
         }
         Action::Arg(name, value) => {
             let before = ind.method.clone();

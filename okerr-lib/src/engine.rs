@@ -25,6 +25,7 @@ use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 mod edit;
 mod logic;
 pub use edit::{EditError, MAX_EDIT_ATTEMPTS};
+pub use logic::NoFlap;
 
 /// How the engine works: okerr's limits and the scheduler's knobs.
 #[derive(Debug, Clone)]

@@ -36,7 +36,7 @@ pub use action::{
 };
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval, RetrySchedule};
-pub use engine::{EditError, Engine, EngineConfig, RefusedUpdate, TickReport};
+pub use engine::{EditError, Engine, EngineConfig, NoFlap, RefusedUpdate, TickReport};
 pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
 pub use memory::{MemorySnapshot, MemoryStorage};
 pub use method::{CheckMethod, LogicArgs, MethodError, MethodKind};

@@ -12,8 +12,10 @@ use std::sync::PoisonError;
 use chrono::{DateTime, Utc};
 
 use super::{Engine, Inner};
-use crate::indicator::Indicator;
-use crate::logic::{Trigger, decide_evaluation};
+use crate::action::{Action, ActionError};
+use crate::indicator::{Indicator, Timing};
+use crate::logic::{Trigger, decide_evaluation, noflap_expr};
+use crate::name::{IndicatorName, Tag};
 use crate::project::{Project, ProjectId};
 use crate::storage::StorageError;
 
@@ -159,5 +161,72 @@ impl Engine {
                 None => return Ok(false),
             }
         }
+    }
+}
+
+/// The thresholds of okerr's no-flap wizard (spec §6.4), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoFlap {
+    /// The upper indicator is OK once the lower one has been OK for longer than this;
+    /// `None`: okerr's default, the lower one's period + patience.
+    pub okthr: Option<i64>,
+    /// It stays OK while the lower one has been ERR for less than this; `None`: okerr's
+    /// default, twice the period + patience.
+    pub errthr: Option<i64>,
+}
+
+impl Engine {
+    /// okerr's no-flap wizard (spec §6.4): creates `{lower}-up`, a logic indicator in the
+    /// lower one's policy with the wizard's expression, out of maintenance, and tags the
+    /// pair `upper-level` and `lower-level`. Returns the new indicator.
+    ///
+    /// # Errors
+    /// An unknown project or lower indicator, an upper one that exists already, the
+    /// indicator limit, or `Storage`.
+    pub async fn create_noflap(
+        &self,
+        textid: &str,
+        lower: &IndicatorName,
+        thresholds: NoFlap,
+        actor: &str,
+        ip: &str,
+    ) -> Result<Indicator, ActionError> {
+        let storage = &self.inner.storage;
+        let project = storage
+            .project_by_textid(textid)
+            .await?
+            .ok_or_else(|| ActionError::NoSuchProject(textid.to_owned()))?;
+        let low = storage
+            .indicator(project.id, lower)
+            .await?
+            .ok_or_else(|| ActionError::NoSuchIndicator {
+                textid: textid.to_owned(),
+                name: lower.to_string(),
+            })?;
+        let policy = project.policy_or_default(low.policy.as_str());
+        let timing = Timing::of(&low.method, &policy, &self.inner.config.settings);
+        let (p, t) = (timing.period.num_seconds(), timing.patience.num_seconds());
+        let okthr = thresholds.okthr.unwrap_or(p + t);
+        let errthr = thresholds.errthr.unwrap_or(2 * p + t);
+        let upper = format!("{lower}-up");
+        let created = self.create_indicator(textid, &upper, actor, ip).await?;
+        let tag = |t: &str| Tag::parse(t).map_err(|_| ActionError::BadName(t.to_owned()));
+        let stored = self
+            .act_all(
+                textid,
+                &created.name,
+                &[
+                    Action::Method("logic".to_owned()),
+                    Action::Arg("expr".to_owned(), noflap_expr(okthr, errthr)),
+                    Action::Policy(policy.name.to_string()),
+                    Action::Tag(tag("upper-level")?),
+                    Action::Maintenance(false),
+                ],
+                actor,
+            )
+            .await?;
+        self.act(textid, lower, &Action::Tag(tag("lower-level")?), actor)
+            .await?;
+        Ok(stored)
     }
 }
