@@ -145,6 +145,7 @@ macro_rules! storage_conformance {
             engine_takes_back_its_claims_at_start,
             engine_claims_pass_to_another_node_within_a_lease,
             engine_dead_letters_a_notification_that_keeps_failing,
+            engine_logic_is_evaluated_once_by_two_nodes,
         }
     };
     ($setup:expr $(,)?) => {
