@@ -196,6 +196,8 @@ impl Switch {
     }
 }
 
+// Parsed once per run: the size of the `Set` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Change a policy, creating it when missing.

@@ -483,7 +483,13 @@ pub(crate) async fn noflap(
     };
     let ind = state
         .engine()
-        .create_noflap(project.textid.as_str(), &lower, thresholds, "api", &ip.to_string())
+        .create_noflap(
+            project.textid.as_str(),
+            &lower,
+            thresholds,
+            "api",
+            &ip.to_string(),
+        )
         .await?;
     Ok(text(
         StatusCode::OK,

@@ -968,7 +968,12 @@ async fn retry_schedules_are_policy_fields_with_okerrs_check() {
     let p = project.policy("Default").unwrap();
     assert_eq!(p.retry_schedule.to_string(), "30s 5m");
     assert_eq!(p.recovery_retry_schedule.to_string(), "10");
-    assert!(b.get("/p/p1/policies").await.body.contains(r#"value="30s 5m""#));
+    assert!(
+        b.get("/p/p1/policies")
+            .await
+            .body
+            .contains(r#"value="30s 5m""#)
+    );
 }
 
 #[tokio::test]
@@ -981,12 +986,21 @@ async fn a_logic_indicator_is_edited_on_its_page_with_warnings() {
     let answer = b
         .post(
             "/i/p1/other",
-            &[("csrf", &token), ("action", "method"), ("checkmethod", "logic")],
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "logic"),
+            ],
         )
         .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
     let page = b.get("/i/p1/other").await;
-    assert!(page.body.contains(r#"<textarea name="expr" rows="3">True</textarea>"#), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<textarea name="expr" rows="3">True</textarea>"#),
+        "{}",
+        page.body
+    );
     let before = w.snapshot();
     let answer = b
         .post(
@@ -1002,7 +1016,13 @@ async fn a_logic_indicator_is_edited_on_its_page_with_warnings() {
         )
         .await;
     assert_eq!(answer.status, 400);
-    assert!(answer.body.contains("Bad expr: Operation type Attribute is not allowed"), "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("Bad expr: Operation type Attribute is not allowed"),
+        "{}",
+        answer.body
+    );
     unchanged(&w, &before);
     let answer = b
         .post(
@@ -1022,7 +1042,8 @@ async fn a_logic_indicator_is_edited_on_its_page_with_warnings() {
     assert_eq!(other.method.args()["expr"], "s['srv:ok'] and s['srv:gone']");
     let page = b.get("/i/p1/other").await;
     assert!(
-        page.body.contains("s[&#39;srv:gone&#39;] refers to no indicator")
+        page.body
+            .contains("s[&#39;srv:gone&#39;] refers to no indicator")
             || page.body.contains("s['srv:gone'] refers to no indicator"),
         "{}",
         page.body

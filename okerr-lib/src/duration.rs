@@ -460,7 +460,10 @@ mod tests {
         let secs: Vec<u64> = r.delays().iter().map(Interval::as_secs).collect();
         assert_eq!(secs, [30, 300, 600]);
         assert_eq!(r.to_string(), "30s 5m 600");
-        assert_eq!(RetrySchedule::parse("30S").expect("lowercased").to_string(), "30s");
+        assert_eq!(
+            RetrySchedule::parse("30S").expect("lowercased").to_string(),
+            "30s"
+        );
         assert!(RetrySchedule::parse("").expect("empty").is_empty());
         assert_eq!(
             RetrySchedule::parse("30s 5x").expect_err("bad").to_string(),

@@ -93,6 +93,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// The first and the last noted change of a project, for its logic indicators.
+pub(crate) type ChangeNote = (DateTime<Utc>, DateTime<Utc>);
+
 /// The most projects whose autocreate bucket is kept at once.
 const MAX_BUCKETS: usize = 10_000;
 
@@ -153,7 +156,7 @@ pub(crate) struct Inner {
     next_prune: Mutex<Option<DateTime<Utc>>>,
     /// Projects with a change their logic indicators have not been evaluated on yet, and
     /// when the first and the last such change happened.
-    pub(crate) changed: Mutex<HashMap<ProjectId, (DateTime<Utc>, DateTime<Utc>)>>,
+    pub(crate) changed: Mutex<HashMap<ProjectId, ChangeNote>>,
 }
 
 impl Engine {
@@ -436,8 +439,10 @@ impl Engine {
                 let commit = if ind.method.is_passive() {
                     decide_expiry(project, &ind, &config.settings, now)
                 } else {
-                    if !members.contains_key(&project.id) {
-                        members.insert(project.id, storage.indicators(project.id).await?);
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        members.entry(project.id)
+                    {
+                        slot.insert(storage.indicators(project.id).await?);
                     }
                     let all = members.get(&project.id).map_or(&[][..], Vec::as_slice);
                     crate::logic::decide_evaluation(
@@ -459,7 +464,13 @@ impl Engine {
                     let release = c.notifications.iter().map(|n| n.release_at).min();
                     let passive = c.indicator.method.is_passive();
                     let changed = c.indicator.changed == now;
-                    (c.indicator.project, c.indicator.name.clone(), release, passive, changed)
+                    (
+                        c.indicator.project,
+                        c.indicator.name.clone(),
+                        release,
+                        passive,
+                        changed,
+                    )
                 })
                 .collect();
             let results = storage

@@ -266,7 +266,14 @@ impl Indicator {
     pub fn all_tags(&self, now: DateTime<Utc>) -> Vec<String> {
         let mut tags: Vec<String> = self.flags(now).into_iter().map(str::to_owned).collect();
         tags.push(self.method.codename().to_owned());
-        tags.push(if self.method.is_passive() { "passive" } else { "active" }.to_owned());
+        tags.push(
+            if self.method.is_passive() {
+                "passive"
+            } else {
+                "active"
+            }
+            .to_owned(),
+        );
         if self.needs_attention() {
             tags.push("ATTENTION".to_owned());
         }

@@ -21,8 +21,8 @@ use crate::storage::Commit;
 
 /// The names of okerr's context (besides those `init` creates).
 pub const CONTEXT_NAMES: [&str; 13] = [
-    "s", "i", "prefix", "tags", "age", "hhmm", "day", "month", "year", "weekday", "_pid",
-    "_pname", "lo",
+    "s", "i", "prefix", "tags", "age", "hhmm", "day", "month", "year", "weekday", "_pid", "_pname",
+    "lo",
 ];
 
 /// The states counted in `prefix[…]` and `tags[…]`, whose zero keys are pre-created.
@@ -134,7 +134,10 @@ pub fn context(
     if wants("i") {
         let mut i = Dict::with_capacity(visible.len());
         for ind in &visible {
-            i.set(&key_of(ind.name.as_str()), info(project, ind, settings, now));
+            i.set(
+                &key_of(ind.name.as_str()),
+                info(project, ind, settings, now),
+            );
         }
         ctx.set("i", Value::dict(i));
     }

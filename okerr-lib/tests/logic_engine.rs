@@ -49,7 +49,10 @@ async fn a_change_is_evaluated_after_the_debounce_and_alerted() {
     assert_eq!(report.evaluated, 1);
     let sum = w.indicator("sum").await.unwrap();
     assert_eq!((sum.status, sum.expected), (Status::Ok, None));
-    assert_eq!(sum.scheduled, Some(okerr::Clock::now(&w.clock) + TimeDelta::hours(1)));
+    assert_eq!(
+        sum.scheduled,
+        Some(okerr::Clock::now(&w.clock) + TimeDelta::hours(1))
+    );
     // Its own creation was a change, and it was evaluated after it: not again.
     w.clock.advance(debounce(&w));
     assert_eq!(w.engine.tick().await.unwrap().evaluated, 0);
@@ -68,7 +71,10 @@ async fn a_change_is_evaluated_after_the_debounce_and_alerted() {
     // b's alert and sum's, delivered by the same pass.
     let alerts = w.notifier.alerts();
     assert_eq!(
-        alerts.iter().filter(|a| *a == "Changed status OK () -> ERR ()").count(),
+        alerts
+            .iter()
+            .filter(|a| *a == "Changed status OK () -> ERR ()")
+            .count(),
         2,
         "{alerts:?}"
     );
@@ -111,7 +117,11 @@ async fn the_retry_schedule_postpones_a_change() {
     let w = World::new().await;
     w.engine
         .edit_project(w.project.id, |p| {
-            let d = p.policies.iter_mut().find(|x| x.name.as_str() == "Default").unwrap();
+            let d = p
+                .policies
+                .iter_mut()
+                .find(|x| x.name.as_str() == "Default")
+                .unwrap();
             d.retry_schedule = RetrySchedule::parse("30s 1m").unwrap();
             Ok::<_, std::convert::Infallible>(())
         })
@@ -147,7 +157,10 @@ async fn the_retry_schedule_postpones_a_change() {
     assert_eq!((sum.status, sum.retry), (Status::Err, 0));
     let log = w.log("sum").await;
     assert_eq!(log[log.len() - 2], "okerr-process: switch OK > ERR: ");
-    assert_eq!(log[log.len() - 1], "ALERT:Changed status OK (1m31s) -> ERR ()");
+    assert_eq!(
+        log[log.len() - 1],
+        "ALERT:Changed status OK (1m31s) -> ERR ()"
+    );
 }
 
 #[tokio::test]
@@ -157,8 +170,15 @@ async fn an_error_is_a_problem_until_cleared() {
     w.engine.tick().await.unwrap();
     let sum = w.indicator("sum").await.unwrap();
     assert!(sum.problem);
-    assert_eq!((sum.status, sum.details.as_str()), (Status::Err, "KeyError: 'nope'"));
-    assert!(w.log("sum").await.contains(&"Problem: KeyError: 'nope'".to_owned()));
+    assert_eq!(
+        (sum.status, sum.details.as_str()),
+        (Status::Err, "KeyError: 'nope'")
+    );
+    assert!(
+        w.log("sum")
+            .await
+            .contains(&"Problem: KeyError: 'nope'".to_owned())
+    );
     // Not evaluated again, neither when due nor after a change.
     w.push("x", "OK").await;
     w.clock.advance(TimeDelta::hours(2));
@@ -184,7 +204,10 @@ async fn updates_and_autocreate() {
         .update(UpdateRequest::new("p1", "sum", "OK"))
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), "ERROR:BAD_METHOD Indicator exists with cm: logic");
+    assert_eq!(
+        e.to_string(),
+        "ERROR:BAD_METHOD Indicator exists with cm: logic"
+    );
     // Autocreate with a logic method line: created, not evaluated by this update.
     let req = UpdateRequest {
         method: Some("logic|expr=s['sum'] and 1 < 2".into()),

@@ -93,7 +93,14 @@ fn indicator(p: &Project, row: &Row<'_>, now: DateTime<Utc>, id: i64) -> Indicat
     ind
 }
 
-fn logic(p: &Project, name: &str, expr: &str, dump: &str, init: &str, now: DateTime<Utc>) -> Indicator {
+fn logic(
+    p: &Project,
+    name: &str,
+    expr: &str,
+    dump: &str,
+    init: &str,
+    now: DateTime<Utc>,
+) -> Indicator {
     let mut ind = indicator(p, &ok(name), now, 999);
     let mut m = CheckMethod::with_defaults("logic").unwrap();
     m.set_arg("expr", expr).unwrap();
@@ -142,8 +149,8 @@ fn run(c: &Case<'_>) -> (Status, String, bool) {
         .collect();
     let this = logic(&p, c.name, c.expr, c.dump, c.init, c.now);
     all.push(this.clone());
-    let commit = decide_evaluation(&p, &this, &all, &Settings::default(), Trigger::Due, c.now)
-        .expect("due");
+    let commit =
+        decide_evaluation(&p, &this, &all, &Settings::default(), Trigger::Due, c.now).expect("due");
     let ind = commit.indicator;
     (ind.status, ind.details, ind.problem)
 }
@@ -175,7 +182,14 @@ fn okerr_expressions() {
             details: "prefix['OK:nginx']=2 prefix['ERR:nginx']=0 prefix['MAINTENANCE:nginx']=1 ",
             ..case(
                 "prefixes count by okerrm: maintenance is its own state",
-                vec![ok("nginx:1"), ok("nginx:2"), Row { flags: &["maintenance"], ..err("nginx:3") }],
+                vec![
+                    ok("nginx:1"),
+                    ok("nginx:2"),
+                    Row {
+                        flags: &["maintenance"],
+                        ..err("nginx:3")
+                    },
+                ],
                 "prefix['OK:nginx'] >= 2",
             )
         },
@@ -184,7 +198,13 @@ fn okerr_expressions() {
             details: "prefix['OK:a']=2 prefix['OK:a:b']=1 prefix['SILENT:a']=0 ",
             ..case(
                 "a:b:c yields a and a:b, never the full name; SILENT is pre-created, never counted",
-                vec![ok("a:b:c"), Row { flags: &["silent"], ..ok("a:x") }],
+                vec![
+                    ok("a:b:c"),
+                    Row {
+                        flags: &["silent"],
+                        ..ok("a:x")
+                    },
+                ],
                 "'OK:a:b:c' not in prefix",
             )
         },
@@ -220,13 +240,21 @@ fn okerr_expressions() {
             status: Ok,
             dump: "s['web_example_com']",
             details: "s['web_example_com']=True ",
-            ..case("dots become underscores", vec![ok("web.example.com")], "s['web_example_com']")
+            ..case(
+                "dots become underscores",
+                vec![ok("web.example.com")],
+                "s['web_example_com']",
+            )
         },
         Case {
             status: Err,
             problem: true,
             details: "KeyError: 'web.example.com'",
-            ..case("a dotted key is not there", vec![ok("web.example.com")], "s['web.example.com']")
+            ..case(
+                "a dotted key is not there",
+                vec![ok("web.example.com")],
+                "s['web.example.com']",
+            )
         },
         Case {
             status: Ok,
@@ -234,7 +262,13 @@ fn okerr_expressions() {
             details: "len(s)=2 ",
             ..case(
                 "disabled indicators are left out",
-                vec![Row { flags: &["disabled"], ..ok("old") }, ok("new")],
+                vec![
+                    Row {
+                        flags: &["disabled"],
+                        ..ok("old")
+                    },
+                    ok("new"),
+                ],
                 "'old' not in s and 'old' not in i",
             )
         },
@@ -245,7 +279,16 @@ fn okerr_expressions() {
             details: "tags['ERR:db']=1 tags['OK:db']=1 ",
             ..case(
                 "user tags count by state",
-                vec![Row { flags: &["tag=db"], ..err("pg") }, Row { flags: &["tag=db"], ..ok("redis") }],
+                vec![
+                    Row {
+                        flags: &["tag=db"],
+                        ..err("pg")
+                    },
+                    Row {
+                        flags: &["tag=db"],
+                        ..ok("redis")
+                    },
+                ],
                 "tags['ERR:db'] == 0",
             )
         },
@@ -254,7 +297,11 @@ fn okerr_expressions() {
             init: "tags['ERR:db']",
             dump: "tags['ERR:db']",
             details: "tags['ERR:db']=0 ",
-            ..case("init creates a missing key as 0", vec![ok("pg")], "tags['ERR:db'] == 0")
+            ..case(
+                "init creates a missing key as 0",
+                vec![ok("pg")],
+                "tags['ERR:db'] == 0",
+            )
         },
         Case {
             status: Ok,
@@ -273,8 +320,16 @@ fn okerr_expressions() {
             ..case(
                 "age keeps the longest errage per tag; uerrage is 0 in maintenance",
                 vec![
-                    Row { statusage: 700, flags: &["tag=db", "maintenance"], ..err("pg") },
-                    Row { statusage: 50, flags: &["tag=db", "silent"], ..err("redis") },
+                    Row {
+                        statusage: 700,
+                        flags: &["tag=db", "maintenance"],
+                        ..err("pg")
+                    },
+                    Row {
+                        statusage: 50,
+                        flags: &["tag=db", "silent"],
+                        ..err("redis")
+                    },
                 ],
                 "age['db:errage'] > 600",
             )
@@ -283,7 +338,11 @@ fn okerr_expressions() {
             status: Ok,
             dump: "i['web']",
             details: "i['web']={'id': 1, 'name': 'web', 'status': 'OK', 'mtime': 1767436170, 'errage': 0, 'uerrage': 0, 'age': 30, 'statusage': 100, 'patience': 1200, 'maintenance': False} ",
-            ..case("i[name] has okerr's fields", vec![ok("web")], "i['web']['statusage'] > 60")
+            ..case(
+                "i[name] has okerr's fields",
+                vec![ok("web")],
+                "i['web']['statusage'] > 60",
+            )
         },
         Case {
             status: Ok,
@@ -301,7 +360,11 @@ fn okerr_expressions() {
             status: Err,
             problem: true,
             details: "TypeError: 'NoneType' object is not subscriptable",
-            ..case("lo is None without a lower indicator", vec![ok("x")], &wizard_ok)
+            ..case(
+                "lo is None without a lower indicator",
+                vec![ok("x")],
+                &wizard_ok,
+            )
         },
         Case {
             name: "x-up",
@@ -310,7 +373,10 @@ fn okerr_expressions() {
             details: "lo['status']=OK lo['statusage']=4000 ",
             ..case(
                 "no-flap wizard: the lower one OK for longer than okthr",
-                vec![Row { statusage: 4000, ..ok("x") }],
+                vec![Row {
+                    statusage: 4000,
+                    ..ok("x")
+                }],
                 &wizard_ok,
             )
         },
@@ -319,7 +385,10 @@ fn okerr_expressions() {
             status: Err,
             ..case(
                 "no-flap wizard: the lower one OK, not long enough",
-                vec![Row { statusage: 100, ..ok("x") }],
+                vec![Row {
+                    statusage: 100,
+                    ..ok("x")
+                }],
                 &wizard_ok,
             )
         },
@@ -328,7 +397,10 @@ fn okerr_expressions() {
             status: Ok,
             ..case(
                 "no-flap wizard: the lower one ERR for less than errthr",
-                vec![Row { statusage: 100, ..err("x") }],
+                vec![Row {
+                    statusage: 100,
+                    ..err("x")
+                }],
                 &wizard_ok,
             )
         },
@@ -337,7 +409,10 @@ fn okerr_expressions() {
             status: Err,
             ..case(
                 "no-flap wizard: the lower one ERR for longer than errthr",
-                vec![Row { statusage: 8000, ..err("x") }],
+                vec![Row {
+                    statusage: 8000,
+                    ..err("x")
+                }],
                 &wizard_ok,
             )
         },
@@ -356,8 +431,18 @@ fn okerr_expressions() {
 fn warnings_for_names_that_refer_to_nothing() {
     let p = project(1);
     let now = saturday();
-    let all = vec![indicator(&p, &ok("web.example.com"), now, 1), indicator(&p, &ok("db"), now, 2)];
-    let this = logic(&p, "sum", "s['db'] and s['web.example.com'] and i['nope']['age'] > x", "", "", now);
+    let all = vec![
+        indicator(&p, &ok("web.example.com"), now, 1),
+        indicator(&p, &ok("db"), now, 2),
+    ];
+    let this = logic(
+        &p,
+        "sum",
+        "s['db'] and s['web.example.com'] and i['nope']['age'] > x",
+        "",
+        "",
+        now,
+    );
     let okerr::MethodKind::Logic(args) = &this.method.kind else {
         unreachable!()
     };
@@ -381,7 +466,12 @@ fn warnings_for_names_that_refer_to_nothing() {
 
 fn rows() -> impl Strategy<Value = Vec<(String, bool, bool, bool)>> {
     prop::collection::vec(
-        ("[a-c]{1,2}(:[a-c]{1,2}){0,2}", any::<bool>(), any::<bool>(), any::<bool>()),
+        (
+            "[a-c]{1,2}(:[a-c]{1,2}){0,2}",
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        ),
         0..12,
     )
 }

@@ -246,7 +246,11 @@ fn convert(e: &Expr, depth: usize) -> Result<Node, CompileError> {
             }
             Node::Call(builtin, all(&c.args, d)?)
         }
-        other => return Err(CompileError::NotAllowed { node: node_name(other) }),
+        other => {
+            return Err(CompileError::NotAllowed {
+                node: node_name(other),
+            });
+        }
     })
 }
 

@@ -162,16 +162,15 @@ fn index_of(i: &Value, len: usize, what: &'static str) -> Result<usize, EvalErro
 
 fn subscript(v: &Value, i: &Value) -> Result<Value, EvalError> {
     match v {
-        Value::Dict(d) => d
-            .get(i)?
-            .cloned()
-            .ok_or_else(|| EvalError::Key(i.repr())),
+        Value::Dict(d) => d.get(i)?.cloned().ok_or_else(|| EvalError::Key(i.repr())),
         Value::List(l) => Ok(l[index_of(i, l.len(), "list")?].clone()),
         Value::Tuple(l) => Ok(l[index_of(i, l.len(), "tuple")?].clone()),
         Value::Str(s) => {
             let n = s.chars().count();
             let at = index_of(i, n, "string")?;
-            Ok(Value::str(s.chars().nth(at).map(String::from).unwrap_or_default()))
+            Ok(Value::str(
+                s.chars().nth(at).map(String::from).unwrap_or_default(),
+            ))
         }
         other => Err(EvalError::Type(format!(
             "'{}' object is not subscriptable",
@@ -194,7 +193,12 @@ fn repeat<T: Clone>(items: &[T], n: i64) -> Result<Vec<T>, EvalError> {
     if items.len().saturating_mul(n) > MAX_VALUE_LEN {
         return Err(EvalError::Limit("value too large"));
     }
-    Ok(items.iter().cloned().cycle().take(items.len() * n).collect())
+    Ok(items
+        .iter()
+        .cloned()
+        .cycle()
+        .take(items.len() * n)
+        .collect())
 }
 
 fn concat<T: Clone>(a: &[T], b: &[T]) -> Result<Vec<T>, EvalError> {
@@ -221,19 +225,27 @@ fn binop(op: BinOp, l: &Value, r: &Value) -> Result<Value, EvalError> {
             }
             return Ok(Value::str(format!("{a}{b}")));
         }
-        (BinOp::Add, Value::List(a), Value::List(b)) => return Ok(Value::List(Arc::new(concat(a, b)?))),
+        (BinOp::Add, Value::List(a), Value::List(b)) => {
+            return Ok(Value::List(Arc::new(concat(a, b)?)));
+        }
         (BinOp::Add, Value::Tuple(a), Value::Tuple(b)) => {
             return Ok(Value::Tuple(Arc::new(concat(a, b)?)));
         }
         (BinOp::Mul, Value::Str(s), n) | (BinOp::Mul, n, Value::Str(s)) if int_of(n).is_some() => {
             let chars: Vec<char> = s.chars().collect();
-            let out: String = repeat(&chars, int_of(n).unwrap_or(0))?.into_iter().collect();
+            let out: String = repeat(&chars, int_of(n).unwrap_or(0))?
+                .into_iter()
+                .collect();
             return Ok(Value::str(out));
         }
-        (BinOp::Mul, Value::List(s), n) | (BinOp::Mul, n, Value::List(s)) if int_of(n).is_some() => {
+        (BinOp::Mul, Value::List(s), n) | (BinOp::Mul, n, Value::List(s))
+            if int_of(n).is_some() =>
+        {
             return Ok(Value::List(Arc::new(repeat(s, int_of(n).unwrap_or(0))?)));
         }
-        (BinOp::Mul, Value::Tuple(s), n) | (BinOp::Mul, n, Value::Tuple(s)) if int_of(n).is_some() => {
+        (BinOp::Mul, Value::Tuple(s), n) | (BinOp::Mul, n, Value::Tuple(s))
+            if int_of(n).is_some() =>
+        {
             return Ok(Value::Tuple(Arc::new(repeat(s, int_of(n).unwrap_or(0))?)));
         }
         (BinOp::Mod, Value::Str(_), _) => {
@@ -317,7 +329,11 @@ fn float_op(op: BinOp, a: f64, b: f64) -> Result<Value, EvalError> {
                 return Err(EvalError::ZeroDivision("float modulo"));
             }
             let r = a % b;
-            if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
+            if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
+                r + b
+            } else {
+                r
+            }
         }
         BinOp::Pow => {
             if a == 0.0 && b < 0.0 {
@@ -420,7 +436,9 @@ fn call(f: Builtin, args: &[Value]) -> Result<Value, EvalError> {
                     )));
                 }
             };
-            Ok(Value::Int(i64::try_from(n).map_err(|_| EvalError::Overflow)?))
+            Ok(Value::Int(
+                i64::try_from(n).map_err(|_| EvalError::Overflow)?,
+            ))
         }
         Builtin::Abs => {
             arity(f, args, 1)?;
@@ -461,7 +479,11 @@ fn call(f: Builtin, args: &[Value]) -> Result<Value, EvalError> {
             let (iterable, start) = match args {
                 [it] => (it, Value::Int(0)),
                 [it, start] => (it, start.clone()),
-                _ => return Err(EvalError::Type("sum() takes at most 2 arguments".to_owned())),
+                _ => {
+                    return Err(EvalError::Type(
+                        "sum() takes at most 2 arguments".to_owned(),
+                    ));
+                }
             };
             let mut acc = start;
             for v in items(iterable)? {

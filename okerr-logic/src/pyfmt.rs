@@ -94,4 +94,3 @@ pub fn str_repr(s: &str) -> String {
     out.push(quote);
     out
 }
-

@@ -401,7 +401,9 @@ mod tests {
         assert!(d.get(&Value::Float(1.0)).expect("hashable").is_some());
         assert!(d.get(&Value::Bool(true)).expect("hashable").is_some());
         assert!(d.get(&Value::List(Arc::new(vec![]))).is_err());
-        let e = Value::Int(1).py_cmp(&Value::from("a"), "<").expect_err("no order");
+        let e = Value::Int(1)
+            .py_cmp(&Value::from("a"), "<")
+            .expect_err("no order");
         assert_eq!(
             e.to_string(),
             "TypeError: '<' not supported between instances of 'int' and 'str'"

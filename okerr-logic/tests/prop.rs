@@ -46,13 +46,38 @@ fn atom() -> impl Strategy<Value = String> {
 fn whitelisted() -> impl Strategy<Value = String> {
     atom().prop_recursive(5, 48, 4, |inner| {
         let bin = prop_oneof![
-            Just("+"), Just("-"), Just("*"), Just("/"), Just("//"), Just("%"), Just("**"),
-            Just("and"), Just("or"), Just("=="), Just("!="), Just("<"), Just("<="),
-            Just(">"), Just(">="), Just("in"), Just("not in"), Just("is"), Just("is not"),
+            Just("+"),
+            Just("-"),
+            Just("*"),
+            Just("/"),
+            Just("//"),
+            Just("%"),
+            Just("**"),
+            Just("and"),
+            Just("or"),
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">="),
+            Just("in"),
+            Just("not in"),
+            Just("is"),
+            Just("is not"),
         ];
         let func = prop_oneof![
-            Just("len"), Just("abs"), Just("min"), Just("max"), Just("sum"), Just("any"),
-            Just("all"), Just("int"), Just("float"), Just("str"), Just("bool"),
+            Just("len"),
+            Just("abs"),
+            Just("min"),
+            Just("max"),
+            Just("sum"),
+            Just("any"),
+            Just("all"),
+            Just("int"),
+            Just("float"),
+            Just("str"),
+            Just("bool"),
         ];
         prop_oneof![
             (inner.clone(), bin, inner.clone()).prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),

@@ -85,8 +85,14 @@ fn values_and_errors_as_python_prints_them() {
         ("nope", "NameError: name 'nope' is not defined"),
         ("1 / 0", "ZeroDivisionError: division by zero"),
         ("1 % 0", "ZeroDivisionError: integer modulo by zero"),
-        ("1 // 0", "ZeroDivisionError: integer division or modulo by zero"),
-        ("1.0 // 0", "ZeroDivisionError: float floor division by zero"),
+        (
+            "1 // 0",
+            "ZeroDivisionError: integer division or modulo by zero",
+        ),
+        (
+            "1.0 // 0",
+            "ZeroDivisionError: float floor division by zero",
+        ),
         ("1.0 / 0", "ZeroDivisionError: float division by zero"),
         (
             "1 < 'a'",
@@ -96,14 +102,20 @@ fn values_and_errors_as_python_prints_them() {
             "1 + 'a'",
             "TypeError: unsupported operand type(s) for +: 'int' and 'str'",
         ),
-        ("lo['status']", "TypeError: 'NoneType' object is not subscriptable"),
+        (
+            "lo['status']",
+            "TypeError: 'NoneType' object is not subscriptable",
+        ),
         ("[1][3]", "IndexError: list index out of range"),
         (
             "int('x')",
             "ValueError: invalid literal for int() with base 10: 'x'",
         ),
         ("{[1]: 2}", "TypeError: unhashable type: 'list'"),
-        ("3 in 5", "TypeError: argument of type 'int' is not iterable"),
+        (
+            "3 in 5",
+            "TypeError: argument of type 'int' is not iterable",
+        ),
     ];
     for (expr, want) in table {
         assert_eq!(show(expr), want, "{expr}");
@@ -113,7 +125,10 @@ fn values_and_errors_as_python_prints_them() {
 /// Where this evaluator knowingly differs from Python: 64-bit integers.
 #[test]
 fn integers_are_64_bits() {
-    assert_eq!(show("9223372036854775807 + 1"), "OverflowError: integer overflow");
+    assert_eq!(
+        show("9223372036854775807 + 1"),
+        "OverflowError: integer overflow"
+    );
     assert_eq!(show("2 ** 64"), "OverflowError: integer overflow");
 }
 
@@ -121,13 +136,22 @@ fn integers_are_64_bits() {
 fn refused_when_compiled() {
     let table = [
         ("s.keys()", "Operation type Attribute is not allowed"),
-        ("__import__('os')", "Call to function __import__() is not allowed"),
-        ("open('/etc/passwd')", "Call to function open() is not allowed"),
+        (
+            "__import__('os')",
+            "Call to function __import__() is not allowed",
+        ),
+        (
+            "open('/etc/passwd')",
+            "Call to function open() is not allowed",
+        ),
         ("(lambda: 1)()", "Operation type Lambda is not allowed"),
         ("s['a']()", "Call to function <expression>() is not allowed"),
         ("lambda: 1", "Operation type Lambda is not allowed"),
         ("[x for x in s]", "Operation type ListComp is not allowed"),
-        ("(x for x in s)", "Operation type GeneratorExp is not allowed"),
+        (
+            "(x for x in s)",
+            "Operation type GeneratorExp is not allowed",
+        ),
         ("{x for x in s}", "Operation type SetComp is not allowed"),
         ("{1, 2}", "Operation type Set is not allowed"),
         ("f'{s}'", "Operation type JoinedStr is not allowed"),
@@ -137,7 +161,10 @@ fn refused_when_compiled() {
         ("~1", "Operation type Invert is not allowed"),
         ("b'x'", "Operation type Bytes is not allowed"),
         ("len(x=1)", "Operation type keyword is not allowed"),
-        ("99999999999999999999", "Integer constant 99999999999999999999 is too large"),
+        (
+            "99999999999999999999",
+            "Integer constant 99999999999999999999 is too large",
+        ),
     ];
     for (expr, want) in table {
         let e = Program::compile(expr).expect_err(expr);
@@ -194,7 +221,10 @@ fn dump_init_and_names() {
     assert_eq!(names, ["counter", "i", "s", "tags"]);
     assert_eq!(
         logic.constant_keys(),
-        [("s".to_owned(), "a".to_owned()), ("i".to_owned(), "web".to_owned())]
+        [
+            ("s".to_owned(), "a".to_owned()),
+            ("i".to_owned(), "web".to_owned())
+        ]
     );
     assert_eq!(logic.unknown_names(["s", "i"]), Vec::<String>::new());
     let e = Logic::compile("True", "", "len(x)").expect_err("bad init");
@@ -203,5 +233,8 @@ fn dump_init_and_names() {
         "Bad init: Cannot initialize 'len(x)': only a name or a subscript of one with constant keys"
     );
     let e = Logic::compile("True", "a.b", "").expect_err("bad dump");
-    assert_eq!(e.to_string(), "Bad dump: Operation type Attribute is not allowed");
+    assert_eq!(
+        e.to_string(),
+        "Bad dump: Operation type Attribute is not allowed"
+    );
 }

@@ -34,7 +34,11 @@ fn a_logic_indicator_follows_its_heartbeats_and_mails_its_alert() {
     let http = server.http();
     for name in ["a", "b"] {
         let reply = http.update(&[("textid", t), ("name", name), ("status", "OK")]);
-        assert_eq!((reply.status, reply.body.as_str()), (200, "OK"), "{reply:?}");
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, "OK"),
+            "{reply:?}"
+        );
     }
     let reply = http.post_form(&format!("api/create/{t}/both"), &[], &[("X-API-KEY", &key)]);
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -98,4 +102,84 @@ fn a_logic_indicator_follows_its_heartbeats_and_mails_its_alert() {
     for mail in &mails {
         assert_eq!(mail.to, "ops@example.com");
     }
+}
+
+#[test]
+fn the_cli_sets_retry_schedules_logic_indicators_and_the_noflap_pair() {
+    let server = Server::start(&[]);
+    let t = server.textid().to_owned();
+    let t = t.as_str();
+    let bad = server.admin(&["policy", "set", t, "Default", "--retry-schedule", "30s 5x"]);
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    assert_eq!(
+        bad.stderr.trim_end(),
+        "okerr: Cannot parse '5x'. Valid examples are: 10s, 5m, 2h"
+    );
+    server.admin_ok(&[
+        "policy",
+        "set",
+        t,
+        "Default",
+        "--retry-schedule",
+        "30s 5m",
+        "--recovery-retry-schedule",
+        "10",
+    ]);
+    let shown = server.admin_ok(&["policy", "show", t, "Default"]);
+    assert!(shown.contains("retry_schedule = 30s 5m\n"), "{shown}");
+    assert!(shown.contains("recovery_retry_schedule = 10\n"), "{shown}");
+
+    let reply = server
+        .http()
+        .update(&[("textid", t), ("name", "x"), ("status", "OK")]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let out = server.admin(&[
+        "indicator",
+        "logic",
+        t,
+        "sum",
+        "--expr",
+        "s['x'] and s['nope']",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "sum\n"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("okerr: warning: s['nope'] refers to no indicator"),
+        "{out:?}"
+    );
+    let sum = server.indicator(t, "sum").expect("created");
+    assert_eq!(sum["checkmethod"], "logic");
+    assert_eq!(sum["args"]["expr"], "s['x'] and s['nope']");
+    let bad = server.admin(&["indicator", "logic", t, "sum", "--expr", "s.x"]);
+    assert_eq!(bad.code, Some(1));
+    assert_eq!(
+        bad.stderr.trim_end(),
+        "okerr: Bad expr: Operation type Attribute is not allowed"
+    );
+    assert_eq!(
+        server.indicator(t, "sum").expect("kept")["args"]["expr"],
+        "s['x'] and s['nope']"
+    );
+
+    assert_eq!(
+        server.admin_ok(&["indicator", "noflap", t, "x", "--okthr", "10m"]),
+        "x-up\n"
+    );
+    let up = server.indicator(t, "x-up").expect("created");
+    assert_eq!(up["checkmethod"], "logic");
+    assert!(
+        up["args"]["expr"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("(lo['status']=='OK' and lo['statusage']>600) or")),
+        "{up}"
+    );
+    assert!(
+        up["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&"upper-level".into()))
+    );
 }

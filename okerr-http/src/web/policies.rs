@@ -80,7 +80,8 @@ impl PolicyForm {
 
     /// The form's fields; a checkbox that is not sent is off.
     fn from_fields(fields: &mut Fields) -> Self {
-        let text = |fields: &mut Fields, k: &str| fields.take(k).unwrap_or_default().trim().to_owned();
+        let text =
+            |fields: &mut Fields, k: &str| fields.take(k).unwrap_or_default().trim().to_owned();
         let retry = (
             text(fields, "retry_schedule"),
             text(fields, "recovery_retry_schedule"),

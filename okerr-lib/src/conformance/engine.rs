@@ -357,7 +357,10 @@ pub async fn engine_logic_is_evaluated_once_by_two_nodes(storage: &std::sync::Ar
         (sum.status, sum.details.as_str()),
         (Status::Err, "i['web']['status']=ERR ")
     );
-    let log = storage.log(project.id, &name("sum"), 100).await.expect("log");
+    let log = storage
+        .log(project.id, &name("sum"), 100)
+        .await
+        .expect("log");
     let results: Vec<_> = log
         .iter()
         .filter(|l| l.message.starts_with("okerr-process:"))

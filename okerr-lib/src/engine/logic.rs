@@ -119,7 +119,8 @@ impl Engine {
                     if changed {
                         self.inner.note_change(project_id, now);
                     }
-                    self.inner.wake_for(stored.first().and_then(Indicator::due_at));
+                    self.inner
+                        .wake_for(stored.first().and_then(Indicator::due_at));
                 }
                 // Someone else wrote it meanwhile: look at the project again next pass
                 // (an evaluation made since the change is not repeated).
@@ -196,13 +197,12 @@ impl Engine {
             .project_by_textid(textid)
             .await?
             .ok_or_else(|| ActionError::NoSuchProject(textid.to_owned()))?;
-        let low = storage
-            .indicator(project.id, lower)
-            .await?
-            .ok_or_else(|| ActionError::NoSuchIndicator {
+        let low = storage.indicator(project.id, lower).await?.ok_or_else(|| {
+            ActionError::NoSuchIndicator {
                 textid: textid.to_owned(),
                 name: lower.to_string(),
-            })?;
+            }
+        })?;
         let policy = project.policy_or_default(low.policy.as_str());
         let timing = Timing::of(&low.method, &policy, &self.inner.config.settings);
         let (p, t) = (timing.period.num_seconds(), timing.patience.num_seconds());
