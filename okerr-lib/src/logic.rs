@@ -57,10 +57,41 @@ fn secs(d: chrono::TimeDelta) -> i64 {
     d.num_seconds()
 }
 
+/// The patience of each policy's indicators without a patience of their own, found once
+/// per context (not once per indicator).
+struct Patience<'a> {
+    project: &'a Project,
+    settings: &'a Settings,
+    of_policy: HashMap<&'a str, i64>,
+}
+
+impl<'a> Patience<'a> {
+    fn new(project: &'a Project, settings: &'a Settings) -> Self {
+        Patience {
+            project,
+            settings,
+            of_policy: HashMap::new(),
+        }
+    }
+
+    fn of(&mut self, ind: &'a Indicator) -> i64 {
+        let (project, settings) = (self.project, self.settings);
+        let compute = || {
+            let policy = project.policy_or_default(ind.policy.as_str());
+            secs(Timing::of(&ind.method, &policy, settings).patience)
+        };
+        if ind.method.patience.is_some() {
+            return compute();
+        }
+        *self
+            .of_policy
+            .entry(ind.policy.as_str())
+            .or_insert_with(compute)
+    }
+}
+
 /// `i[name]`: okerr's fields of one indicator.
-fn info(project: &Project, ind: &Indicator, settings: &Settings, now: DateTime<Utc>) -> Value {
-    let policy = project.policy_or_default(ind.policy.as_str());
-    let timing = Timing::of(&ind.method, &policy, settings);
+fn info(ind: &Indicator, patience: i64, now: DateTime<Utc>) -> Value {
     let mut d = Dict::with_capacity(10);
     d.set("id", ind.id.0);
     d.set("name", ind.name.as_str());
@@ -71,7 +102,7 @@ fn info(project: &Project, ind: &Indicator, settings: &Settings, now: DateTime<U
     d.set("uerrage", ind.uerrage(now));
     d.set("age", secs(now - ind.updated));
     d.set("statusage", secs(now - ind.changed));
-    d.set("patience", secs(timing.patience));
+    d.set("patience", patience);
     d.set("maintenance", ind.maintenance.is_some());
     Value::dict(d)
 }
@@ -123,6 +154,7 @@ pub fn context(
         .iter()
         .filter(|i| i.project == project.id && !i.disabled)
         .collect();
+    let mut patience = Patience::new(project, settings);
     let mut ctx = Context::new();
     if wants("s") {
         let mut s = Dict::with_capacity(visible.len());
@@ -134,10 +166,7 @@ pub fn context(
     if wants("i") {
         let mut i = Dict::with_capacity(visible.len());
         for ind in &visible {
-            i.set(
-                &key_of(ind.name.as_str()),
-                info(project, ind, settings, now),
-            );
+            i.set(&key_of(ind.name.as_str()), info(ind, patience.of(ind), now));
         }
         ctx.set("i", Value::dict(i));
     }
@@ -197,7 +226,7 @@ pub fn context(
             .as_str()
             .strip_suffix("-up")
             .and_then(|lower| visible.iter().find(|i| i.name.as_str() == lower))
-            .map_or(Value::None, |ind| info(project, ind, settings, now));
+            .map_or(Value::None, |ind| info(ind, patience.of(ind), now));
         ctx.set("lo", lo);
     }
     ctx
