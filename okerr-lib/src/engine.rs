@@ -157,6 +157,10 @@ pub(crate) struct Inner {
     /// Projects with a change their logic indicators have not been evaluated on yet, and
     /// when the first and the last such change happened.
     pub(crate) changed: Mutex<HashMap<ProjectId, ChangeNote>>,
+    /// Projects whose last read found no logic indicator, and when: their changes are not
+    /// looked at again before [`LOGIC_FREE_RECHECK`](logic::LOGIC_FREE_RECHECK) (this
+    /// node forgets the mark when it stores a logic indicator there).
+    pub(crate) logic_free: Mutex<HashMap<ProjectId, DateTime<Utc>>>,
 }
 
 impl Engine {
@@ -210,6 +214,7 @@ impl Engine {
                 autocreated: Mutex::new(HashMap::new()),
                 next_prune: Mutex::new(None),
                 changed: Mutex::new(HashMap::new()),
+                logic_free: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -324,6 +329,9 @@ impl Engine {
             if let Some(stored) = self.commit(&commit, &mut attempt).await? {
                 // A user's change (a flag, a status) can change what the project's logic
                 // indicators see.
+                if !stored.method.is_passive() {
+                    self.inner.has_logic(project.id);
+                }
                 self.inner.note_change(project.id, now);
                 return Ok(stored);
             }
@@ -486,6 +494,7 @@ impl Engine {
                             expired += 1;
                         } else {
                             evaluated += 1;
+                            self.inner.has_logic(project);
                         }
                         if changed {
                             self.inner.note_change(project, now);

@@ -227,3 +227,23 @@ async fn updates_and_autocreate() {
         "Bad expr: Call to function __import__() is not allowed"
     );
 }
+
+#[tokio::test]
+async fn a_project_without_logic_is_not_read_for_each_change_but_learns_of_new_logic() {
+    let w = World::new().await;
+    w.push("x", "OK").await;
+    w.clock.advance(debounce(&w));
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 0);
+    w.push("x", "ERR").await;
+    w.clock.advance(debounce(&w));
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 0);
+    // A logic indicator stored through this engine ends the project's logic-free mark.
+    logic(&w, "s['x']").await;
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 1);
+    assert_eq!(w.indicator("sum").await.unwrap().status, Status::Err);
+    w.clock.advance(TimeDelta::seconds(1));
+    w.push("x", "OK").await;
+    w.clock.advance(debounce(&w));
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 1);
+    assert_eq!(w.indicator("sum").await.unwrap().status, Status::Ok);
+}

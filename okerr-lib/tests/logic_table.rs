@@ -526,3 +526,95 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// Expressions of the whitelist over okerr's context.
+fn context_expr() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("s['a']".to_owned()),
+        Just("s['zz']".to_owned()),
+        Just("i['a']['statusage']".to_owned()),
+        Just("i['a']".to_owned()),
+        Just("prefix['OK:srv']".to_owned()),
+        Just("tags['ERR:db']".to_owned()),
+        Just("age['db:errage']".to_owned()),
+        Just("lo".to_owned()),
+        Just("hhmm".to_owned()),
+        Just("weekday".to_owned()),
+        Just("_pname".to_owned()),
+        Just("len(s)".to_owned()),
+        any::<i32>().prop_map(|n| n.to_string()),
+        "[a-z:]{0,5}".prop_map(|s| format!("'{s}'")),
+    ];
+    atom.prop_recursive(4, 24, 3, |inner| {
+        let op = prop_oneof![
+            Just("and"),
+            Just("or"),
+            Just("=="),
+            Just("<"),
+            Just(">="),
+            Just("+"),
+            Just("-"),
+            Just("*"),
+            Just("/"),
+            Just("%"),
+            Just("in"),
+            Just("not in"),
+        ];
+        prop_oneof![
+            (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("({a}) {o} ({b})")),
+            inner.clone().prop_map(|a| format!("not ({a})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("max([{a}, {b}])")),
+        ]
+    })
+}
+
+/// Constructs outside the whitelist.
+fn forbidden_expr() -> impl Strategy<Value = String> {
+    (context_expr(), 0..6usize).prop_map(|(e, k)| match k {
+        0 => format!("({e}).__class__"),
+        1 => format!("__import__('os') or ({e})"),
+        2 => format!("[x for x in s] and ({e})"),
+        3 => format!("(lambda: ({e}))()"),
+        4 => format!("s[0:1] or ({e})"),
+        _ => format!("eval(\"{e}\")"),
+    })
+}
+
+proptest! {
+    /// Every whitelisted expression over okerr's context ends as OK, ERR, or ERR with the
+    /// problem flag (its error as details): never a panic, never an indicator left due.
+    #[test]
+    fn whitelisted_expressions_end_ok_err_or_problem(expr in context_expr()) {
+        let now = saturday();
+        let p = project(1);
+        let mut all = vec![
+            indicator(&p, &ok("a"), now, 1),
+            indicator(&p, &Row { flags: &["tag=db"], ..err("srv:db") }, now, 2),
+        ];
+        let mut m = CheckMethod::with_defaults("logic").unwrap();
+        prop_assume!(m.set_arg("expr", &expr).is_ok());
+        let mut this = indicator(&p, &ok("a-up"), now, 3);
+        this.method = m;
+        this.scheduled = Some(now);
+        all.push(this.clone());
+        let commit = decide_evaluation(&p, &this, &all, &Settings::default(), Trigger::Due, now)
+            .expect("due");
+        let ind = commit.indicator;
+        if ind.problem {
+            prop_assert_eq!(ind.status, Status::Err);
+            prop_assert!(!ind.details.is_empty());
+        }
+        prop_assert!(ind.scheduled.is_some_and(|s| s > now), "evaluated again later");
+    }
+
+    /// An expression with a node outside the whitelist is refused when it is saved, and
+    /// the indicator's arguments stay as they were.
+    #[test]
+    fn a_node_outside_the_whitelist_is_refused_when_saved(expr in forbidden_expr()) {
+        let mut m = CheckMethod::with_defaults("logic").unwrap();
+        let before = m.clone();
+        let e = m.set_arg("expr", &expr).expect_err("refused");
+        prop_assert!(e.to_string().starts_with("Bad expr: "), "{}", e);
+        prop_assert_eq!(m, before);
+    }
+}

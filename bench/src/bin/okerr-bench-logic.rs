@@ -29,7 +29,10 @@ const EXPRESSIONS: [(&str, &str); 4] = [
     ("s only", "s['srv1:web'] and s['srv2:web']"),
     ("i (dicts)", "i['srv1:web']['statusage'] > 60"),
     ("prefix", "prefix['OK:srv1'] >= 1"),
-    ("tags and age", "tags['ERR:db'] == 0 and age['db:errage'] < 600"),
+    (
+        "tags and age",
+        "tags['ERR:db'] == 0 and age['db:errage'] < 600",
+    ),
 ];
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -56,7 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let policy = project.policy_or_default("Default");
         let settings = Settings::default();
-        let now = Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).single().ok_or("time")?;
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 5, 12, 0, 0)
+            .single()
+            .ok_or("time")?;
         let roles = ["web", "db", "cache", "queue"];
         let mut commits = Vec::with_capacity(n);
         for k in 0..n {
@@ -107,8 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let all = storage.indicators(project.id).await?;
                 reads.push(start.elapsed());
                 let start = Instant::now();
-                let commit =
-                    decide_evaluation(&project, &this, &all, &settings, Trigger::Due, now);
+                let commit = decide_evaluation(&project, &this, &all, &settings, Trigger::Due, now);
                 decisions.push(start.elapsed());
                 std::hint::black_box(commit);
             }

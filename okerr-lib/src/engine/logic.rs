@@ -19,7 +19,31 @@ use crate::name::{IndicatorName, Tag};
 use crate::project::{Project, ProjectId};
 use crate::storage::StorageError;
 
+/// How long a project whose read found no logic indicator is not read again for its
+/// changes. Bounds the cost of changes in projects without logic (one read of the project
+/// a minute at most); a logic indicator another node creates there is evaluated after a
+/// change once this has passed (and when due in any case).
+pub(crate) const LOGIC_FREE_RECHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 impl Inner {
+    /// Forgets that `project` had no logic indicator (this node stored one there).
+    pub(crate) fn has_logic(&self, project: ProjectId) {
+        self.logic_free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&project);
+    }
+
+    /// Whether `project` was found without logic indicators less than
+    /// [`LOGIC_FREE_RECHECK`] before `now`.
+    fn known_logic_free(&self, project: ProjectId, now: DateTime<Utc>) -> bool {
+        self.logic_free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&project)
+            .is_some_and(|at| now - *at < LOGIC_FREE_RECHECK)
+    }
+
     /// Notes that something in `project` changed at `at`, for its logic indicators, and
     /// wakes the run loop for their evaluation.
     pub(crate) fn note_change(&self, project: ProjectId, at: DateTime<Utc>) {
@@ -90,11 +114,25 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<usize, StorageError> {
         let storage = &self.inner.storage;
+        if self
+            .inner
+            .known_logic_free(project_id, self.inner.clock.now())
+        {
+            return Ok(0);
+        }
         let Some(project) = storage.project(project_id).await? else {
             return Ok(0);
         };
         let all = storage.indicators(project_id).await?;
         let now = self.inner.clock.now();
+        if all.iter().all(|i| i.method.is_passive()) {
+            self.inner
+                .logic_free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(project_id, now);
+            return Ok(0);
+        }
         let settings = &self.inner.config.settings;
         let commits: Vec<_> = all
             .iter()
