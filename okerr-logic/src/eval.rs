@@ -553,7 +553,10 @@ fn call(f: Builtin, args: &[Value]) -> Result<Value, EvalError> {
         }
         Builtin::Str => {
             arity(f, args, 1)?;
-            Ok(Value::str(args[0].to_string()))
+            args[0]
+                .to_string_within(MAX_VALUE_LEN)
+                .map(Value::str)
+                .ok_or(EvalError::Limit("value too large"))
         }
         Builtin::Bool => {
             arity(f, args, 1)?;

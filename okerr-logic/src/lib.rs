@@ -59,6 +59,8 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_STEPS: u32 = 100_000;
 /// The longest string or list an evaluation may build.
 pub const MAX_VALUE_LEN: usize = 100_000;
+/// The longest text of one `dump` value (okerr keeps 200 characters of the details).
+const DUMP_VALUE_LEN: usize = 1_000;
 
 /// The names an expression can read.
 #[derive(Debug, Clone, Default)]
@@ -279,7 +281,11 @@ impl Logic {
         let mut details = String::new();
         for d in &self.dump {
             let v = d.eval(ctx)?;
-            details.push_str(&format!("{}={v} ", d.text()));
+            // okerr keeps 200 characters of the details: a huge value is cut short.
+            let shown = v
+                .to_string_within(DUMP_VALUE_LEN)
+                .unwrap_or_else(|| "..".to_owned());
+            details.push_str(&format!("{}={shown} ", d.text()));
         }
         Ok(Outcome { ok, details })
     }

@@ -130,21 +130,36 @@ impl Value {
     /// Python's `repr(x)`.
     pub fn repr(&self) -> String {
         let mut out = String::new();
-        self.write_repr(&mut out);
+        self.write(&mut out, true, usize::MAX);
         out
     }
 
-    fn write_repr(&self, out: &mut String) {
+    /// Python's `str(x)` if it has at most `max` bytes, else `None` (a context of 10,000
+    /// indicators repeated in a list would print to gigabytes: the text is cut off as soon
+    /// as it is too long, never built whole).
+    pub fn to_string_within(&self, max: usize) -> Option<String> {
+        let mut out = String::new();
+        self.write(&mut out, false, max).then_some(out)
+    }
+
+    /// Writes `repr(self)` (or `str(self)` when `!repr`); `false` once `out` is longer than
+    /// `max`, and then stops.
+    fn write(&self, out: &mut String, repr: bool, max: usize) -> bool {
         match self {
-            Value::Str(s) => out.push_str(&str_repr(s)),
+            Value::Str(s) if repr => out.push_str(&str_repr(s)),
+            Value::Str(s) => out.push_str(s),
             Value::List(items) => {
                 out.push('[');
-                write_items(out, items);
+                if !write_items(out, items, max) {
+                    return false;
+                }
                 out.push(']');
             }
             Value::Tuple(items) => {
                 out.push('(');
-                write_items(out, items);
+                if !write_items(out, items, max) {
+                    return false;
+                }
                 if items.len() == 1 {
                     out.push(',');
                 }
@@ -156,38 +171,44 @@ impl Value {
                     if n > 0 {
                         out.push_str(", ");
                     }
-                    k.write_repr(out);
+                    if !k.write(out, true, max) {
+                        return false;
+                    }
                     out.push_str(": ");
-                    v.write_repr(out);
+                    if !v.write(out, true, max) {
+                        return false;
+                    }
                 }
                 out.push('}');
             }
-            other => out.push_str(&other.to_string()),
+            Value::None => out.push_str("None"),
+            Value::Bool(true) => out.push_str("True"),
+            Value::Bool(false) => out.push_str("False"),
+            Value::Int(i) => out.push_str(&i.to_string()),
+            Value::Float(x) => out.push_str(&float_repr(*x)),
         }
+        out.len() <= max
     }
 }
 
-fn write_items(out: &mut String, items: &[Value]) {
+fn write_items(out: &mut String, items: &[Value], max: usize) -> bool {
     for (n, v) in items.iter().enumerate() {
         if n > 0 {
             out.push_str(", ");
         }
-        v.write_repr(out);
+        if !v.write(out, true, max) {
+            return false;
+        }
     }
+    true
 }
 
 /// Python's `str(x)`: a string is itself, everything else its `repr`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::None => f.write_str("None"),
-            Value::Bool(true) => f.write_str("True"),
-            Value::Bool(false) => f.write_str("False"),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => f.write_str(&float_repr(*x)),
-            Value::Str(s) => f.write_str(s),
-            other => f.write_str(&other.repr()),
-        }
+        let mut out = String::new();
+        self.write(&mut out, false, usize::MAX);
+        f.write_str(&out)
     }
 }
 

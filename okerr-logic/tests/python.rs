@@ -238,3 +238,19 @@ fn dump_init_and_names() {
         "Bad dump: Operation type Attribute is not allowed"
     );
 }
+
+#[test]
+fn printing_a_huge_value_is_bounded() {
+    // 50 × 50 references to one string of 49 KB: cheap to build, 122 MB to print.
+    let mut ctx = ctx();
+    let big: Vec<Value> = (0..10_000).map(Value::Int).collect();
+    ctx.set("range_", Value::List(std::sync::Arc::new(big)));
+    let p = Program::compile("str([[str(range_)] * 50] * 50)").expect("compiles");
+    assert_eq!(
+        p.eval(&ctx).expect_err("too big").to_string(),
+        "Evaluation limit exceeded: value too large"
+    );
+    let logic = Logic::compile("True", "[range_] * 50, 1", "").expect("compiles");
+    let out = logic.evaluate(&mut ctx).expect("evaluates");
+    assert_eq!(out.details, "[range_] * 50=.. 1=1 ");
+}
