@@ -157,10 +157,11 @@ pub(crate) struct Inner {
     /// Projects with a change their logic indicators have not been evaluated on yet, and
     /// when the first and the last such change happened.
     pub(crate) changed: Mutex<HashMap<ProjectId, ChangeNote>>,
-    /// Projects whose last read found no logic indicator, and when: their changes are not
-    /// looked at again before [`LOGIC_FREE_RECHECK`](logic::LOGIC_FREE_RECHECK) (this
-    /// node forgets the mark when it stores a logic indicator there).
-    pub(crate) logic_free: Mutex<HashMap<ProjectId, DateTime<Utc>>>,
+    /// Whether a project has logic indicators, as far as this node knows: learned by
+    /// reading it after a change (a project of more than `LARGE_PROJECT` indicators is
+    /// not read: false), and set when this node stores or evaluates a logic indicator
+    /// there. A project known to have none is not read for its changes.
+    pub(crate) has_logic: Mutex<HashMap<ProjectId, bool>>,
 }
 
 impl Engine {
@@ -214,7 +215,7 @@ impl Engine {
                 autocreated: Mutex::new(HashMap::new()),
                 next_prune: Mutex::new(None),
                 changed: Mutex::new(HashMap::new()),
-                logic_free: Mutex::new(HashMap::new()),
+                has_logic: Mutex::new(HashMap::new()),
             }),
         }
     }

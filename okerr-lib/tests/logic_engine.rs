@@ -247,3 +247,81 @@ async fn a_project_without_logic_is_not_read_for_each_change_but_learns_of_new_l
     assert_eq!(w.engine.tick().await.unwrap().evaluated, 1);
     assert_eq!(w.indicator("sum").await.unwrap().status, Status::Ok);
 }
+
+/// A project of more than 10,000 indicators is not read after a change to find out
+/// whether it has logic indicators: a logic indicator another node made there is
+/// evaluated when due, and from then on this node evaluates it after changes too.
+#[tokio::test]
+async fn a_large_project_learns_of_logic_made_elsewhere_when_it_is_due() {
+    let w = World::with(|p| p.max_indicators = Some(20_000)).await;
+    let policy = w.project.policy_or_default("Default");
+    let now = okerr::Clock::now(&w.clock);
+    let groups: Vec<Vec<okerr::Commit>> = (0..10_001)
+        .map(|k| {
+            let ind = okerr::Indicator::new(
+                w.project.id,
+                name(&format!("bulk:{k}")),
+                &policy,
+                okerr::CheckMethod::heartbeat(),
+                &okerr::Settings::default(),
+                now,
+            );
+            vec![okerr::Commit {
+                indicator: ind,
+                log: Vec::new(),
+                notifications: Vec::new(),
+                cancel: Vec::new(),
+                project_version: None,
+            }]
+        })
+        .collect();
+    for r in okerr::Storage::commit_batch(&*w.storage, groups)
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    w.push("x", "OK").await;
+    // Another node makes the logic indicator.
+    let other = okerr::Engine::new(
+        w.storage.clone(),
+        std::sync::Arc::new(w.notifier.clone()),
+        std::sync::Arc::new(w.clock.clone()),
+    );
+    other
+        .create_indicator("p1", "sum", "user ops", "127.0.0.1")
+        .await
+        .unwrap();
+    other
+        .act_all(
+            "p1",
+            &name("sum"),
+            &[
+                Action::Method("logic".into()),
+                Action::Arg("expr".into(), "s['x']".into()),
+                Action::Maintenance(false),
+            ],
+            "user ops",
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.tick().await.unwrap().evaluated, 1);
+    w.clock.advance(TimeDelta::seconds(1));
+    w.push("x", "ERR").await;
+    w.clock.advance(debounce(&w));
+    assert_eq!(
+        w.engine.tick().await.unwrap().evaluated,
+        0,
+        "not read: too large"
+    );
+    assert_eq!(w.indicator("sum").await.unwrap().status, Status::Ok);
+    // Due: this node claims and evaluates it, and knows of it from now on.
+    w.clock.advance(TimeDelta::hours(1));
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 1);
+    assert_eq!(w.indicator("sum").await.unwrap().status, Status::Err);
+    w.clock.advance(TimeDelta::seconds(1));
+    w.push("x", "OK").await;
+    w.clock.advance(debounce(&w));
+    assert_eq!(w.engine.tick().await.unwrap().evaluated, 1);
+    assert_eq!(w.indicator("sum").await.unwrap().status, Status::Ok);
+}
