@@ -189,8 +189,8 @@ def num(pattern, default=None):
 run = {
     "rps": float(num(r"Requests/sec:\s+([\d.]+)")),
     "requests": int(num(r"(\d+) requests in")),
-    "p50": ms(num(r"^\s+50%\s+(\S+)$")),
-    "p99": ms(num(r"^\s+99%\s+(\S+)$")),
+    "p50": ms(num(r"^\s+50%\s+(\S+)\s*$")),
+    "p99": ms(num(r"^\s+99%\s+(\S+)\s*$")),
     "max": ms(num(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)")),
     "non2xx": int(num(r"Non-2xx or 3xx responses:\s+(\d+)", "0")),
     "sent": int(num(r"BENCH sent=(\d+)")),

@@ -46,7 +46,11 @@ fn not_stuck_in_a_transaction(options: SqlitePoolOptions) -> SqlitePoolOptions {
     options.after_release(|conn, _| {
         Box::pin(async move {
             use sqlx::Connection;
-            // Runs the rollback a dropped transaction queued.
+            // A committed transaction leaves nothing to do; a dropped one queued a rollback,
+            // which the ping runs (each is a round trip to the connection's thread).
+            if !conn.is_in_transaction() {
+                return Ok(true);
+            }
             conn.ping().await?;
             Ok(!conn.is_in_transaction())
         })
@@ -135,12 +139,17 @@ impl SqliteStorage {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
+        // No ping before each use: a connection to a file does not break the way a network
+        // one does, and the ping is a round trip to the connection's thread per statement
+        // or batch.
         let writer = not_stuck_in_a_transaction(SqlitePoolOptions::new())
+            .test_before_acquire(false)
             .max_connections(1)
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await

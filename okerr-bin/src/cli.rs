@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Client(crate::client::ClientArgs),
     /// Send one update, like okerrupdate (`okerr update test:apache2 OK`).
     Update(crate::client::UpdateArgs),
+    /// Run one active check now and print its result
+    /// (`okerr check httpstatus url=https://example.com/`).
+    Check(crate::check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,8 +130,9 @@ pub(crate) struct ServeArgs {
     /// How many more they may create each minute once the burst is spent [default: 20].
     #[arg(long, env = "OKERR_AUTOCREATE_PER_MINUTE", value_name = "N")]
     pub(crate) autocreate_per_minute: Option<u32>,
-    /// A network policy webhooks may reach: `public` (every public address) or a CIDR,
-    /// e.g. 10.1.0.0/16 (repeatable; replaces the default) [default: public].
+    /// A network policy webhooks and active checks may reach: `public` (every public
+    /// address) or a CIDR, e.g. 10.1.0.0/16 (repeatable; replaces the default; a server
+    /// for strangers sets `public`) [default: 0.0.0.0/0 and ::/0, every address].
     #[arg(long = "outbound-network", value_name = "public|CIDR")]
     pub(crate) outbound_networks: Vec<okerr::OutboundNet>,
     /// The newest log lines kept per indicator [default: 1000].

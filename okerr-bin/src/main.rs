@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod check;
 mod cli;
 mod client;
 mod logfmt;
@@ -39,6 +40,9 @@ pub(crate) enum Error {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Client(#[from] client::Failure),
+    /// A check that ran and found ERR (its result is printed already).
+    #[error("the check found ERR")]
+    Failed,
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Indicator(cmd) => admin::indicator(&cli.database, cmd).await,
             Command::Client(args) => client::client(args).await,
             Command::Update(args) => client::update(args).await,
+            Command::Check(args) => check::check(args).await,
         }
     });
     match result {

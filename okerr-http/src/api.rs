@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use okerr::pyfmt::str_repr;
-use okerr::{Action, CheckMethod, Indicator, IndicatorName, Project, Storage, StorageError};
+use okerr::{Action, Indicator, IndicatorName, Project, Storage, StorageError};
 use serde_json::{Value, json};
 
 use crate::form::Fields;
@@ -529,21 +529,27 @@ pub(crate) async fn delete(
     ))
 }
 
-/// `GET /api/checkmethods`: the methods this server runs, their arguments and defaults.
+/// `GET /api/checkmethods`: okerr's table of methods (`okerr::METHODS`) as okerr writes it:
+/// by codename, each with its `name`, `remote` and `args` (`textname`, `desc`,
+/// `default`). Active methods are listed as okerr lists them, though creating one is
+/// still refused (`Method 'x' is disabled`) until the server schedules them.
 pub(crate) async fn checkmethods() -> ApiResult {
     let mut methods = BTreeMap::new();
-    for (codename, name) in [
-        ("heartbeat", "Heartbeat"),
-        ("numerical", "Numerical"),
-        ("string", "String"),
-        ("logic", "Logical expression"),
-    ] {
-        if let Ok(method) = CheckMethod::with_defaults(codename) {
-            methods.insert(
-                codename,
-                json!({"codename": codename, "name": name, "args": method.args()}),
-            );
-        }
+    for m in okerr::METHODS {
+        let args: BTreeMap<&str, Value> = m
+            .args
+            .iter()
+            .map(|a| {
+                (
+                    a.name,
+                    json!({"textname": a.textname, "desc": a.desc, "default": a.default}),
+                )
+            })
+            .collect();
+        methods.insert(
+            m.codename,
+            json!({"name": m.name, "remote": m.remote, "args": args}),
+        );
     }
     pretty(&json!(methods))
 }

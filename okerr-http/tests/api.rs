@@ -505,7 +505,14 @@ async fn checkmethods_needs_no_key() {
     let answer = w.get("/api/checkmethods").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.content_type(), "application/json");
-    assert!(answer.body.starts_with("{\n    \"heartbeat\": {\n"));
+    // okerr's json.dumps(sort_keys=True, indent=4)
+    assert!(
+        answer
+            .body
+            .starts_with("{\n    \"dns\": {\n        \"args\": {\n"),
+        "{}",
+        answer.body
+    );
     assert!(answer.body.ends_with("}\n"));
     let json: Value = serde_json::from_str(&answer.body).unwrap();
     let methods: Vec<&str> = json
@@ -514,13 +521,63 @@ async fn checkmethods_needs_no_key() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(methods, ["heartbeat", "logic", "numerical", "string"]);
+    assert_eq!(
+        methods,
+        [
+            "dns",
+            "dnsbl",
+            "heartbeat",
+            "httpgrep",
+            "httpstatus",
+            "logic",
+            "numerical",
+            "ping",
+            "sha1dynamic",
+            "sha1static",
+            "sslcert",
+            "string",
+            "tcpport",
+            "whois"
+        ]
+    );
+    assert_eq!(json["numerical"]["name"], "Numerical");
     assert_eq!(json["logic"]["name"], "Logical expression");
-    assert_eq!(json["logic"]["args"]["expr"], "True");
-    assert_eq!(json["numerical"]["codename"], "numerical");
-    assert_eq!(json["numerical"]["args"]["maxlim"], "");
-    assert_eq!(json["string"]["args"]["options"], "");
-    assert_eq!(json["heartbeat"]["args"]["secret"], "");
+    assert_eq!(json["logic"]["args"]["expr"]["default"], "True");
+    assert_eq!(json["numerical"]["remote"], false);
+    assert_eq!(json["numerical"]["args"]["maxlim"]["default"], "");
+    assert_eq!(json["numerical"]["args"]["current"]["textname"], "value");
+    assert_eq!(
+        json["string"]["args"]["options"]["desc"],
+        "text, dynamic, empty_ok, empty_err, reinit"
+    );
+    assert_eq!(json["heartbeat"]["args"]["secret"]["default"], "");
+    assert_eq!(json["httpgrep"]["name"], "HTTP grep");
+    assert_eq!(json["httpgrep"]["remote"], true);
+    assert_eq!(json["httpgrep"]["args"]["mustnothave"]["default"], "Error");
+    assert_eq!(json["sslcert"]["args"]["days"]["default"], "20");
+    assert_eq!(json["dns"]["args"]["options"]["default"], "init dynamic");
+    assert_eq!(json["tcpport"]["args"]["port"]["default"], "80");
+    // every argument a method parses is in the table, with the same default
+    for codename in ["heartbeat", "numerical", "string", "logic"] {
+        let m = okerr::CheckMethod::with_defaults(codename).unwrap();
+        let table = json[codename]["args"].as_object().unwrap();
+        assert_eq!(table.len(), m.args().len(), "{codename}");
+        for (name, value) in m.args() {
+            assert_eq!(table[name]["default"], value.as_str(), "{codename} {name}");
+        }
+    }
+    // the active methods are listed, not yet created
+    for m in okerr::ActiveMethod::ALL {
+        let table = json[m.codename()]["args"].as_object().unwrap();
+        let defaults = okerr::ActiveArgs::defaults(m);
+        assert_eq!(table.len(), defaults.all().len(), "{m}");
+        assert_eq!(
+            okerr::CheckMethod::with_defaults(m.codename())
+                .unwrap_err()
+                .to_string(),
+            format!("Method '{m}' is disabled")
+        );
+    }
 }
 
 #[tokio::test]

@@ -617,6 +617,7 @@ async fn policies_are_edited_with_clear_errors_and_all_or_nothing() {
 #[tokio::test]
 async fn a_webhook_outside_the_outbound_networks_is_refused_and_the_page_says_why() {
     let mut w = web_world().await;
+    w.config.outbound = okerr::OutboundNetworks::public();
     let mut b = Browser::new(&w);
     b.sign_in("p1", API_KEY).await;
     let token = csrf(&b.get("/p/p1/policies").await.body);

@@ -562,13 +562,20 @@ impl Engine {
     /// # Errors
     /// When storage fails.
     pub async fn deliver_released(&self) -> Result<TickReport, StorageError> {
+        self.deliver_claims(usize::MAX).await
+    }
+
+    /// [`deliver_released`](Engine::deliver_released), but at most `claims` claims of
+    /// `batch` notifications (what is left is released still, so the run loop comes back at
+    /// once).
+    async fn deliver_claims(&self, claims: usize) -> Result<TickReport, StorageError> {
         let storage = &self.inner.storage;
         let config = &self.inner.config;
         let mut report = TickReport::default();
         let Some(notifier) = &self.inner.notifier else {
             return Ok(report);
         };
-        loop {
+        for _ in 0..claims {
             let now = self.inner.clock.now();
             let batch = storage
                 .claim_notifications(now, now + config.lease, config.batch)
@@ -623,6 +630,7 @@ impl Engine {
                 return Ok(report);
             }
         }
+        Ok(report)
     }
 
     /// Hands `batch`, claimed at `claimed` until `claimed + lease`, to the notifier, and
@@ -718,15 +726,18 @@ impl Engine {
             .collect())
     }
 
-    /// One pass of the scheduler: expire what is due, deliver what is released, and prune
-    /// when `retention.prune_every` has passed since the last prune (or a backlog is left).
+    /// One pass of the scheduler: expire what is due, deliver one claim of released
+    /// notifications (at most `batch`), and prune when `retention.prune_every` has passed
+    /// since the last prune (or a backlog is left). Delivery is bounded so that a burst of
+    /// alerts (or a slow notifier) holds up the expiry of others by one notifier batch at
+    /// most; [`run`](Engine::run) comes back at once while released notifications are left.
     ///
     /// # Errors
     /// When storage fails.
     pub async fn tick(&self) -> Result<TickReport, StorageError> {
         let due = self.run_due().await?;
         let evaluated = due.evaluated + self.evaluate_changed().await?;
-        let delivered = self.deliver_released().await?;
+        let delivered = self.deliver_claims(1).await?;
         let now = self.inner.clock.now();
         let next_prune = *self
             .inner

@@ -110,6 +110,7 @@ pub struct Indicator {
     /// User tags.
     pub tags: Vec<Tag>,
     /// In maintenance since: results still count, alerts are not sent.
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
     pub maintenance: Option<DateTime<Utc>>,
     /// No alerts; everything else as usual.
     pub silent: bool,
@@ -120,14 +121,19 @@ pub struct Indicator {
     /// Turned ERR (by expiry or a pushed ERR) and is not expired again.
     pub dead: bool,
     /// When it was created.
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub created: DateTime<Utc>,
     /// When its status last changed.
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub changed: DateTime<Utc>,
     /// When a result last came.
+    #[serde(serialize_with = "crate::timefmt::serialize")]
     pub updated: DateTime<Utc>,
     /// When the next update is expected; later than this the indicator is pending.
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
     pub expected: Option<DateTime<Utc>>,
     /// When it expires to ERR without an update.
+    #[serde(serialize_with = "crate::timefmt::serialize_opt")]
     pub scheduled: Option<DateTime<Utc>>,
     /// okerrclient's key path, stored as sent.
     pub keypath: Option<String>,

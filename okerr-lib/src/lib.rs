@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod action;
+pub mod active;
 mod batch;
 pub mod clock;
 pub mod duration;
@@ -22,6 +23,7 @@ pub mod retention;
 pub mod settings;
 pub mod storage;
 pub mod summary;
+mod timefmt;
 pub mod update;
 
 #[cfg(feature = "test-util")]
@@ -34,6 +36,7 @@ pub mod testing;
 pub use action::{
     Action, ActionError, decide_action, decide_actions, decide_create, decide_expiry,
 };
+pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval, RetrySchedule};
 pub use engine::{EditError, Engine, EngineConfig, NoFlap, RefusedUpdate, TickReport};

@@ -9,13 +9,16 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::active::{ActiveArgs, ActiveMethod};
 use crate::duration::Interval;
 use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows but this server does not run (active checks on
-/// sensors). Autocreate with one of them is refused with `Method '{c}' is disabled`.
+/// The check methods okerr knows that cannot be created here yet: the active checks
+/// (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments) until
+/// the server schedules them. Autocreate with one of them is refused with
+/// `Method '{c}' is disabled`.
 pub const ACTIVE_METHODS: [&str; 10] = [
     "sslcert",
     "ping",
@@ -41,8 +44,8 @@ pub struct CheckMethod {
     pub kind: MethodKind,
 }
 
-/// The three passive methods (spec §6.1–§6.3) and `logic` (§6.4), which the server
-/// evaluates itself.
+/// The three passive methods (spec §6.1–§6.3), `logic` (§6.4), which the server
+/// evaluates itself, and the active ones the server probes (§6.5, crate `okerr-checks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codename", rename_all = "lowercase")]
 pub enum MethodKind {
@@ -55,6 +58,10 @@ pub enum MethodKind {
     /// An expression over the project's indicators, evaluated by the server
     /// (`crate::logic`).
     Logic(LogicArgs),
+    /// An active check with its arguments. Made only by [`CheckMethod::active`] until the
+    /// server schedules active checks: a method line or `api/create` naming one is still
+    /// refused (`Method '{c}' is disabled`). Pushed values are ignored.
+    Active(ActiveArgs),
 }
 
 /// Arguments of the `logic` method, as written; [`CheckMethod::set_arg`] accepts only
@@ -293,7 +300,7 @@ pub enum MethodError {
         /// The codename as sent.
         codename: String,
     },
-    /// An okerr method this server does not run (active checks, logic).
+    /// An okerr method this server does not run (the active checks, for now).
     #[error("Method '{codename}' is disabled")]
     Disabled {
         /// The codename as sent.
@@ -317,18 +324,32 @@ impl CheckMethod {
         }
     }
 
+    /// An active method with every argument at its default (no patience or secret of its
+    /// own: okerr's active methods have none).
+    pub fn active(method: ActiveMethod) -> Self {
+        CheckMethod {
+            patience: None,
+            secret: None,
+            kind: MethodKind::Active(ActiveArgs::defaults(method)),
+        }
+    }
+
     /// The method's okerr codename.
     pub fn codename(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             MethodKind::Heartbeat => "heartbeat",
             MethodKind::Numerical(_) => "numerical",
             MethodKind::String(_) => "string",
             MethodKind::Logic(_) => "logic",
+            MethodKind::Active(a) => a.method().codename(),
         }
     }
 
-    /// Whether results are pushed (heartbeat, numerical, string): the indicator expires
-    /// without them. The others are evaluated by the server and never expire.
+    /// Whether the indicator follows the passive rules: results come from outside and it
+    /// expires without them (heartbeat, numerical, string; and active checks until the
+    /// server schedules them, which keep the rules they had). `false` for `logic`, which
+    /// the scheduler evaluates (`crate::logic`): rescheduled every period, never dead,
+    /// refused on `/update`.
     pub fn is_passive(&self) -> bool {
         !matches!(self.kind, MethodKind::Logic(_))
     }
@@ -422,6 +443,8 @@ impl CheckMethod {
             }
             // okerr's logic method has only expr, dump and init.
             ("patience" | "secret", MethodKind::Logic(_)) => return Ok(false),
+            // An active method has only its own arguments (no patience, no secret).
+            (_, MethodKind::Active(a)) => return a.set(name, value),
             ("patience", _) => {
                 self.patience = if value.is_empty() {
                     None
@@ -490,6 +513,12 @@ impl CheckMethod {
             m.insert("init", a.init.clone());
             return m;
         }
+        if let MethodKind::Active(a) = &self.kind {
+            for arg in a.method().info().args {
+                m.insert(arg.name, a.get(arg.name).to_owned());
+            }
+            return m;
+        }
         m.insert(
             "patience",
             self.patience
@@ -525,6 +554,7 @@ impl CheckMethod {
                 m.insert("options", a.options.to_string());
             }
             MethodKind::Logic(_) => {}
+            MethodKind::Active(_) => {}
         }
         m
     }
@@ -543,6 +573,8 @@ impl CheckMethod {
             MethodKind::String(a) => a.evaluate(status, value, details),
             // Not pushed: the update path refuses it before (`ERROR:BAD_METHOD`).
             MethodKind::Logic(_) => Evaluation::default(),
+            // The server probes it; a pushed value is not a result.
+            MethodKind::Active(_) => Evaluation::default(),
         }
     }
 }
@@ -783,6 +815,19 @@ fn json_dumps(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A learned value survives the stores' JSON exactly: serde_json's default float
+    /// parsing can be one unit in the last place off (found by the `method_line` fuzz
+    /// target), so the workspace enables its `float_roundtrip`.
+    #[test]
+    fn learned_values_survive_json_exactly() {
+        let (m, _) = CheckMethod::parse_line("numerical|current=001000000375737276.5")
+            .expect("a valid line");
+        let json = serde_json::to_string(&m).expect("a method serializes");
+        let back: CheckMethod = serde_json::from_str(&json).expect("and reads back");
+        assert_eq!(back.args()["current"], "1000000375737276.5");
+        assert_eq!(back.args(), m.args());
+    }
 
     fn numerical(line: &str) -> CheckMethod {
         CheckMethod::parse_line(line).expect("valid line").0

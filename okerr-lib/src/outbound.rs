@@ -1,7 +1,10 @@
-//! Where outbound requests (policy webhooks now, active checks later) may connect: the
-//! operator's one setting, `outbound_networks`. By default only public addresses: a project
-//! key must not turn the server into a client of its own loopback, the private network it
-//! runs in or a cloud metadata service (docs/operations.md, "Outbound networks").
+//! Where outbound requests (policy webhooks and active checks) may connect: the operator's
+//! one setting, `outbound_networks`. By default every address, as a self-hosted server
+//! whose project owners are the operator's own people wants (a check of the intranet's
+//! web site, a webhook to a local receiver). A server for strangers sets `public`, so
+//! that a project key cannot turn it into a client of its own loopback, the private
+//! network it runs in or a cloud metadata service (docs/operations.md, "Outbound
+//! networks"; docs/decisions.md).
 //!
 //! The check is on addresses, made where the connection is made (a resolver that drops
 //! forbidden addresses, and a check of literal IPs), so a name that resolves elsewhere on
@@ -66,9 +69,10 @@ impl fmt::Display for OutboundNet {
 pub struct OutboundNetworks(pub Vec<OutboundNet>);
 
 impl Default for OutboundNetworks {
-    /// Public addresses only.
+    /// Every address ([`everything`](Self::everything)): the setting of a self-hosted
+    /// server. A multi-tenant server sets [`public`](Self::public).
     fn default() -> Self {
-        OutboundNetworks(vec![OutboundNet::Public])
+        OutboundNetworks::everything()
     }
 }
 
@@ -102,8 +106,14 @@ pub struct OutboundRefused {
 }
 
 impl OutboundNetworks {
-    /// Every address (the setting `0.0.0.0/0, ::/0`): only for a server whose every project
-    /// owner is trusted.
+    /// Public addresses only (the setting `public`): for a server whose project owners are
+    /// not all trusted, so none can reach the server's loopback or private networks.
+    pub fn public() -> Self {
+        OutboundNetworks(vec![OutboundNet::Public])
+    }
+
+    /// Every address (the setting `0.0.0.0/0, ::/0`, the default): for a server whose
+    /// every project owner is trusted.
     pub fn everything() -> Self {
         OutboundNetworks(
             crate::project::world()
@@ -197,8 +207,18 @@ mod tests {
     }
 
     #[test]
-    fn only_public_addresses_by_default() {
+    fn everything_by_default() {
         let n = OutboundNetworks::default();
+        assert_eq!(n, OutboundNetworks::everything());
+        for any in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "8.8.8.8"] {
+            assert!(n.allows(ip(any)), "{any}");
+        }
+        assert_eq!(n.to_string(), "0.0.0.0/0, ::/0");
+    }
+
+    #[test]
+    fn public_refuses_every_special_range() {
+        let n = OutboundNetworks::public();
         for bad in [
             "127.0.0.1",
             "10.1.2.3",

@@ -64,7 +64,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 impl WebhookNotifier {
     /// A notifier whose requests give up after `timeout` (okerr: 3 s) and reach only
-    /// `networks` (the server's default: [`OutboundNetworks::default`], public addresses).
+    /// `networks` (the server's default: [`OutboundNetworks::default`], every address).
     ///
     /// # Errors
     /// When the HTTP client cannot be built (no TLS provider).

@@ -1,4 +1,4 @@
-//! Webhooks reach only the operator's outbound networks (public addresses by default):
+//! Webhooks reach only the operator's outbound networks (here set to `public`, the setting of a server for strangers):
 //! a loopback webhook is refused, by its literal IP and by a name that resolves to it,
 //! and delivers once the setting allows 127.0.0.0/8.
 #![allow(clippy::unwrap_used)]
@@ -58,7 +58,7 @@ async fn deliver(w: &World) -> ((usize, usize), Option<String>) {
 async fn a_loopback_webhook_is_refused_by_default_with_the_reason() {
     let hooks = Hooks::default();
     let url = webhook_endpoint(hooks.clone()).await;
-    let w = world(url.clone(), OutboundNetworks::default()).await;
+    let w = world(url.clone(), OutboundNetworks::public()).await;
     let (counts, error) = deliver(&w).await;
     assert_eq!(counts, (0, 1));
     let error = error.unwrap();
@@ -77,7 +77,7 @@ async fn a_name_that_resolves_to_loopback_is_refused_when_connecting() {
     let url = webhook_endpoint(hooks.clone()).await;
     let port = url.port().unwrap();
     let by_name = Url::parse(&format!("http://localhost:{port}/hook")).unwrap();
-    let w = world(by_name, OutboundNetworks::default()).await;
+    let w = world(by_name, OutboundNetworks::public()).await;
     let (counts, error) = deliver(&w).await;
     assert_eq!(counts, (0, 1));
     let error = error.unwrap();

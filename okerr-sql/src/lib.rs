@@ -165,7 +165,7 @@ macro_rules! sql_storage {
                 Ok(())
             }
 
-            /// One round of a batch in a savepoint: `true` when it was written whole.
+            /// One round of a batch: `true` when it was written whole.
             async fn write_round(
                 tx: &mut Tx,
                 plan: &mut $crate::BatchPlan,
@@ -226,6 +226,26 @@ macro_rules! sql_storage {
                         .map_err(backend)?;
                 }
                 Ok(true)
+            }
+
+            /// Reads the stored versions of the batch's `projects` (the JSON rows of
+            /// `BatchPlan::project_ids`) and fails the commits they make stale.
+            async fn check_project_versions(
+                tx: &mut Tx,
+                plan: &mut $crate::BatchPlan,
+                projects: &str,
+            ) -> Result<(), StorageError> {
+                let mut versions = ::std::collections::HashMap::new();
+                for row in ::sqlx::query(<$ty>::sql().project_versions.as_str())
+                    .bind(projects)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(backend)?
+                {
+                    versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
+                }
+                plan.check_projects(&versions);
+                Ok(())
             }
 
             async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), StorageError> {
@@ -385,26 +405,26 @@ macro_rules! sql_storage {
                     let Some(projects) = plan.project_ids()? else {
                         return Ok(plan.finish());
                     };
+                    // The first round is written without a savepoint: it is almost always
+                    // whole, and each statement is a round trip. When a group fails in it,
+                    // the transaction is rolled back and begun again, and the rounds after
+                    // that go in a savepoint each.
                     let mut tx = self.begin_write().await?;
-                    let mut versions = ::std::collections::HashMap::new();
-                    for row in ::sqlx::query(sql.project_versions.as_str())
-                        .bind(projects)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(backend)?
-                    {
-                        versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
-                    }
-                    plan.check_projects(&versions);
-                    while !plan.is_done() {
-                        savepoint(&mut tx, "SAVEPOINT okerr_batch").await?;
-                        let whole = write_round(&mut tx, &mut plan).await?;
-                        if !whole {
-                            savepoint(&mut tx, "ROLLBACK TO SAVEPOINT okerr_batch").await?;
-                        }
-                        savepoint(&mut tx, "RELEASE SAVEPOINT okerr_batch").await?;
-                        if whole {
-                            break;
+                    check_project_versions(&mut tx, &mut plan, &projects).await?;
+                    if !plan.is_done() && !write_round(&mut tx, &mut plan).await? {
+                        tx.rollback().await.map_err(backend)?;
+                        tx = self.begin_write().await?;
+                        check_project_versions(&mut tx, &mut plan, &projects).await?;
+                        while !plan.is_done() {
+                            savepoint(&mut tx, "SAVEPOINT okerr_batch").await?;
+                            let whole = write_round(&mut tx, &mut plan).await?;
+                            if !whole {
+                                savepoint(&mut tx, "ROLLBACK TO SAVEPOINT okerr_batch").await?;
+                            }
+                            savepoint(&mut tx, "RELEASE SAVEPOINT okerr_batch").await?;
+                            if whole {
+                                break;
+                            }
                         }
                     }
                     tx.commit().await.map_err(backend)?;

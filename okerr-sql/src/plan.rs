@@ -4,13 +4,14 @@
 //! In one transaction:
 //! 1. the projects of the batch are read once: a commit for a project that does not exist
 //!    fails (`NotFound`), one decided on an older project version too (`Conflict`);
-//! 2. in a savepoint, one `UPDATE … FROM` writes every changed indicator whose version is
-//!    still the one read, and one `INSERT … ON CONFLICT DO NOTHING` every new one; the ids
-//!    they return say which were written. Held alerts to cancel are deleted one by one
-//!    (they are rare);
-//! 3. if any commit was not written, its group fails: the savepoint is rolled back and
-//!    the round is written again without the failed groups. Else the log lines and
-//!    notifications of the whole batch are inserted with one statement each.
+//! 2. one `UPDATE … FROM` writes every changed indicator whose version is still the one
+//!    read, and one `INSERT … ON CONFLICT DO NOTHING` every new one; the ids they return
+//!    say which were written. Held alerts to cancel are deleted one by one (they are rare);
+//! 3. if any commit was not written, its group fails: the transaction is rolled back and
+//!    begun again, and the round is written again without the failed groups, from then on
+//!    in a savepoint per round (a first round is almost always whole, and a savepoint costs
+//!    two statements). Else the log lines and notifications of the whole batch are inserted
+//!    with one statement each.
 //!
 //! [`BatchPlan`] holds that bookkeeping, free of any database: the backends run the
 //! statements of [`Statements`](crate::Statements) with the JSON it gives and tell it what
@@ -247,7 +248,8 @@ impl BatchPlan {
         cancels
     }
 
-    /// Whether a group failed in this round: roll the savepoint back and write again.
+    /// Whether a group failed in this round: undo the round (the transaction or its
+    /// savepoint) and write again.
     pub fn round_failed(&self) -> bool {
         self.round_failed
     }

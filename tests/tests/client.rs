@@ -616,3 +616,63 @@ fn the_example_cron_script() {
         status_and_details(&stored(&server, "test:apache2"), status, "checked by cron");
     }
 }
+
+/// `okerr check METHOD ARG=VALUE…` runs one active check now: the result on stdout, exit 0
+/// on OK and 1 on ERR; the outbound networks bound it as the server's setting does.
+#[test]
+fn okerr_check_runs_one_active_check() {
+    let server = Server::start(&[]);
+    let url = format!("{}api/ip", server.url());
+    let out = okerr(&["check", "httpstatus", &format!("url={url}")], &[]);
+    assert!((out.code == Some(0)), "{out:?}");
+    assert_eq!(out.stdout, "OK Got status code 200 OK as expected\n");
+    let out = okerr(
+        &[
+            "check",
+            "httpgrep",
+            &format!("url={url}"),
+            "musthave=127.0.0.1",
+        ],
+        &[],
+    );
+    assert_eq!(
+        ((out.code == Some(0)), out.stdout.as_str()),
+        (true, "OK \n"),
+        "{out:?}"
+    );
+    let out = okerr(&["check", "sha1static", &format!("url={url}")], &[]);
+    assert!(
+        out.stdout.starts_with("OK hash initialized\nset hash="),
+        "{out:?}"
+    );
+    let out = okerr(
+        &["check", "httpstatus", &format!("url={url}"), "status=404"],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout, "ERR Bad status code 200 OK (not 404) \n");
+    let addr = server.addr();
+    let port = format!("port={}", addr.port());
+    let out = okerr(
+        &[
+            "check",
+            "tcpport",
+            "host=127.0.0.1",
+            &port,
+            "--outbound-network",
+            "public",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("is outside the networks this server may reach (outbound_networks: public)"),
+        "{out:?}"
+    );
+    let out = okerr(&["check", "nonsense"], &[]);
+    assert!(
+        out.stderr.contains("unknown active method 'nonsense'"),
+        "{out:?}"
+    );
+}

@@ -247,9 +247,9 @@ fn flip_with_webhook(server: &Server, url: &str) {
 }
 
 #[test]
-fn a_loopback_webhook_is_refused_by_default() {
+fn a_loopback_webhook_is_refused_with_public_only() {
     let (url, received) = endpoint();
-    let server = Server::start(&[]);
+    let server = Server::start(&["--outbound-network", "public"]);
     flip_with_webhook(&server, &url);
     let log = poll(
         "the refused delivery in the log",
@@ -265,6 +265,18 @@ fn a_loopback_webhook_is_refused_by_default() {
         "{log}"
     );
     assert!(received.try_recv().is_err(), "nothing reached the endpoint");
+}
+
+/// The default allows every address (a self-hosted server's webhook receiver next door).
+#[test]
+fn a_loopback_webhook_delivers_by_default() {
+    let (url, received) = endpoint();
+    let server = Server::start(&[]);
+    flip_with_webhook(&server, &url);
+    let first = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the webhook was posted");
+    assert_eq!(first, "POST /internal-admin HTTP/1.1");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!
 //! Arguments: the server's address, the project's TextID, the number of indicators and
 //! the number of connections (default 32). An update that is not answered `200 OK` is
-//! retried (up to 5 times); the exit status is 1 when a name could not be created. One line
+//! retried (up to 20 times, waiting 0.1 s longer each time); the exit status is 1 when a name could not be created. One line
 //! of report on stdout.
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// How often one name is tried before the seeding gives up on it.
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 20;
 
 /// The form okerrupdate posts (see `/work/shared/spec/captured-requests.txt`).
 fn body(textid: &str, i: u64) -> String {
@@ -112,7 +112,13 @@ async fn worker(addr: String, textid: String, n: u64, next: Arc<AtomicU64>) -> R
                 (status, body) if attempt >= ATTEMPTS => {
                     return Err(format!("bench:{i}: {status} {body:?}").into());
                 }
-                _ => retries += 1,
+                _ => {
+                    // A 503 (the database busy past the server's bound) or a broken
+                    // connection: wait a little longer each time, as a client would.
+                    retries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                        .await;
+                }
             }
         }
     }
