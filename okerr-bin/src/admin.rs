@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use okerr::{
-    Email, Member, NewProject, Policy, PolicyName, Project, Reduction, Secret, Storage, TextId,
+    Action, Email, IndicatorName, Member, MethodKind, NewProject, Policy, PolicyName, Project,
+    Reduction, RetrySchedule, Secret, Storage, TextId,
 };
 
-use crate::cli::{KeyCommand, MemberCommand, PolicyCommand, ProjectCommand};
+use crate::cli::{IndicatorCommand, KeyCommand, MemberCommand, PolicyCommand, ProjectCommand};
 use crate::{Error, secret, store};
 
 fn usage(e: impl std::fmt::Display) -> Error {
@@ -126,8 +127,16 @@ pub(crate) async fn policy(database: &str, cmd: PolicyCommand) -> Result<(), Err
             autocreate,
             reduction,
             webhook,
+            retry_schedule,
+            recovery_retry_schedule,
         } => {
             let name = PolicyName::parse(&policy).map_err(usage)?;
+            let schedule = |s: Option<String>| {
+                s.map(|s| RetrySchedule::parse(&s).map_err(usage))
+                    .transpose()
+            };
+            let retry_schedule = schedule(retry_schedule)?;
+            let recovery_retry_schedule = schedule(recovery_retry_schedule)?;
             let secret = secret
                 .map(|s| match s.as_str() {
                     "" => Ok(None),
@@ -181,6 +190,12 @@ pub(crate) async fn policy(database: &str, cmd: PolicyCommand) -> Result<(), Err
                 if let Some(webhook) = &webhook {
                     p.url_statuschange.clone_from(webhook);
                 }
+                if let Some(r) = &retry_schedule {
+                    p.retry_schedule.clone_from(r);
+                }
+                if let Some(r) = &recovery_retry_schedule {
+                    p.recovery_retry_schedule.clone_from(r);
+                }
                 project.put_policy(p);
                 Ok(())
             })
@@ -208,7 +223,7 @@ fn show_policy(p: &Policy) -> String {
     let on = |b: bool| if b { "on" } else { "off" };
     let subnets: Vec<String> = p.subnets.iter().map(ToString::to_string).collect();
     format!(
-        "[{}]\nperiod = {}\npatience = {}\nsecret = {}\nsubnets = {}\nhttpupdate = {}\nsmtpupdate = {}\nautocreate = {}\nreduction = {}\nwebhook = {}\n",
+        "[{}]\nperiod = {}\npatience = {}\nsecret = {}\nsubnets = {}\nhttpupdate = {}\nsmtpupdate = {}\nautocreate = {}\nreduction = {}\nwebhook = {}\nretry_schedule = {}\nrecovery_retry_schedule = {}\n",
         p.name,
         p.period,
         p.patience,
@@ -225,7 +240,89 @@ fn show_policy(p: &Policy) -> String {
             .as_ref()
             .map(url::Url::as_str)
             .unwrap_or_default(),
+        p.retry_schedule,
+        p.recovery_retry_schedule,
     )
+}
+
+/// An engine on the database for commands that change indicators (only the engine
+/// writes them); it delivers nothing: the alerts wait in the outbox for the server.
+fn engine_of(storage: &Arc<dyn Storage>) -> okerr::Engine {
+    okerr::Engine::without_notifier(
+        storage.clone(),
+        Arc::new(okerr::SystemClock),
+        okerr::EngineConfig::default(),
+    )
+}
+
+pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(), Error> {
+    let storage = store::open(database).await?;
+    let engine = engine_of(&storage);
+    let action = |e: okerr::ActionError| match e {
+        okerr::ActionError::Storage(e) => Error::Storage(e),
+        other => usage(other),
+    };
+    match cmd {
+        IndicatorCommand::Logic {
+            textid,
+            name,
+            expr,
+            dump,
+            init,
+        } => {
+            let project = project_of(&storage, &textid).await?;
+            let parsed = IndicatorName::parse(&name).map_err(usage)?;
+            if storage.indicator(project.id, &parsed).await?.is_none() {
+                engine
+                    .create_indicator(&textid, &name, "admin", "cli")
+                    .await
+                    .map_err(action)?;
+            }
+            let stored = engine
+                .act_all(
+                    &textid,
+                    &parsed,
+                    &[
+                        Action::Method("logic".into()),
+                        Action::Arg("expr".into(), expr),
+                        Action::Arg("dump".into(), dump),
+                        Action::Arg("init".into(), init),
+                        Action::Maintenance(false),
+                    ],
+                    "admin",
+                )
+                .await
+                .map_err(action)?;
+            if let MethodKind::Logic(args) = &stored.method.kind {
+                let all = storage.indicators(project.id).await?;
+                for w in okerr::logic::warnings(&project, &stored, args, &all) {
+                    eprintln!("okerr: warning: {w}");
+                }
+            }
+            println!("{}", stored.name);
+        }
+        IndicatorCommand::Noflap {
+            textid,
+            name,
+            okthr,
+            errthr,
+        } => {
+            let lower = IndicatorName::parse(&name).map_err(usage)?;
+            let secs = |i: Option<okerr::Interval>| {
+                i.map(|i| i64::try_from(i.as_secs()).unwrap_or(i64::MAX))
+            };
+            let thresholds = okerr::NoFlap {
+                okthr: secs(okthr),
+                errthr: secs(errthr),
+            };
+            let up = engine
+                .create_noflap(&textid, &lower, thresholds, "admin", "cli")
+                .await
+                .map_err(action)?;
+            println!("{}", up.name);
+        }
+    }
+    Ok(())
 }
 
 /// Adds a new API key to the project and returns the key to show once.

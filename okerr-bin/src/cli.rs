@@ -40,6 +40,9 @@ pub(crate) enum Command {
     /// Add people to a project.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Set up indicators the server evaluates (logic) and okerr's no-flap pair.
+    #[command(subcommand)]
+    Indicator(IndicatorCommand),
     /// Run an okerrclient script and send its update (`-s 'NAME test:apache2' OK`).
     Client(crate::client::ClientArgs),
     /// Send one update, like okerrupdate (`okerr update test:apache2 OK`).
@@ -197,6 +200,8 @@ impl Switch {
     }
 }
 
+// Parsed once per run: the size of the `Set` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Change a policy, creating it when missing.
@@ -230,11 +235,49 @@ pub(crate) enum PolicyCommand {
         /// URL told of every status change; empty for none.
         #[arg(long)]
         webhook: Option<String>,
+        /// Delays before a logic indicator's change to ERR counts (`30s 5m`); empty for
+        /// none.
+        #[arg(long)]
+        retry_schedule: Option<String>,
+        /// The same for a change to OK.
+        #[arg(long)]
+        recovery_retry_schedule: Option<String>,
     },
     /// Show one policy, or all of the project.
     Show {
         textid: String,
         policy: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IndicatorCommand {
+    /// Make NAME a logic indicator (created when missing) with this expression; warns on
+    /// stderr of names that refer to no indicator.
+    Logic {
+        textid: String,
+        name: String,
+        /// The Python expression (`s['web'] and s['db']`): truthy is OK.
+        #[arg(long)]
+        expr: String,
+        /// Comma-separated expressions whose values are the details.
+        #[arg(long, default_value = "")]
+        dump: String,
+        /// Names or subscripts created as 0 when missing (`tags['OK:db']`).
+        #[arg(long, default_value = "")]
+        init: String,
+    },
+    /// okerr's no-flap wizard: creates NAME-up, OK once NAME has been OK for okthr and
+    /// while it has been ERR for less than errthr; prints its name.
+    Noflap {
+        textid: String,
+        name: String,
+        /// [default: NAME's period + patience].
+        #[arg(long)]
+        okthr: Option<okerr::Interval>,
+        /// [default: twice NAME's period + patience].
+        #[arg(long)]
+        errthr: Option<okerr::Interval>,
     },
 }
 

@@ -73,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Command::Policy(cmd) => admin::policy(&cli.database, cmd).await,
             Command::Key(cmd) => admin::key(&cli.database, cmd).await,
             Command::Member(cmd) => admin::member(&cli.database, cmd).await,
+            Command::Indicator(cmd) => admin::indicator(&cli.database, cmd).await,
             Command::Client(args) => client::client(args).await,
             Command::Update(args) => client::update(args).await,
             Command::Check(args) => check::check(args).await,

@@ -455,6 +455,48 @@ pub(crate) async fn create(
     ))
 }
 
+/// `POST /api/noflap/{textid}/{name}`: okerr's no-flap wizard (spec §6.4). Creates
+/// `{name}-up`, a logic indicator OK once `name` has been OK for `okthr` and while it has
+/// been ERR for less than `errthr` (form fields, time strings; okerr's defaults: period +
+/// patience and twice the period + patience of `name`), and tags the pair.
+pub(crate) async fn noflap(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+    mut fields: Fields,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let lower = IndicatorName::parse(&name)
+        .map_err(|_| Error::not_found(format!("Project {textid} has no indicator {name}\n")))?;
+    let mut threshold = |key: &str| -> Result<Option<i64>, Error> {
+        match fields.take(key).filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(v) => okerr::Interval::parse(v.trim())
+                .map(|i| Some(i64::try_from(i.as_secs()).unwrap_or(i64::MAX)))
+                .map_err(|e| Error::bad_request(format!("{key}: {e}\n"))),
+        }
+    };
+    let thresholds = okerr::NoFlap {
+        okthr: threshold("okthr")?,
+        errthr: threshold("errthr")?,
+    };
+    let ind = state
+        .engine()
+        .create_noflap(
+            project.textid.as_str(),
+            &lower,
+            thresholds,
+            "api",
+            &ip.to_string(),
+        )
+        .await?;
+    Ok(text(
+        StatusCode::OK,
+        format!("Created {}@{} ({})\n", ind.name, project.textid, ind.status),
+    ))
+}
+
 /// `POST /api/delete/{textid}/{name}`.
 pub(crate) async fn delete(
     State(state): State<AppState>,

@@ -202,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/setarg/{textid}/{*name}", post(api::set))
         .route("/api/create/{textid}/{*name}", any(api::create))
         .route("/api/delete/{textid}/{*name}", any(api::delete))
+        .route("/api/noflap/{textid}/{*name}", post(api::noflap))
         .route("/api/checkmethods", get(api::checkmethods))
         .route("/api/outbox/{textid}", get(api::outbox))
         .route("/api/ip", get(api::ip))

@@ -541,6 +541,8 @@ async fn checkmethods_needs_no_key() {
         ]
     );
     assert_eq!(json["numerical"]["name"], "Numerical");
+    assert_eq!(json["logic"]["name"], "Logical expression");
+    assert_eq!(json["logic"]["args"]["expr"]["default"], "True");
     assert_eq!(json["numerical"]["remote"], false);
     assert_eq!(json["numerical"]["args"]["maxlim"]["default"], "");
     assert_eq!(json["numerical"]["args"]["current"]["textname"], "value");
@@ -556,7 +558,7 @@ async fn checkmethods_needs_no_key() {
     assert_eq!(json["dns"]["args"]["options"]["default"], "init dynamic");
     assert_eq!(json["tcpport"]["args"]["port"]["default"], "80");
     // every argument a method parses is in the table, with the same default
-    for codename in ["heartbeat", "numerical", "string"] {
+    for codename in ["heartbeat", "numerical", "string", "logic"] {
         let m = okerr::CheckMethod::with_defaults(codename).unwrap();
         let table = json[codename]["args"].as_object().unwrap();
         assert_eq!(table.len(), m.args().len(), "{codename}");

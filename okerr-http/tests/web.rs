@@ -924,3 +924,130 @@ async fn a_dead_letter_is_shown_on_the_indicator_page_and_in_the_api() {
         "only the indicator's own dead letters"
     );
 }
+
+#[tokio::test]
+async fn retry_schedules_are_policy_fields_with_okerrs_check() {
+    let w = web_world().await;
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let page = b.get("/p/p1/policies").await;
+    assert!(page.body.contains(r#"name="retry_schedule""#));
+    assert!(page.body.contains(r#"name="recovery_retry_schedule""#));
+    let token = csrf(&page.body);
+    let before = w.snapshot();
+    let form = |retry: &'static str, recovery: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("name", "Default".to_owned()),
+            ("period", "1h".to_owned()),
+            ("patience", "20m".to_owned()),
+            ("autocreate", "1".to_owned()),
+            ("retry_schedule", retry.to_owned()),
+            ("recovery_retry_schedule", recovery.to_owned()),
+        ]
+    };
+    let post = async |b: &mut Browser<'_>, fields: Vec<(&str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        b.post("/p/p1/policies", &fields).await
+    };
+    let answer = post(&mut b, form("30s 5x", "")).await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer
+            .body
+            .contains("retry schedule: Cannot parse &#39;5x&#39;. Valid examples are: 10s, 5m, 2h")
+            || answer
+                .body
+                .contains("retry schedule: Cannot parse '5x'. Valid examples are: 10s, 5m, 2h"),
+        "{}",
+        answer.body
+    );
+    unchanged(&w, &before);
+    let answer = post(&mut b, form("30s 5m", "10")).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let project = w.storage.project(w.project.id).await.unwrap().unwrap();
+    let p = project.policy("Default").unwrap();
+    assert_eq!(p.retry_schedule.to_string(), "30s 5m");
+    assert_eq!(p.recovery_retry_schedule.to_string(), "10");
+    assert!(
+        b.get("/p/p1/policies")
+            .await
+            .body
+            .contains(r#"value="30s 5m""#)
+    );
+}
+
+#[tokio::test]
+async fn a_logic_indicator_is_edited_on_its_page_with_warnings() {
+    let w = web_world().await;
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let token = csrf(&b.get("/i/p1/other").await.body);
+    // Heartbeat to logic: the expression fields appear.
+    let answer = b
+        .post(
+            "/i/p1/other",
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "logic"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let page = b.get("/i/p1/other").await;
+    assert!(
+        page.body
+            .contains(r#"<textarea name="expr" rows="3">True</textarea>"#),
+        "{}",
+        page.body
+    );
+    let before = w.snapshot();
+    let answer = b
+        .post(
+            "/i/p1/other",
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "logic"),
+                ("expr", "s.get('x')"),
+                ("dump", ""),
+                ("init", ""),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer
+            .body
+            .contains("Bad expr: Operation type Attribute is not allowed"),
+        "{}",
+        answer.body
+    );
+    unchanged(&w, &before);
+    let answer = b
+        .post(
+            "/i/p1/other",
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "logic"),
+                ("expr", "s['srv:ok'] and s['srv:gone']"),
+                ("dump", "s['srv:ok']"),
+                ("init", ""),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let other = w.indicator("other").await.unwrap();
+    assert_eq!(other.method.args()["expr"], "s['srv:ok'] and s['srv:gone']");
+    let page = b.get("/i/p1/other").await;
+    assert!(
+        page.body
+            .contains("s[&#39;srv:gone&#39;] refers to no indicator")
+            || page.body.contains("s['srv:gone'] refers to no indicator"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Evaluated next"));
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::indicator::{Effects, Indicator, LogKind, LogLine, Status, Timing};
 use crate::method::{CheckMethod, MethodError};
-use crate::name::IndicatorName;
+use crate::name::{IndicatorName, Tag};
 use crate::outbox::build_commit;
 use crate::project::Project;
 use crate::settings::Settings;
@@ -43,6 +43,9 @@ pub enum Action {
     /// Set one argument of the check method from its okerr text (`maxlim=90`,
     /// `patience=10m`, `secret=…`); an argument the method does not have is ignored.
     Arg(String, String),
+    /// Add a user tag, if the indicator does not have it (the no-flap wizard tags its
+    /// pair `upper-level` and `lower-level`).
+    Tag(Tag),
 }
 
 /// The most changes one request may make (`api/set` fields).
@@ -234,8 +237,12 @@ fn apply(
         }
         Action::Retest => {
             ind.dead = false;
-            ind.expected = Some(now);
-            ind.scheduled = Some(now + timing.patience);
+            if ind.method.is_passive() {
+                ind.expected = Some(now);
+                ind.scheduled = Some(now + timing.patience);
+            } else {
+                ind.retest_now(now);
+            }
             fx.log(LogKind::Indicator, format!("{actor} retest"));
         }
         Action::SetStatus(status) => {
@@ -259,13 +266,31 @@ fn apply(
             }
         }
         Action::Method(codename) => {
+            let was_passive = ind.method.is_passive();
             ind.method = CheckMethod::with_defaults(codename)?;
             ind.dead = false;
+            ind.retry = 0;
+            if !ind.method.is_passive() {
+                // okerr retests an active indicator whose method changed.
+                ind.retest_now(now);
+            } else if !was_passive {
+                ind.reschedule(Timing::of(&ind.method, &policy, settings), now);
+            }
             fx.log(LogKind::Indicator, format!("{actor} set method {codename}"));
+        }
+        Action::Tag(tag) => {
+            if !ind.tags.contains(tag) {
+                ind.tags.push(tag.clone());
+                fx.log(LogKind::Indicator, format!("{actor} add tag {tag}"));
+            }
         }
         Action::Arg(name, value) => {
             let before = ind.method.clone();
             if ind.method.set_arg(name, value)? && ind.method != before {
+                if !ind.method.is_passive() {
+                    // A changed expression is evaluated at once (okerr retests too).
+                    ind.retest_now(now);
+                }
                 let shown = if name == "secret" {
                     "***"
                 } else {

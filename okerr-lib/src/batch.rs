@@ -465,6 +465,14 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                     .collect();
                 job.answer(Ok(outcomes));
                 for ind in stored {
+                    // A change of status (or a new indicator) is what logic indicators
+                    // of the project may read.
+                    if !ind.method.is_passive() {
+                        engine.has_logic(ind.project);
+                    }
+                    if ind.changed == now || ind.version == 1 {
+                        engine.note_change(ind.project, now);
+                    }
                     engine.indicators.put(ind);
                 }
             }

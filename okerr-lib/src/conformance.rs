@@ -35,7 +35,7 @@ use crate::outbox::{Notification, OutboxEntry, Payload};
 use crate::project::{NewProject, Policy, Project, ProjectId};
 use crate::settings::Settings;
 use crate::storage::{Commit, Storage, StorageError};
-use crate::{Interval, Reduction};
+use crate::{Interval, Reduction, RetrySchedule};
 
 mod engine;
 mod indicators;
@@ -145,6 +145,7 @@ macro_rules! storage_conformance {
             engine_takes_back_its_claims_at_start,
             engine_claims_pass_to_another_node_within_a_lease,
             engine_dead_letters_a_notification_that_keeps_failing,
+            engine_logic_is_evaluated_once_by_two_nodes,
         }
     };
     ($setup:expr $(,)?) => {
@@ -426,5 +427,7 @@ fn full_policy() -> Policy {
         url_statuschange: Some(
             Url::parse("https://hooks.example.com/okerr?x=1&y=%C3%BC").expect("a valid url"),
         ),
+        retry_schedule: RetrySchedule::parse("30s 5m").expect("a valid schedule"),
+        recovery_retry_schedule: RetrySchedule::parse("10").expect("a valid schedule"),
     }
 }

@@ -176,6 +176,67 @@ impl From<Interval> for String {
     }
 }
 
+/// okerr's retry schedule (`retry_schedule`, `recovery_retry_schedule`): space-separated
+/// delays (`30s 5m`, `30 600`). A status change of an active indicator (logic here) waits
+/// each delay in turn and is committed only once the list is spent (spec §7.2).
+///
+/// okerr validates the tokens lowercased but parses them as stored, so `30S` passes its
+/// check and then fails; here the lowercased token is what is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RetrySchedule {
+    delays: Vec<Interval>,
+}
+
+impl RetrySchedule {
+    /// Parses a schedule; an empty or blank text is the empty schedule.
+    ///
+    /// # Errors
+    /// okerr's text for the first token that is no time string:
+    /// `Cannot parse '{tok}'. Valid examples are: 10s, 5m, 2h`.
+    pub fn parse(s: &str) -> Result<RetrySchedule, DurationError> {
+        let delays = s
+            .split_whitespace()
+            .map(|tok| {
+                Interval::parse(&tok.to_lowercase()).map_err(|_| DurationError {
+                    text: tok.to_owned(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RetrySchedule { delays })
+    }
+
+    /// The delays in order.
+    pub fn delays(&self) -> &[Interval] {
+        &self.delays
+    }
+
+    /// Whether there is no delay (changes are committed at once).
+    pub fn is_empty(&self) -> bool {
+        self.delays.is_empty()
+    }
+}
+
+impl fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let texts: Vec<&str> = self.delays.iter().map(Interval::as_str).collect();
+        f.write_str(&texts.join(" "))
+    }
+}
+
+impl TryFrom<String> for RetrySchedule {
+    type Error = DurationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        RetrySchedule::parse(&s)
+    }
+}
+
+impl From<RetrySchedule> for String {
+    fn from(r: RetrySchedule) -> String {
+        r.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +452,22 @@ mod tests {
             prop_assume!(groups >= 2);
             prop_assert_eq!(secs(&text), Ok(expected), "{}", text);
         }
+    }
+
+    #[test]
+    fn retry_schedules() {
+        let r = RetrySchedule::parse(" 30s  5m 600 ").expect("valid");
+        let secs: Vec<u64> = r.delays().iter().map(Interval::as_secs).collect();
+        assert_eq!(secs, [30, 300, 600]);
+        assert_eq!(r.to_string(), "30s 5m 600");
+        assert_eq!(
+            RetrySchedule::parse("30S").expect("lowercased").to_string(),
+            "30s"
+        );
+        assert!(RetrySchedule::parse("").expect("empty").is_empty());
+        assert_eq!(
+            RetrySchedule::parse("30s 5x").expect_err("bad").to_string(),
+            "Cannot parse '5x'. Valid examples are: 10s, 5m, 2h"
+        );
     }
 }

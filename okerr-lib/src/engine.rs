@@ -23,7 +23,9 @@ use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
 mod edit;
+mod logic;
 pub use edit::{EditError, MAX_EDIT_ATTEMPTS};
+pub use logic::NoFlap;
 
 /// How the engine works: okerr's limits and the scheduler's knobs.
 #[derive(Debug, Clone)]
@@ -63,6 +65,11 @@ pub struct EngineConfig {
     /// delivered together once the newest of them is this old (okerr waits 10 s). Zero
     /// delivers at once.
     pub batch_delay: TimeDelta,
+    /// How long after a change in a project its logic indicators are evaluated (okerr
+    /// waits for their period): changes within this time are evaluated together. The
+    /// evaluation runs on the next scheduler pass after it, so the delay from a change to
+    /// the logic indicator's new status is at most this plus one pass.
+    pub logic_debounce: TimeDelta,
 }
 
 impl Default for EngineConfig {
@@ -81,9 +88,13 @@ impl Default for EngineConfig {
             retry_base: TimeDelta::seconds(5),
             retry_max: TimeDelta::hours(1),
             batch_delay: TimeDelta::zero(),
+            logic_debounce: TimeDelta::milliseconds(500),
         }
     }
 }
+
+/// The first and the last noted change of a project, for its logic indicators.
+pub(crate) type ChangeNote = (DateTime<Utc>, DateTime<Utc>);
 
 /// The most projects whose autocreate bucket is kept at once.
 const MAX_BUCKETS: usize = 10_000;
@@ -93,6 +104,8 @@ const MAX_BUCKETS: usize = 10_000;
 pub struct TickReport {
     /// Indicators that expired to ERR.
     pub expired: usize,
+    /// Logic indicators evaluated (due, or after a change in their project).
+    pub evaluated: usize,
     /// Notifications delivered.
     pub delivered: usize,
     /// Notifications whose delivery failed and will be retried.
@@ -141,6 +154,14 @@ pub(crate) struct Inner {
     pub(crate) autocreated: Mutex<HashMap<ProjectId, Bucket>>,
     /// When the scheduler prunes next; `None` at once.
     next_prune: Mutex<Option<DateTime<Utc>>>,
+    /// Projects with a change their logic indicators have not been evaluated on yet, and
+    /// when the first and the last such change happened.
+    pub(crate) changed: Mutex<HashMap<ProjectId, ChangeNote>>,
+    /// Whether a project has logic indicators, as far as this node knows: learned by
+    /// reading it after a change (a project of more than `LARGE_PROJECT` indicators is
+    /// not read: false), and set when this node stores or evaluates a logic indicator
+    /// there. A project known to have none is not read for its changes.
+    pub(crate) has_logic: Mutex<HashMap<ProjectId, bool>>,
 }
 
 impl Engine {
@@ -193,6 +214,8 @@ impl Engine {
                 indicators,
                 autocreated: Mutex::new(HashMap::new()),
                 next_prune: Mutex::new(None),
+                changed: Mutex::new(HashMap::new()),
+                has_logic: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -305,6 +328,12 @@ impl Engine {
                 return Ok(ind);
             };
             if let Some(stored) = self.commit(&commit, &mut attempt).await? {
+                // A user's change (a flag, a status) can change what the project's logic
+                // indicators see.
+                if !stored.method.is_passive() {
+                    self.inner.has_logic(project.id);
+                }
+                self.inner.note_change(project.id, now);
                 return Ok(stored);
             }
         }
@@ -343,7 +372,11 @@ impl Engine {
         )?;
         match self.commit_once(&commit).await {
             Err(e) if e.is_conflict() => Err(ActionError::AlreadyExists(name.to_owned())),
-            result => Ok(result?),
+            result => {
+                let stored = result?;
+                self.inner.note_change(project.id, now);
+                Ok(stored)
+            }
         }
     }
 
@@ -376,16 +409,25 @@ impl Engine {
     }
 
     /// Expires every indicator whose deadline has passed (spec §7.4): ERR `No heartbeat`,
-    /// dead, with its alert. Each expiry happens once, also with several engines on one
-    /// storage. Returns how many expired.
+    /// dead, with its alert; due logic indicators of the same claims are evaluated. Each
+    /// expiry and evaluation happens once, also with several engines on one storage.
+    /// Returns how many expired.
     ///
     /// # Errors
     /// When storage fails; what was committed before stays.
     pub async fn expire_due(&self) -> Result<usize, StorageError> {
+        Ok(self.run_due().await?.expired)
+    }
+
+    /// The due work of [`tick`](Engine::tick): claims what is due and, by method, expires
+    /// it (passive) or evaluates it (logic, over its project's indicators read in one
+    /// query per project and claim), all of a claim committed in one batch.
+    async fn run_due(&self) -> Result<TickReport, StorageError> {
         let storage = &self.inner.storage;
         let config = &self.inner.config;
         let mut projects: HashMap<ProjectId, Option<Project>> = HashMap::new();
         let mut expired = 0;
+        let mut evaluated = 0;
         loop {
             let now = self.inner.clock.now();
             let claimed = storage
@@ -393,16 +435,35 @@ impl Engine {
                 .await?;
             let full = claimed.len() >= config.batch as usize;
             let mut commits = Vec::with_capacity(claimed.len());
+            // The indicators of each project with a logic indicator in this claim.
+            let mut members: HashMap<ProjectId, Vec<Indicator>> = HashMap::new();
             for ind in claimed {
                 if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(ind.project)
                 {
                     slot.insert(storage.project(ind.project).await?);
                 }
-                if let Some(Some(project)) = projects.get(&ind.project)
-                    && let Some(commit) = decide_expiry(project, &ind, &config.settings, now)
-                {
-                    commits.push(commit);
-                }
+                let Some(Some(project)) = projects.get(&ind.project) else {
+                    continue;
+                };
+                let commit = if ind.method.is_passive() {
+                    decide_expiry(project, &ind, &config.settings, now)
+                } else {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        members.entry(project.id)
+                    {
+                        slot.insert(storage.indicators(project.id).await?);
+                    }
+                    let all = members.get(&project.id).map_or(&[][..], Vec::as_slice);
+                    crate::logic::decide_evaluation(
+                        project,
+                        &ind,
+                        all,
+                        &config.settings,
+                        crate::logic::Trigger::Due,
+                        now,
+                    )
+                };
+                commits.extend(commit);
             }
             // The whole claim is committed in one batch; an indicator that moved since it
             // was claimed (an update came) is read again and decided on its own.
@@ -410,17 +471,35 @@ impl Engine {
                 .iter()
                 .map(|c| {
                     let release = c.notifications.iter().map(|n| n.release_at).min();
-                    (c.indicator.project, c.indicator.name.clone(), release)
+                    let passive = c.indicator.method.is_passive();
+                    let changed = c.indicator.changed == now;
+                    (
+                        c.indicator.project,
+                        c.indicator.name.clone(),
+                        release,
+                        passive,
+                        changed,
+                    )
                 })
                 .collect();
             let results = storage
                 .commit_batch(commits.into_iter().map(|c| vec![c]).collect())
                 .await?;
-            for ((project, name, release), result) in keys.into_iter().zip(results) {
+            for ((project, name, release, passive, changed), result) in
+                keys.into_iter().zip(results)
+            {
                 match result {
                     Ok(_) => {
                         self.inner.indicators.forget(project, &name);
-                        expired += 1;
+                        if passive {
+                            expired += 1;
+                        } else {
+                            evaluated += 1;
+                            self.inner.has_logic(project);
+                        }
+                        if changed {
+                            self.inner.note_change(project, now);
+                        }
                         self.inner.wake_for(release);
                     }
                     Err(e) if e.is_conflict() => {
@@ -430,14 +509,22 @@ impl Engine {
                             None => None,
                         };
                         if let (Some(project), Some(fresh)) = (project, fresh) {
-                            expired += usize::from(self.expire_one(project, fresh).await?);
+                            if fresh.method.is_passive() {
+                                expired += usize::from(self.expire_one(project, fresh).await?);
+                            } else {
+                                evaluated += usize::from(self.evaluate_one(project, fresh).await?);
+                            }
                         }
                     }
                     Err(e) => return Err(e),
                 }
             }
             if !full {
-                return Ok(expired);
+                return Ok(TickReport {
+                    expired,
+                    evaluated,
+                    ..TickReport::default()
+                });
             }
         }
     }
@@ -454,7 +541,11 @@ impl Engine {
             else {
                 return Ok(false);
             };
+            let changed = commit.indicator.changed == now;
             if self.commit(&commit, &mut attempt).await?.is_some() {
+                if changed {
+                    self.inner.note_change(project.id, now);
+                }
                 return Ok(true);
             }
             match self.inner.storage.indicator(project.id, &ind.name).await? {
@@ -644,7 +735,8 @@ impl Engine {
     /// # Errors
     /// When storage fails.
     pub async fn tick(&self) -> Result<TickReport, StorageError> {
-        let expired = self.expire_due().await?;
+        let due = self.run_due().await?;
+        let evaluated = due.evaluated + self.evaluate_changed().await?;
         let delivered = self.deliver_claims(1).await?;
         let now = self.inner.clock.now();
         let next_prune = *self
@@ -666,7 +758,8 @@ impl Engine {
                 .unwrap_or_else(PoisonError::into_inner) = Some(next);
         }
         Ok(TickReport {
-            expired,
+            expired: due.expired,
+            evaluated,
             ..delivered
         })
     }
@@ -752,7 +845,8 @@ impl Engine {
             .next_prune
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let next = next.into_iter().chain(prune).min();
+        let changes = self.inner.next_change_evaluation();
+        let next = next.into_iter().chain(prune).chain(changes).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
         if self.inner.notifier.is_none() {
             // Released notifications wait for a notifier and keep the deadline in the past:

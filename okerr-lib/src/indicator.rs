@@ -141,6 +141,10 @@ pub struct Indicator {
     pub origkeypath: Option<String>,
     /// Alerts held by reduction that a flip back may still cancel.
     pub held: Vec<HeldAlert>,
+    /// okerr's `retry`: how many delays of the policy's retry schedule a pending change
+    /// of an active (logic) indicator has waited (spec §7.2). Always 0 for passive ones.
+    #[serde(default)]
+    pub retry: u32,
     /// The number of commits of this indicator: 0 before the first, then 1, 2, …
     pub version: u64,
 }
@@ -210,6 +214,7 @@ impl Indicator {
             keypath: None,
             origkeypath: None,
             held: Vec::new(),
+            retry: 0,
             version: 0,
         };
         ind.reschedule(Timing::of(&ind.method, policy, settings), now);
@@ -226,9 +231,16 @@ impl Indicator {
         }
     }
 
-    /// Whether an update is overdue but the indicator has not expired yet (`now > expected`).
+    /// Whether an update is overdue but the indicator has not expired yet
+    /// (`now > expected`); for a server-evaluated (logic) one, whether its evaluation is
+    /// more than 30 s late (`now > scheduled + 30 s`, okerr's `MQ_PROCESS_TIME`).
     pub fn pending(&self, now: DateTime<Utc>) -> bool {
-        self.expected.is_some_and(|e| now > e)
+        if self.method.is_passive() {
+            self.expected.is_some_and(|e| now > e)
+        } else {
+            self.scheduled
+                .is_some_and(|s| now > s + TimeDelta::seconds(30))
+        }
     }
 
     /// okerr's flags: `disabled`/`OK`/`ERR`, then `pending`, `maintenance`, `silent`,
@@ -260,7 +272,14 @@ impl Indicator {
     pub fn all_tags(&self, now: DateTime<Utc>) -> Vec<String> {
         let mut tags: Vec<String> = self.flags(now).into_iter().map(str::to_owned).collect();
         tags.push(self.method.codename().to_owned());
-        tags.push("passive".to_owned());
+        tags.push(
+            if self.method.is_passive() {
+                "passive"
+            } else {
+                "active"
+            }
+            .to_owned(),
+        );
         if self.needs_attention() {
             tags.push("ATTENTION".to_owned());
         }
@@ -292,11 +311,89 @@ impl Indicator {
         format!("{}@{}", self.name, textid)
     }
 
-    /// `expected = now + P`, `scheduled = now + P + T` (spec §7.1).
+    /// `expected = now + P`, `scheduled = now + P + T` (spec §7.1); for a logic
+    /// indicator `expected = None`, `scheduled = now + P` (okerr's regular active rule;
+    /// the quick rule is for sensors and does not apply to evaluations here).
     pub(crate) fn reschedule(&mut self, timing: Timing, now: DateTime<Utc>) {
-        let expected = now + timing.period;
-        self.expected = Some(expected);
-        self.scheduled = Some(expected + timing.patience);
+        if self.method.is_passive() {
+            let expected = now + timing.period;
+            self.expected = Some(expected);
+            self.scheduled = Some(expected + timing.patience);
+        } else {
+            self.expected = None;
+            self.scheduled = Some(now + timing.period);
+        }
+    }
+
+    /// Evaluate (a logic indicator) at once: `scheduled = now` (okerr's retest of an
+    /// active indicator, also what changing its method or arguments does).
+    pub(crate) fn retest_now(&mut self, now: DateTime<Utc>) {
+        self.expected = None;
+        self.scheduled = Some(now);
+    }
+
+    /// okerr's `register_result` for a server-evaluated indicator (spec §7.2): a
+    /// confirmation resets `retry`; a change first waits out the policy's retry schedule
+    /// (`retry_schedule` towards ERR, `recovery_retry_schedule` towards OK) when
+    /// `can_retry`, and is committed once the schedule is spent.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn register_evaluation(
+        &mut self,
+        status: Status,
+        details: &str,
+        source: &str,
+        policy: &Policy,
+        timing: Timing,
+        can_retry: bool,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        self.details = truncate_details(details);
+        if status == self.status {
+            fx.log(
+                LogKind::Update,
+                format!("{source}: confirmed {status}: {}", self.details),
+            );
+            self.retry = 0;
+            self.updated = now;
+            self.reschedule(timing, now);
+            return;
+        }
+        if can_retry {
+            let schedule = if status == Status::Ok {
+                &policy.recovery_retry_schedule
+            } else {
+                &policy.retry_schedule
+            };
+            let step = usize::try_from(self.retry).unwrap_or(usize::MAX);
+            if let Some(delay) = schedule.delays().get(step) {
+                fx.log(
+                    LogKind::Update,
+                    format!(
+                        "{source}: got {} > {status} ({}), will retry in {}s",
+                        self.status,
+                        self.details,
+                        delay.as_secs()
+                    ),
+                );
+                self.expected = None;
+                self.scheduled = Some(now + delay.to_chrono());
+                self.retry += 1;
+                return;
+            }
+        }
+        fx.log(
+            LogKind::Update,
+            format!(
+                "{source}: switch {} > {status}: {}",
+                self.status, self.details
+            ),
+        );
+        self.retry = 0;
+        if !self.disabled {
+            self.change(status, now, fx);
+            self.reschedule(timing, now);
+        }
     }
 
     /// okerr's `register_result` for passive indicators (spec §7.2): a confirmation or a
@@ -326,7 +423,8 @@ impl Indicator {
             );
             self.change(status, now, fx);
         }
-        self.dead = status == Status::Err;
+        self.dead = status == Status::Err && self.method.is_passive();
+        self.retry = 0;
         self.updated = now;
         self.reschedule(timing, now);
     }

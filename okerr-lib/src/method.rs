@@ -15,12 +15,11 @@ use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows that cannot be created here yet: logic, and the active
-/// checks (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments)
-/// until the server schedules them. Autocreate with one of them is refused with
+/// The check methods okerr knows that cannot be created here yet: the active checks
+/// (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments) until
+/// the server schedules them. Autocreate with one of them is refused with
 /// `Method '{c}' is disabled`.
-pub const ACTIVE_METHODS: [&str; 11] = [
-    "logic",
+pub const ACTIVE_METHODS: [&str; 10] = [
     "sslcert",
     "ping",
     "tcpport",
@@ -45,8 +44,8 @@ pub struct CheckMethod {
     pub kind: MethodKind,
 }
 
-/// The three passive methods (spec §6.1–§6.3), and the active ones the server probes
-/// (§6.5, crate `okerr-checks`).
+/// The three passive methods (spec §6.1–§6.3), `logic` (§6.4), which the server
+/// evaluates itself, and the active ones the server probes (§6.5, crate `okerr-checks`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codename", rename_all = "lowercase")]
 pub enum MethodKind {
@@ -56,10 +55,47 @@ pub enum MethodKind {
     Numerical(NumericalArgs),
     /// A text compared with the stored one.
     String(StringArgs),
+    /// An expression over the project's indicators, evaluated by the server
+    /// (`crate::logic`).
+    Logic(LogicArgs),
     /// An active check with its arguments. Made only by [`CheckMethod::active`] until the
     /// server schedules active checks: a method line or `api/create` naming one is still
     /// refused (`Method '{c}' is disabled`). Pushed values are ignored.
     Active(ActiveArgs),
+}
+
+/// Arguments of the `logic` method, as written; [`CheckMethod::set_arg`] accepts only
+/// values that compile (`okerr_logic::Logic::compile`), so a stored expression always
+/// parses and stays inside the whitelist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogicArgs {
+    /// The Python expression: truthy is OK, falsy ERR.
+    pub expr: String,
+    /// Comma-separated expressions whose values become the details.
+    pub dump: String,
+    /// Names or subscripts created as 0 before evaluation when missing.
+    pub init: String,
+}
+
+impl Default for LogicArgs {
+    fn default() -> Self {
+        LogicArgs {
+            expr: "True".to_owned(),
+            dump: String::new(),
+            init: String::new(),
+        }
+    }
+}
+
+impl LogicArgs {
+    /// The three arguments compiled.
+    ///
+    /// # Errors
+    /// The argument that does not compile (never for stored arguments, which were
+    /// compiled when set).
+    pub fn compile(&self) -> Result<okerr_logic::Logic, okerr_logic::ArgError> {
+        okerr_logic::Logic::compile(&self.expr, &self.dump, &self.init)
+    }
 }
 
 /// Arguments of the `numerical` method.
@@ -264,7 +300,7 @@ pub enum MethodError {
         /// The codename as sent.
         codename: String,
     },
-    /// An okerr method this server does not run (active checks, logic).
+    /// An okerr method this server does not run (the active checks, for now).
     #[error("Method '{codename}' is disabled")]
     Disabled {
         /// The codename as sent.
@@ -304,8 +340,18 @@ impl CheckMethod {
             MethodKind::Heartbeat => "heartbeat",
             MethodKind::Numerical(_) => "numerical",
             MethodKind::String(_) => "string",
+            MethodKind::Logic(_) => "logic",
             MethodKind::Active(a) => a.method().codename(),
         }
+    }
+
+    /// Whether the indicator follows the passive rules: results come from outside and it
+    /// expires without them (heartbeat, numerical, string; and active checks until the
+    /// server schedules them, which keep the rules they had). `false` for `logic`, which
+    /// the scheduler evaluates (`crate::logic`): rescheduled every period, never dead,
+    /// refused on `/update`.
+    pub fn is_passive(&self) -> bool {
+        !matches!(self.kind, MethodKind::Logic(_))
     }
 
     /// Parses okerr's method line, `codename|arg=value|…` (spec §5.3 step 6.7), and returns
@@ -350,6 +396,7 @@ impl CheckMethod {
             "heartbeat" => MethodKind::Heartbeat,
             "numerical" => MethodKind::Numerical(NumericalArgs::default()),
             "string" => MethodKind::String(StringArgs::default()),
+            "logic" => MethodKind::Logic(LogicArgs::default()),
             c if ACTIVE_METHODS.contains(&c) => {
                 return Err(MethodError::Disabled {
                     codename: c.to_owned(),
@@ -381,6 +428,21 @@ impl CheckMethod {
             text: format!("Bad {name} value '{value}', cannot convert to float"),
         };
         match (name, &mut self.kind) {
+            ("expr" | "dump" | "init", MethodKind::Logic(a)) => {
+                let mut next = a.clone();
+                let slot = match name {
+                    "expr" => &mut next.expr,
+                    "dump" => &mut next.dump,
+                    _ => &mut next.init,
+                };
+                value.clone_into(slot);
+                next.compile().map_err(|e| MethodError::BadArgument {
+                    text: e.to_string(),
+                })?;
+                *a = next;
+            }
+            // okerr's logic method has only expr, dump and init.
+            ("patience" | "secret", MethodKind::Logic(_)) => return Ok(false),
             // An active method has only its own arguments (no patience, no secret).
             (_, MethodKind::Active(a)) => return a.set(name, value),
             ("patience", _) => {
@@ -445,6 +507,12 @@ impl CheckMethod {
     /// ones empty.
     pub fn args(&self) -> BTreeMap<&'static str, String> {
         let mut m = BTreeMap::new();
+        if let MethodKind::Logic(a) = &self.kind {
+            m.insert("expr", a.expr.clone());
+            m.insert("dump", a.dump.clone());
+            m.insert("init", a.init.clone());
+            return m;
+        }
         if let MethodKind::Active(a) = &self.kind {
             for arg in a.method().info().args {
                 m.insert(arg.name, a.get(arg.name).to_owned());
@@ -485,6 +553,7 @@ impl CheckMethod {
                 m.insert("str", a.str.clone());
                 m.insert("options", a.options.to_string());
             }
+            MethodKind::Logic(_) => {}
             MethodKind::Active(_) => {}
         }
         m
@@ -502,6 +571,8 @@ impl CheckMethod {
             },
             MethodKind::Numerical(a) => a.evaluate(value, details),
             MethodKind::String(a) => a.evaluate(status, value, details),
+            // Not pushed: the update path refuses it before (`ERROR:BAD_METHOD`).
+            MethodKind::Logic(_) => Evaluation::default(),
             // The server probes it; a pushed value is not a result.
             MethodKind::Active(_) => Evaluation::default(),
         }
@@ -786,6 +857,10 @@ mod tests {
             ("numerical|a=b=c", "bad cm line'numerical|a=b=c'"),
             ("foo", "Unknown checkname with codename 'foo'"),
             ("sslcert|host=x", "Method 'sslcert' is disabled"),
+            (
+                "logic|expr=s.keys()",
+                "Bad expr: Operation type Attribute is not allowed",
+            ),
             (
                 "numerical|maxlim=abc",
                 "Bad maxlim value 'abc', cannot convert to float",

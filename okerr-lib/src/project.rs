@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::duration::Interval;
+use crate::duration::{Interval, RetrySchedule};
 use crate::name::{Email, PolicyName, Secret, TextId};
 use crate::reduction::Reduction;
 
@@ -80,6 +80,12 @@ pub struct Policy {
     pub reduction: Option<Reduction>,
     /// The webhook told of every status change outside maintenance (spec §8.6).
     pub url_statuschange: Option<Url>,
+    /// Delays before a change to ERR of an active (logic) indicator is committed.
+    #[serde(default)]
+    pub retry_schedule: RetrySchedule,
+    /// Delays before a change to OK of an active (logic) indicator is committed.
+    #[serde(default)]
+    pub recovery_retry_schedule: RetrySchedule,
 }
 
 impl Policy {
@@ -98,6 +104,8 @@ impl Policy {
             open_autocreate: false,
             reduction: Some(zero_reduction()),
             url_statuschange: None,
+            retry_schedule: RetrySchedule::default(),
+            recovery_retry_schedule: RetrySchedule::default(),
         }
     }
 

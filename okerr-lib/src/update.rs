@@ -177,6 +177,9 @@ pub enum UpdateError {
     /// The `method` field cannot be used.
     #[error(transparent)]
     Method(#[from] MethodError),
+    /// The indicator is not pushed (a logic indicator is evaluated by the server).
+    #[error("ERROR:BAD_METHOD Indicator exists with cm: {0}")]
+    BadMethod(&'static str),
     /// The indicator is disabled.
     #[error("Indicator <Indicator: {name}@{textid} ({status})> disabled")]
     Disabled {
@@ -239,7 +242,15 @@ pub fn decide_update(
             admit(&policy, ind, req)?;
             (ind.clone(), policy)
         }
-        None => autocreate(project, indicator_count, req, tags, settings, now, &mut fx)?,
+        None => {
+            let (ind, policy) =
+                autocreate(project, indicator_count, req, tags, settings, now, &mut fx)?;
+            if !ind.method.is_passive() {
+                // Spec §5.3 step 6.11: created, and this update is not evaluated.
+                return Ok(Some(build_commit(project, &policy, ind, fx, now)));
+            }
+            (ind, policy)
+        }
     };
     if ind.disabled {
         return Err(UpdateError::Disabled {
@@ -253,6 +264,9 @@ pub fn decide_update(
     }
     if existing.is_none() {
         admit(&policy, &ind, req)?;
+    }
+    if !ind.method.is_passive() {
+        return Err(UpdateError::BadMethod(ind.method.codename()));
     }
 
     let source = match req.ip {

@@ -306,7 +306,8 @@ fn admin_commands_on_the_servers_database() {
     assert_eq!(
         default,
         "[Default]\nperiod = 3600\npatience = 1200\nsecret = \nsubnets = 0.0.0.0/0 ::/0\n\
-         httpupdate = on\nsmtpupdate = on\nautocreate = on\nreduction = 0\nwebhook = \n"
+         httpupdate = on\nsmtpupdate = on\nautocreate = on\nreduction = 0\nwebhook = \n\
+         retry_schedule = \nrecovery_retry_schedule = \n"
     );
     assert_eq!(
         server.admin_ok(&[
@@ -340,7 +341,8 @@ fn admin_commands_on_the_servers_database() {
         changed,
         "[Default]\nperiod = 5m\npatience = 1m\nsecret = (set)\n\
          subnets = 10.0.0.0/8 192.168.0.0/16\nhttpupdate = off\nsmtpupdate = on\n\
-         autocreate = off\nreduction = 5m\nwebhook = http://127.0.0.1:9/hook\n"
+         autocreate = off\nreduction = 5m\nwebhook = http://127.0.0.1:9/hook\n\
+         retry_schedule = \nrecovery_retry_schedule = \n"
     );
     assert!(!changed.contains("s3cr3t"), "the secret is never shown");
     // the running server applies it at once (the address is checked first: nothing else

@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use okerr::{
-    Action, Indicator, IndicatorName, LogKind, OutboxEntry, Payload, Project, Status, Timing,
+    Action, Indicator, IndicatorName, LogKind, MethodKind, OutboxEntry, Payload, Project, Status,
+    Timing,
 };
 
 use super::auth::{Viewer, check_csrf, open_project};
@@ -69,12 +70,49 @@ fn actions(viewer: &Viewer, ind: &Indicator) -> Markup {
             (button(viewer, "set-ok", "Set OK", ""))
             " "
             (button(viewer, "set-err", "Set ERR", ""))
+            @if ind.problem {
+                " "
+                (button(viewer, "problem-off", "Clear problem", ""))
+            }
         }
         form.actions method="post" {
             (layout::csrf_field(viewer))
             input type="hidden" name="action" value="delete";
             label { input type="checkbox" name="confirm" value="yes" required; "yes, delete it" }
             button.danger type="submit" data-action="delete" { "Delete" }
+        }
+    }
+}
+
+/// The method form: the codename, and for `logic` its three arguments (okerr's UI edits
+/// them the same way). A bad expression is refused with the evaluator's text.
+fn method_form(viewer: &Viewer, ind: &Indicator, warnings: &[String]) -> Markup {
+    let args = ind.method.args();
+    let arg = |k: &str| args.get(k).cloned().unwrap_or_default();
+    let logic = matches!(ind.method.kind, MethodKind::Logic(_));
+    html! {
+        @if !warnings.is_empty() {
+            ul.warning #logic-warnings role="status" { @for w in warnings { li { (w) } } }
+        }
+        form.method method="post" #method {
+            (layout::csrf_field(viewer))
+            input type="hidden" name="action" value="method";
+            label { "Method "
+                select name="checkmethod" {
+                    @for m in ["heartbeat", "numerical", "string", "logic"] {
+                        option value=(m) selected[m == ind.method.codename()] { (m) }
+                    }
+                }
+            }
+            @if logic {
+                label { "Expression " small { "(Python: s['web'] and i['db']['age'] < 600)" }
+                    textarea name="expr" rows="3" { (arg("expr")) } }
+                label { "Dump " small { "(comma-separated expressions shown as the details)" }
+                    input type="text" name="dump" value=(arg("dump")); }
+                label { "Init " small { "(names created as 0 when missing: tags['OK:db'])" }
+                    input type="text" name="init" value=(arg("init")); }
+            }
+            button type="submit" data-action="method" { "Save method" }
         }
     }
 }
@@ -104,6 +142,13 @@ pub(crate) async fn page(
     let now = state.engine().clock().now();
     let policy = project.policy_or_default(ind.policy.as_str());
     let timing = Timing::of(&ind.method, &policy, &state.engine().config().settings);
+    let warnings = match &ind.method.kind {
+        MethodKind::Logic(args) => {
+            let all = state.engine().storage().indicators(project.id).await?;
+            okerr::logic::warnings(&project, &ind, args, &all)
+        }
+        _ => Vec::new(),
+    };
     let textid = project.textid.as_str();
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| -> Markup {
         match t {
@@ -149,7 +194,7 @@ pub(crate) async fn page(
             tr { th { "Status since" } td { (when(Some(ind.changed))) } }
             tr { th { "Update expected" } td #expected { (when(ind.expected)) } }
             tr {
-                th { "Expires" }
+                th { @if ind.method.is_passive() { "Expires" } @else { "Evaluated next" } }
                 td #expires {
                     @if ind.due_at().is_none() && !ind.dead {
                         span.muted { "never (disabled or problem)" }
@@ -167,6 +212,8 @@ pub(crate) async fn page(
         }
         h2 { "Actions" }
         (actions(&viewer, &ind))
+        h2 { "Method" }
+        (method_form(&viewer, &ind, &warnings))
         @if !dead.is_empty() {
             h2 #dead-letters { "Dead letters" }
             p.muted {
@@ -254,6 +301,26 @@ pub(crate) async fn act(
         "retest" => Action::Retest,
         "set-ok" => Action::SetStatus(Status::Ok),
         "set-err" => Action::SetStatus(Status::Err),
+        "problem-off" => Action::Problem(false),
+        "method" => {
+            let (_, ind) = find(&state, &project, name.as_str()).await?;
+            let mut actions = Vec::new();
+            let codename = fields.take("checkmethod").unwrap_or_default();
+            if codename != ind.method.codename() {
+                actions.push(Action::Method(codename));
+            }
+            for arg in ["expr", "dump", "init"] {
+                if let Some(v) = fields.take(arg) {
+                    actions.push(Action::Arg(arg.to_owned(), v));
+                }
+            }
+            state
+                .engine()
+                .act_all(project.textid.as_str(), &name, &actions, &viewer.actor)
+                .await?;
+            let back = layout::indicator_path(project.textid.as_str(), name.as_str());
+            return Ok(Redirect::to(&back).into_response());
+        }
         "delete" => {
             if fields.take("confirm").as_deref() != Some("yes") {
                 return Err(PageError::bad_request(

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect};
 use ipnet::IpNet;
 use maud::{Markup, html};
-use okerr::{EditError, Interval, Policy, PolicyName, Project, Reduction, Secret};
+use okerr::{EditError, Interval, Policy, PolicyName, Project, Reduction, RetrySchedule, Secret};
 use serde::Deserialize;
 use url::Url;
 
@@ -31,6 +31,8 @@ struct PolicyForm {
     open_autocreate: bool,
     reduction: String,
     webhook: String,
+    retry_schedule: String,
+    recovery_retry_schedule: String,
 }
 
 impl PolicyForm {
@@ -64,6 +66,8 @@ impl PolicyForm {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            retry_schedule: p.retry_schedule.to_string(),
+            recovery_retry_schedule: p.recovery_retry_schedule.to_string(),
         }
     }
 
@@ -76,7 +80,13 @@ impl PolicyForm {
 
     /// The form's fields; a checkbox that is not sent is off.
     fn from_fields(fields: &mut Fields) -> Self {
-        let mut text = |k: &str| fields.take(k).unwrap_or_default().trim().to_owned();
+        let text =
+            |fields: &mut Fields, k: &str| fields.take(k).unwrap_or_default().trim().to_owned();
+        let retry = (
+            text(fields, "retry_schedule"),
+            text(fields, "recovery_retry_schedule"),
+        );
+        let mut text = |k: &str| text(fields, k);
         let (name, period, patience, secret, subnets, reduction, webhook) = (
             text("name"),
             text("period"),
@@ -99,6 +109,8 @@ impl PolicyForm {
             open_autocreate: on("open_autocreate"),
             reduction,
             webhook,
+            retry_schedule: retry.0,
+            recovery_retry_schedule: retry.1,
         }
     }
 
@@ -137,6 +149,18 @@ impl PolicyForm {
             }),
         );
         let webhook = keep(e, optional(&self.webhook, webhook));
+        let retry = keep(
+            e,
+            RetrySchedule::parse(&self.retry_schedule).map_err(|e| format!("retry schedule: {e}")),
+        );
+        let recovery = keep(
+            e,
+            RetrySchedule::parse(&self.recovery_retry_schedule)
+                .map_err(|e| format!("recovery retry schedule: {e}")),
+        );
+        let (Some(retry_schedule), Some(recovery_retry_schedule)) = (retry, recovery) else {
+            return Err(errors);
+        };
         match (name, period, patience, secret, subnets, reduction, webhook) {
             (
                 Some(name),
@@ -158,6 +182,8 @@ impl PolicyForm {
                 open_autocreate: self.open_autocreate,
                 reduction,
                 url_statuschange,
+                retry_schedule,
+                recovery_retry_schedule,
             }),
             _ => Err(errors),
         }
@@ -238,6 +264,8 @@ fn policy_form(
                 }
                 label { "Alert reduction " small { "(0s 00:30-02:00 5m; empty: none)" } input type="text" name="reduction" value=(form.reduction); }
                 label { "Webhook on status change " small { "(empty: none)" } input type="text" name="webhook" value=(form.webhook); }
+                label { "Retry schedule " small { "(logic indicators: delays before a change to ERR counts, 30s 5m; empty: at once)" } input type="text" name="retry_schedule" value=(form.retry_schedule); }
+                label { "Recovery retry schedule " small { "(the same, for a change to OK)" } input type="text" name="recovery_retry_schedule" value=(form.recovery_retry_schedule); }
                 button type="submit" { @if new { "Add policy" } @else { "Save" } }
             }
         }

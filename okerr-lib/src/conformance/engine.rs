@@ -308,3 +308,70 @@ where
         "maintenance and silent hold their alerts back: {alerts:?}"
     );
 }
+
+/// A due logic indicator and two engines (two nodes) on the storage, ticking at once: it
+/// is evaluated once, through the claims expiry uses, over its project's indicators.
+pub async fn engine_logic_is_evaluated_once_by_two_nodes(storage: &std::sync::Arc<dyn Storage>) {
+    let clock = crate::testing::ManualClock::new(t0());
+    let notifier = crate::testing::RecordingNotifier::new();
+    let a = engine_on(storage, &clock, &notifier);
+    let b = engine_on(storage, &clock, &notifier);
+    let project = storage
+        .create_project(NewProject::new("p", textid("p1")).with_member(ops()))
+        .await
+        .expect("create project");
+    a.update(crate::UpdateRequest::new("p1", "web", "ERR"))
+        .await
+        .expect("update");
+    a.create_indicator("p1", "sum", "user ops", "127.0.0.1")
+        .await
+        .expect("create");
+    a.act_all(
+        "p1",
+        &name("sum"),
+        &[
+            crate::Action::Method("logic".into()),
+            crate::Action::Arg("expr".into(), "s['web']".into()),
+            crate::Action::Arg("dump".into(), "i['web']['status']".into()),
+            crate::Action::Maintenance(false),
+        ],
+        "user ops",
+    )
+    .await
+    .expect("logic");
+    clock.advance(TimeDelta::minutes(90));
+    let (ra, rb) = tokio::join!(a.tick(), b.tick());
+    let (ra, rb) = (ra.expect("tick a"), rb.expect("tick b"));
+    assert_eq!(ra.evaluated + rb.evaluated, 1, "{ra:?} {rb:?}");
+    let (ra, rb) = tokio::join!(a.tick(), b.tick());
+    assert_eq!(
+        ra.expect("tick a").evaluated + rb.expect("tick b").evaluated,
+        0
+    );
+    let sum = storage
+        .indicator(project.id, &name("sum"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        (sum.status, sum.details.as_str()),
+        (Status::Err, "i['web']['status']=ERR ")
+    );
+    let log = storage
+        .log(project.id, &name("sum"), 100)
+        .await
+        .expect("log");
+    let results: Vec<_> = log
+        .iter()
+        .filter(|l| l.message.starts_with("okerr-process:"))
+        .collect();
+    assert_eq!(results.len(), 1, "{log:?}");
+    assert!(
+        notifier
+            .alerts()
+            .iter()
+            .any(|m| m.ends_with("-> ERR (i['web']['status']=ERR )")),
+        "{:?}",
+        notifier.alerts()
+    );
+}
