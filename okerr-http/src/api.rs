@@ -554,6 +554,83 @@ pub(crate) async fn checkmethods() -> ApiResult {
     pretty(&json!(methods))
 }
 
+/// `GET /api/policy/{textid}/{name}`: a policy's period, patience and retry schedules as
+/// JSON (okerr has no such call; its policies are set in its web pages). Not its secret.
+pub(crate) async fn policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let Some(policy) = project.policy(&name) else {
+        return Err(no_policy(&textid, &name));
+    };
+    pretty(&policy_json(policy))
+}
+
+/// `POST /api/policy/{textid}/{name}`: form fields `retry_schedule` and
+/// `recovery_retry_schedule` (okerr's delays, `30s 5m`; empty: none) replace those of the
+/// policy; a field not sent is left as it is. Answers the policy as `GET` does; a bad
+/// schedule is a 400 with okerr's text and changes nothing.
+pub(crate) async fn set_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((textid, name)): Path<(String, String)>,
+    mut fields: Fields,
+) -> ApiResult {
+    let project = authorize(&state, &headers, &textid).await?;
+    let retry = schedule("retry schedule", fields.take("retry_schedule"))?;
+    let recovery = schedule(
+        "recovery retry schedule",
+        fields.take("recovery_retry_schedule"),
+    )?;
+    let saved = state
+        .engine()
+        .edit_project(project.id, |p| {
+            let Some(mut policy) = p.policy(&name).cloned() else {
+                return Err(no_policy(&textid, &name));
+            };
+            if let Some(r) = &retry {
+                policy.retry_schedule = r.clone();
+            }
+            if let Some(r) = &recovery {
+                policy.recovery_retry_schedule = r.clone();
+            }
+            p.put_policy(policy.clone());
+            Ok(policy)
+        })
+        .await
+        .map_err(|e| match e {
+            okerr::EditError::Edit(e) => e,
+            okerr::EditError::Storage(e) => e.into(),
+            // Deleted meanwhile.
+            _ => Error::not_found("Not Found\n"),
+        })?;
+    pretty(&policy_json(&saved))
+}
+
+/// A schedule sent in a field, parsed; `None` when the field was not sent.
+fn schedule(what: &str, text: Option<String>) -> Result<Option<okerr::RetrySchedule>, Error> {
+    text.map(|t| {
+        okerr::RetrySchedule::parse(&t).map_err(|e| Error::bad_request(format!("{what}: {e}\n")))
+    })
+    .transpose()
+}
+
+fn no_policy(textid: &str, name: &str) -> Error {
+    Error::not_found(format!("Project {textid} has no policy {name}\n"))
+}
+
+fn policy_json(p: &okerr::Policy) -> Value {
+    json!({
+        "name": p.name.as_str(),
+        "period": p.period.to_string(),
+        "patience": p.patience.to_string(),
+        "retry_schedule": p.retry_schedule.to_string(),
+        "recovery_retry_schedule": p.recovery_retry_schedule.to_string(),
+    })
+}
+
 /// `GET /api/ip`: the caller's address as this server sees it.
 pub(crate) async fn ip(ClientIp(ip): ClientIp) -> Response {
     text(StatusCode::OK, format!("{ip}\n"))

@@ -204,6 +204,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/delete/{textid}/{*name}", any(api::delete))
         .route("/api/noflap/{textid}/{*name}", post(api::noflap))
         .route("/api/checkmethods", get(api::checkmethods))
+        .route(
+            "/api/policy/{textid}/{name}",
+            get(api::policy).post(api::set_policy),
+        )
         .route("/api/outbox/{textid}", get(api::outbox))
         .route("/api/ip", get(api::ip))
         .route("/healthz", get(api::health))

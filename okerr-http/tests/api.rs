@@ -658,3 +658,68 @@ async fn filters_without_conditions_list_everything() {
         assert_eq!(answer.pair(), (200, "a\nb\n"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn policy_retry_schedules_are_read_and_set() {
+    let w = api_world().await;
+    let schedule = |s: &str| okerr::RetrySchedule::parse(s).unwrap().to_string();
+    let answer = w.api_get("/api/policy/p1/Default", API_KEY).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["name"], "Default");
+    assert_eq!(json["retry_schedule"], "");
+    assert!(json.get("secret").is_none(), "{json}");
+
+    // Refused at once with okerr's text, and nothing changes.
+    let before = w.snapshot();
+    let bad = okerr::RetrySchedule::parse("soon").unwrap_err().to_string();
+    let answer = w
+        .api_post(
+            "/api/policy/p1/Default",
+            API_KEY,
+            "retry_schedule=30s+5m&recovery_retry_schedule=soon",
+        )
+        .await;
+    assert_eq!(
+        answer.pair(),
+        (400, format!("recovery retry schedule: {bad}\n").as_str())
+    );
+    let answer = w
+        .api_post("/api/policy/p1/Nope", API_KEY, "retry_schedule=30s")
+        .await;
+    assert_eq!(answer.pair(), (404, "Project p1 has no policy Nope\n"));
+    let answer = w
+        .api_post("/api/policy/p1/Default", "WRONGKEY", "retry_schedule=30s")
+        .await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(w.snapshot(), before);
+
+    // Set: only the fields sent change.
+    let answer = w
+        .api_post("/api/policy/p1/Default", API_KEY, "retry_schedule=30s+5m")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["retry_schedule"], schedule("30s 5m"));
+    assert_eq!(json["recovery_retry_schedule"], "");
+    let answer = w
+        .api_post(
+            "/api/policy/p1/Default",
+            API_KEY,
+            "recovery_retry_schedule=1m",
+        )
+        .await;
+    let json: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["retry_schedule"], schedule("30s 5m"));
+    assert_eq!(json["recovery_retry_schedule"], schedule("1m"));
+    let stored = w
+        .engine
+        .storage()
+        .project_by_textid("p1")
+        .await
+        .unwrap()
+        .unwrap();
+    let policy = stored.policy("Default").unwrap();
+    assert_eq!(policy.retry_schedule.to_string(), schedule("30s 5m"));
+    assert_eq!(policy.recovery_retry_schedule.to_string(), schedule("1m"));
+}
