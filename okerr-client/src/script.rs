@@ -189,7 +189,8 @@ impl Script {
     ///
     /// # Errors
     /// [`ScriptError::Runtime`] when an instruction cannot work on its argument or data
-    /// (`INT` of a word, `FIRST x`, a bad `SET`, `METHOD` with unbalanced quotes, …).
+    /// (`INT` of a word, `FIRST x`, a bad `SET`, `METHOD` with unbalanced quotes, …), or
+    /// when the script runs more than [`MAX_STEPS`] instructions (nested `FORK`s multiply).
     pub fn evaluate(
         &self,
         name: Option<&str>,
@@ -199,6 +200,7 @@ impl Script {
             vars: BTreeMap::new(),
             probes,
             out: Evaluation::default(),
+            steps: 0,
         };
         let seq = Seq {
             name: name.map(str::to_owned),
@@ -225,7 +227,14 @@ struct Run<'a> {
     vars: BTreeMap<String, Value>,
     probes: &'a dyn Probes,
     out: Evaluation,
+    /// Instructions run so far, over every fork.
+    steps: usize,
 }
+
+/// The most instructions one evaluation runs, over all its forks: a `FORK` runs the rest of
+/// the script once per element, so a few nested ones over long lists (or the characters of
+/// a string) would run for ever. Real scripts run tens to thousands.
+pub const MAX_STEPS: usize = 100_000;
 
 /// An instruction's arguments after substitution; the rest-of-line one has the key "".
 struct Args(Vec<(&'static str, String)>);
@@ -260,6 +269,13 @@ impl Run<'_> {
         mut data: Value,
     ) -> Result<(), ScriptError> {
         for (i, instr) in instrs.iter().enumerate() {
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
+                return Err(runtime(
+                    instr.name,
+                    format!("the script ran more than {MAX_STEPS} instructions"),
+                ));
+            }
             let lookup = self.lookup_table(&seq, &data);
             let args = Args(
                 instr

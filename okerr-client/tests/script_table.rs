@@ -457,3 +457,27 @@ fn bad_scripts_are_errors() {
     assert!(run(&["UPTIME", "LEN"]).is_err_and(|e| e.starts_with("LEN: no length")));
     assert!(run(&["DF path=relative"]).is_err_and(|e| e.starts_with("DF: no mounted")));
 }
+
+/// Nested `FORK`s over the characters of a string multiply (ten of ten characters would be
+/// ten billion runs): past `MAX_STEPS` instructions the evaluation stops with an error
+/// (found by the `client_script` fuzz target, which timed out).
+#[test]
+fn nested_forks_are_bounded() {
+    let mut script = vec!["STR abcdefghij"];
+    for _ in 0..10 {
+        script.extend(["FORK", "SAVE", "STR abcdefghij"]);
+    }
+    let err = bodies(Some("n"), &script)
+        .expect_err("ten nested forks are refused")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "ran more than {} instructions",
+            okerr_client::script::MAX_STEPS
+        )),
+        "{err}"
+    );
+    // One FORK over ten characters is well inside the bound.
+    let ten = bodies(Some("n"), &["STR abcdefghij", "FORK", "SAVE", "OK"]).expect("one fork runs");
+    assert_eq!(ten.len(), 10);
+}

@@ -102,6 +102,7 @@ impl LogicArgs {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NumericalArgs {
     /// The last value received (good or bad).
+    #[serde(with = "float_json")]
     pub current: Option<f64>,
     /// ERR when the value is below.
     pub minlim: Option<Limit>,
@@ -111,6 +112,38 @@ pub struct NumericalArgs {
     pub diffmin: Option<DiffLimit>,
     /// ERR when the change from `current` is above.
     pub diffmax: Option<DiffLimit>,
+}
+
+/// An optional float in JSON: a number, or okerr's text (`inf`, `-inf`, `nan`) for what
+/// JSON has no number for (serde_json writes those as `null`, which reads back as no value:
+/// a learned `inf` was lost; found by the `method_line` fuzz target).
+mod float_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) if x.is_finite() => s.serialize_some(x),
+            Some(x) => s.serialize_some(&crate::pyfmt::float_repr(*x)),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<Repr>::deserialize(d)? {
+            None => Ok(None),
+            Some(Repr::Number(x)) => Ok(Some(x)),
+            Some(Repr::Text(t)) => crate::pyfmt::parse_float(&t)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a float: {t:?}"))),
+        }
+    }
 }
 
 /// Arguments of the `string` method.
@@ -827,6 +860,18 @@ mod tests {
         let back: CheckMethod = serde_json::from_str(&json).expect("and reads back");
         assert_eq!(back.args()["current"], "1000000375737276.5");
         assert_eq!(back.args(), m.args());
+        // JSON has no infinity: kept as okerr's text, not lost as null.
+        for (line, shown) in [
+            ("numerical|current=003800E0037573727615", "inf"),
+            ("numerical|current=-1e999", "-inf"),
+            ("numerical|current=nan", "nan"),
+        ] {
+            let (m, _) = CheckMethod::parse_line(line).expect("a valid line");
+            assert_eq!(m.args()["current"], shown);
+            let json = serde_json::to_string(&m).expect("a method serializes");
+            let back: CheckMethod = serde_json::from_str(&json).expect("and reads back");
+            assert_eq!(back.args()["current"], shown, "{json}");
+        }
     }
 
     fn numerical(line: &str) -> CheckMethod {
