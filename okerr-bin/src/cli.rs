@@ -148,12 +148,17 @@ pub(crate) struct ServeArgs {
     /// [default: 24h].
     #[arg(long, env = "OKERR_DEAD_LETTER_AFTER", value_name = "D")]
     pub(crate) dead_letter_after: Option<okerr::Interval>,
+    /// How many batches of updates may be being stored while the next is read and decided
+    /// [default: 0 on SQLite, one batch at a time; 4 on PostgreSQL, whose commits in
+    /// flight share WAL flushes].
+    #[arg(long, env = "OKERR_UPDATE_PIPELINE", value_name = "N")]
+    pub(crate) update_pipeline: Option<usize>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
     /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
     /// shutdown_grace, storage_timeout, max_indicators, autocreate_burst,
     /// autocreate_per_minute, outbound_networks, log_lines, log_max_age, outbox_max_age,
-    /// dead_letter_after.
+    /// dead_letter_after, update_pipeline.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,

@@ -38,6 +38,7 @@ struct FileConfig {
     body_timeout: Option<Interval>,
     idle_timeout: Option<Interval>,
     max_connections: Option<usize>,
+    update_pipeline: Option<usize>,
     shutdown_grace: Option<Interval>,
     storage_timeout: Option<Interval>,
     max_indicators: Option<u32>,
@@ -169,6 +170,13 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         settings,
         batch_delay: batch_delay.to_chrono(),
         retention,
+        update_pipeline: args.update_pipeline.or(file.update_pipeline).unwrap_or(
+            if store::is_single_node(database) {
+                SQLITE_PIPELINE
+            } else {
+                POSTGRES_PIPELINE
+            },
+        ),
         ..EngineConfig::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -292,6 +300,15 @@ fn server_config(args: &ServeArgs, file: &FileConfig) -> okerr_http::ServerConfi
     }
     server
 }
+
+/// Batches of updates stored at once on SQLite: one writer, so a batch is best decided
+/// after the one before is stored (the next one gathers meanwhile and is the larger for
+/// it). Measured in docs/benchmarks.md, "The update pipeline".
+const SQLITE_PIPELINE: usize = 0;
+
+/// Batches of updates stored at once on PostgreSQL: each waits for its WAL flush, and
+/// commits in flight together share one.
+const POSTGRES_PIPELINE: usize = 4;
 
 /// Connections the kernel completes and queues before the server accepts them. tokio's
 /// default (1,024) overflows when thousands of cron jobs connect in the same second: the

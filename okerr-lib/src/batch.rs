@@ -26,8 +26,14 @@
 //! - A commit that meets a newer version (another node or worker wrote the indicator) is
 //!   decided again in the next batch, up to
 //!   [`EngineConfig::max_conflict_retries`](crate::EngineConfig::max_conflict_retries).
+//! - A worker reads and decides its next batch while the previous one is being stored
+//!   ([`EngineConfig::update_pipeline`](crate::EngineConfig::update_pipeline) batches may
+//!   be stored at once). The next batch leaves alone the indicators of the batches being
+//!   stored, and new indicators of a project they create indicators in (the limit counts
+//!   them): those wait for the batch after. So each indicator has at most one commit in
+//!   flight, and a batch is decided on what the one before it stored.
 //! - Several workers ([`EngineConfig::update_workers`](crate::EngineConfig::update_workers))
-//!   share the queue: one reads and decides while another commits.
+//!   share the queue.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -193,21 +199,65 @@ pub(crate) fn lost_reply() -> StorageError {
     )
 }
 
+/// The commit of a worker's previous batch, stored while the worker prepares the next.
+struct Committing {
+    /// What the next batch must leave alone until it is stored.
+    busy: Busy,
+    /// The commit, answering its callers; gives back the jobs to try again.
+    task: tokio::task::JoinHandle<Vec<Job>>,
+}
+
+/// What a batch being committed holds: its indicators, and the projects it creates
+/// indicators in (whose count the next batch cannot know before it is stored).
+#[derive(Debug, Default)]
+struct Busy {
+    keys: HashSet<Key>,
+    creating: HashSet<ProjectId>,
+}
+
+/// What woke a worker that had nothing to do.
+enum Woken {
+    Job(Option<Job>),
+    Committed(Vec<Job>),
+}
+
 async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
     let mut deferred: VecDeque<Job> = VecDeque::new();
+    // The batches being stored, oldest first.
+    let mut committing: VecDeque<Committing> = VecDeque::new();
     loop {
         let mut batch: Vec<Job> = deferred.drain(..).collect();
-        let max = match engine.upgrade() {
-            Some(engine) => engine.config.update_batch.max(1),
+        let (max, depth) = match engine.upgrade() {
+            Some(engine) => (
+                engine.config.update_batch.max(1),
+                engine.config.update_pipeline,
+            ),
             None => return,
         };
         // A worker with jobs of its own to redo only takes what is waiting: another worker
         // may hold the queue while it waits for new jobs.
         let queue = if batch.is_empty() {
             let mut queue = jobs.lock().await;
-            match queue.recv().await {
-                Some(job) => batch.push(job),
-                None => return,
+            let woken = match committing.front_mut() {
+                Some(c) => tokio::select! {
+                    job = queue.recv() => Woken::Job(job),
+                    retry = &mut c.task => Woken::Committed(retry.unwrap_or_default()),
+                },
+                None => Woken::Job(queue.recv().await),
+            };
+            match woken {
+                Woken::Job(Some(job)) => batch.push(job),
+                Woken::Job(None) => {
+                    for c in committing {
+                        let _ = c.task.await;
+                    }
+                    return;
+                }
+                Woken::Committed(retry) => {
+                    committing.pop_front();
+                    deferred.extend(retry);
+                    continue;
+                }
             }
             // Let the callers that are about to send join this batch.
             tokio::task::yield_now().await;
@@ -230,7 +280,38 @@ async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        deferred.extend(run(&engine, batch).await);
+        if depth == 0 {
+            for c in committing.drain(..) {
+                deferred.extend(c.task.await.unwrap_or_default());
+            }
+        }
+        // This batch is read and decided while the previous ones are stored, leaving alone
+        // what they hold.
+        let mut busy = Busy::default();
+        for c in &committing {
+            busy.keys.extend(c.busy.keys.iter().cloned());
+            busy.creating.extend(c.busy.creating.iter().copied());
+        }
+        let (prepared, retry) = prepare(&engine, batch, &busy).await;
+        deferred.extend(retry);
+        let Some(prepared) = prepared else {
+            // What is left may wait for the oldest batch being stored.
+            if !deferred.is_empty()
+                && let Some(c) = committing.pop_front()
+            {
+                deferred.extend(c.task.await.unwrap_or_default());
+            }
+            continue;
+        };
+        while committing.len() >= depth.max(1) {
+            if let Some(c) = committing.pop_front() {
+                deferred.extend(c.task.await.unwrap_or_default());
+            }
+        }
+        committing.push_back(Committing {
+            busy: prepared.busy(),
+            task: tokio::spawn(commit(engine, prepared)),
+        });
     }
 }
 
@@ -254,8 +335,37 @@ struct Decided {
     keys: Vec<Key>,
 }
 
-/// Reads, decides and commits one batch; returns the jobs to try again in the next.
-async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
+/// A job waiting for its commit: what it will answer, the projects and indicators it names.
+type Waiting = (Job, Vec<Planned>, Vec<ProjectId>, Vec<Key>);
+
+/// A batch read and decided, to commit.
+struct Prepared {
+    /// One group of commits per job, stored all or none.
+    groups: Vec<Vec<Commit>>,
+    /// Each job with its answers and the projects and indicators it names.
+    waiting: Vec<Waiting>,
+    /// The time the batch was decided at.
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Prepared {
+    fn busy(&self) -> Busy {
+        let mut busy = Busy::default();
+        for (_, _, _, keys) in &self.waiting {
+            busy.keys.extend(keys.iter().cloned());
+        }
+        for commit in self.groups.iter().flatten() {
+            if commit.indicator.version == 0 {
+                busy.creating.insert(commit.indicator.project);
+            }
+        }
+        busy
+    }
+}
+
+/// Reads and decides one batch, leaving alone what `busy` holds: returns what to commit,
+/// and the jobs to try again in the next batch. Jobs with nothing to store are answered.
+async fn prepare(engine: &Inner, batch: Vec<Job>, busy: &Busy) -> (Option<Prepared>, Vec<Job>) {
     let mut retry = Vec::new();
     let storage = &engine.storage;
 
@@ -295,7 +405,12 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
         stored.remove(key);
     }
     let cached_keys: HashSet<Key> = stored.keys().cloned().collect();
-    match storage.indicators_by_name(&missing).await {
+    let found = if missing.is_empty() {
+        Ok(Vec::new())
+    } else {
+        storage.indicators_by_name(&missing).await
+    };
+    match found {
         Ok(found) => stored.extend(
             found
                 .into_iter()
@@ -306,7 +421,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
             for (job, _, _, _) in jobs {
                 job.refuse(0, UpdateError::Storage(shared(&e)));
             }
-            return retry;
+            return (None, retry);
         }
     }
 
@@ -316,7 +431,18 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
     let mut counts: HashMap<ProjectId, u64> = HashMap::new();
     let mut decided = Vec::new();
     'jobs: for (mut job, projects, cached, job_keys) in jobs {
-        if job_keys.iter().flatten().any(|k| taken.contains(k)) {
+        // An indicator already in this batch, or in the one being stored, and a new
+        // indicator in a project the batch being stored creates some in (the limit counts
+        // them), wait for the next batch.
+        let creates_beside = job_keys.iter().zip(&projects).any(|(k, p)| {
+            busy.creating.contains(&p.id) && k.as_ref().is_none_or(|k| !stored.contains_key(k))
+        });
+        if creates_beside
+            || job_keys
+                .iter()
+                .flatten()
+                .any(|k| taken.contains(k) || busy.keys.contains(k))
+        {
             retry.push(job);
             continue;
         }
@@ -415,7 +541,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
             .collect()));
     }
     if decided.is_empty() {
-        return retry;
+        return (None, retry);
     }
     let mut groups = Vec::with_capacity(decided.len());
     let mut waiting = Vec::with_capacity(decided.len());
@@ -423,6 +549,26 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
         groups.push(d.commits);
         waiting.push((d.job, d.planned, d.projects, d.keys));
     }
+    (
+        Some(Prepared {
+            groups,
+            waiting,
+            now,
+        }),
+        retry,
+    )
+}
+
+/// Commits a prepared batch and answers its callers; returns the jobs to try again.
+async fn commit(engine: Arc<Inner>, prepared: Prepared) -> Vec<Job> {
+    let Prepared {
+        groups,
+        waiting,
+        now,
+    } = prepared;
+    let engine = &*engine;
+    let storage = &engine.storage;
+    let mut retry = Vec::new();
     let releases: Vec<_> = groups
         .iter()
         .map(|g| {

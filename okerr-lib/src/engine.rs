@@ -40,6 +40,13 @@ pub struct EngineConfig {
     /// backends: while its batch commits, the next updates gather for the next batch, so
     /// the batch size follows the load. More workers commit smaller batches side by side.
     pub update_workers: usize,
+    /// How many batches of updates may be being stored while the next is read and
+    /// decided. 0 (the default): one batch at a time, while it is stored the next gathers
+    /// (best for SQLite's one writer). 1: the next batch is decided while one is stored,
+    /// and stored after it. More: as many commits side by side (on PostgreSQL each waits
+    /// for a WAL flush, which commits in flight share; `okerr serve` takes 4 there). Each
+    /// indicator has at most one commit in flight whatever the depth.
+    pub update_pipeline: usize,
     /// The most indicators the update path keeps in memory, as it last committed them, so
     /// that an update of a known indicator reads nothing (commits check the version, so a
     /// copy another writer made stale is read again). 0 caches none. About half a
@@ -79,6 +86,7 @@ impl Default for EngineConfig {
             batch: 500,
             update_batch: 512,
             update_workers: 1,
+            update_pipeline: 0,
             cached_indicators: 100_000,
             lease: TimeDelta::seconds(10),
             delivery_timeout: TimeDelta::seconds(60),
