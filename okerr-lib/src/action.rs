@@ -247,7 +247,7 @@ fn apply(
         }
         Action::SetStatus(status) => {
             if !ind.disabled {
-                ind.register_result(*status, actor, actor, timing, now, fx);
+                ind.register_result(*status, actor, actor, &policy, timing, false, now, fx);
             }
         }
         Action::Policy(name) => {
@@ -267,7 +267,7 @@ fn apply(
         }
         Action::Method(codename) => {
             let was_passive = ind.method.is_passive();
-            ind.method = CheckMethod::with_defaults(codename)?;
+            ind.method = CheckMethod::with_defaults_allowing(codename, settings.active_checks)?;
             ind.dead = false;
             ind.retry = 0;
             if !ind.method.is_passive() {
@@ -375,7 +375,9 @@ pub fn decide_expiry(
         Status::Err,
         EXPIRY_DETAILS,
         SCHEDULER_SOURCE,
+        &policy,
         timing,
+        false,
         now,
         &mut fx,
     );

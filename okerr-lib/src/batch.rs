@@ -467,7 +467,7 @@ async fn run(engine: &Inner, batch: Vec<Job>) -> Vec<Job> {
                 for ind in stored {
                     // A change of status (or a new indicator) is what logic indicators
                     // of the project may read.
-                    if !ind.method.is_passive() {
+                    if ind.method.is_logic() {
                         engine.has_logic(ind.project);
                     }
                     if ind.changed == now || ind.version == 1 {
