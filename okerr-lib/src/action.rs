@@ -357,14 +357,15 @@ pub fn decide_create(
 
 /// Decides the expiry of an indicator whose deadline passed (spec §7.4): ERR
 /// `No heartbeat`, marked dead. `None` when it is not due at `now` (it was updated, or
-/// is disabled, dead or has a problem).
+/// is disabled, dead or has a problem), or is not passive (logic and active indicators are
+/// evaluated and checked instead).
 pub fn decide_expiry(
     project: &Project,
     indicator: &Indicator,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Option<Commit> {
-    if indicator.due_at().is_none_or(|due| due > now) {
+    if !indicator.method.is_passive() || indicator.due_at().is_none_or(|due| due > now) {
         return None;
     }
     let policy = project.policy_or_default(indicator.policy.as_str());
