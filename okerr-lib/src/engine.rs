@@ -232,8 +232,9 @@ impl Engine {
         mut config: EngineConfig,
         sensor: Option<Arc<dyn Sensor>>,
     ) -> Self {
-        // Active methods can be given to indicators exactly when they are run.
-        config.settings.active_checks = sensor.is_some();
+        // Active methods can be given to indicators when they are run (or when the
+        // configuration says another node runs them).
+        config.settings.active_checks |= sensor.is_some();
         let checks = sensor.map(|s| checks::Checks::new(s, config.check_concurrency));
         let indicators = batch::IndicatorCache::new(config.cached_indicators);
         Engine {

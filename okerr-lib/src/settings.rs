@@ -21,8 +21,9 @@ pub struct Settings {
     /// How fast updates may create indicators in one project; `None`: as fast as they come.
     pub autocreate_rate: Option<AutocreateRate>,
     /// Whether users may give indicators an active method (`httpstatus`, `sslcert`, …):
-    /// the engine sets it when it has a [`Sensor`](crate::Sensor) to run them. A method
-    /// line of `/update` never creates one (see `CheckMethod::parse_line`).
+    /// the engine sets it when it has a [`Sensor`](crate::Sensor) to run them; set it
+    /// for an engine that only writes for a server that runs them (an admin command). A
+    /// method line of `/update` never creates one (see `CheckMethod::parse_line`).
     pub active_checks: bool,
 }
 
