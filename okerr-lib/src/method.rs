@@ -15,10 +15,10 @@ use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows that cannot be created here yet: the active checks
-/// (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments) until
-/// the server schedules them. Autocreate with one of them is refused with
-/// `Method '{c}' is disabled`.
+/// The codenames of okerr's active checks (crate `okerr-checks` runs them through the
+/// engine's [`Sensor`](crate::Sensor); [`MethodKind::Active`] holds their arguments).
+/// Users make them ([`CheckMethod::with_defaults_allowing`]); a method line of `/update`
+/// naming one is refused with `Method '{c}' is disabled`.
 pub const ACTIVE_METHODS: [&str; 10] = [
     "sslcert",
     "ping",
@@ -58,9 +58,11 @@ pub enum MethodKind {
     /// An expression over the project's indicators, evaluated by the server
     /// (`crate::logic`).
     Logic(LogicArgs),
-    /// An active check with its arguments. Made only by [`CheckMethod::active`] until the
-    /// server schedules active checks: a method line or `api/create` naming one is still
-    /// refused (`Method '{c}' is disabled`). Pushed values are ignored.
+    /// An active check with its arguments, run by the engine's sensor every period
+    /// (`crate::sensor`). Made by [`CheckMethod::active`] and
+    /// [`CheckMethod::with_defaults_allowing`]; a method line of `/update` naming one is
+    /// refused (`Method '{c}' is disabled`). Pushed values are refused
+    /// (`ERROR:BAD_METHOD`).
     Active(ActiveArgs),
 }
 
