@@ -270,6 +270,10 @@ fn apply(
             ind.method = CheckMethod::with_defaults_allowing(codename, settings.active_checks)?;
             ind.dead = false;
             ind.retry = 0;
+            if ind.method.is_active() {
+                // The details were the old method's; the first check's come next.
+                ind.details.clear();
+            }
             if !ind.method.is_passive() {
                 // okerr retests an active indicator whose method changed.
                 ind.retest_now(now);

@@ -120,9 +120,10 @@ impl<T: Sensor + ?Sized> Sensor for std::sync::Arc<T> {
 /// (none for quick indicators), then the problem flag when the result says so, the
 /// result's alerts raised as okerr's alerts, and the learned arguments (`set_args`) stored
 /// back. A quick indicator (raw policy period ≤ 10 s) whose status, arguments and alerts
-/// stay the same within [`QUICK_THROTTLE`] of its last report only moves its schedule:
-/// no log line, `updated` unchanged (okerr's quick sensors report a change at once, else
-/// every 300 s).
+/// stay the same within [`QUICK_THROTTLE`] of its last report only moves its schedule and
+/// refreshes its details: no log line, `updated` unchanged (okerr's quick sensors report a
+/// change at once, else every 300 s). Its first check (no details yet: a new method
+/// starts without) always reports.
 ///
 /// `None` when it is not an active indicator, is disabled, has a problem or is dead, or
 /// is not due at `now`.
@@ -153,6 +154,7 @@ pub fn decide_check(
         && !result.problem
         && result.alerts.is_empty()
         && learned == *args
+        && !ind.details.is_empty()
         && now - ind.updated < QUICK_THROTTLE;
     if quiet {
         ind.details = crate::pyfmt::truncate_details(&result.details);

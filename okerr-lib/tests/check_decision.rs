@@ -185,15 +185,24 @@ fn a_quick_indicator_never_retries_and_reports_every_300_s() {
     let p = project(5, "10s 20s", "10s");
     let ind = site(&p, ActiveMethod::TcpPort, &[("port", "22")]);
     let ok = CheckResult::ok("Connected to 127.0.0.1:22");
-    let (ind, log) = decide(&p, &ind, &ok, t0() + TimeDelta::seconds(1));
-    // Its creation counts as its last report: this confirmation is quiet.
-    assert!(log.is_empty(), "{log:?}");
+    // The first check (no details yet) reports.
+    let (ind, log) = decide(&p, &ind, &ok, t0());
+    assert_eq!(
+        log,
+        ["okerr-process: confirmed OK: Connected to 127.0.0.1:22"]
+    );
     assert_eq!(
         ind.scheduled,
-        Some(t0() + TimeDelta::seconds(6)),
+        Some(t0() + TimeDelta::seconds(5)),
         "checked every 5 s"
     );
-    assert_eq!(ind.updated, t0());
+    // The next ones within 300 s only move the schedule and refresh the details.
+    let other = CheckResult::ok("Connected to 127.0.0.1:22 again");
+    let (ind, log) = decide(&p, &ind, &other, t0() + TimeDelta::seconds(5));
+    assert!(log.is_empty(), "{log:?}");
+    assert_eq!(ind.updated, t0(), "the last report");
+    assert_eq!(ind.details, "Connected to 127.0.0.1:22 again");
+    assert_eq!(ind.scheduled, Some(t0() + TimeDelta::seconds(10)));
     let (ind, log) = decide(&p, &ind, &ok, t0() + TimeDelta::seconds(300));
     assert_eq!(
         log,
