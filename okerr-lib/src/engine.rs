@@ -753,7 +753,9 @@ impl Engine {
             .collect())
     }
 
-    /// One pass of the scheduler: expire what is due, deliver one claim of released
+    /// One pass of the scheduler: expire and evaluate what is due, start the due active
+    /// checks (they run and are committed after the pass returns: see
+    /// [`checks_settled`](Engine::checks_settled)), deliver one claim of released
     /// notifications (at most `batch`), and prune when `retention.prune_every` has passed
     /// since the last prune (or a backlog is left). Delivery is bounded so that a burst of
     /// alerts (or a slow notifier) holds up the expiry of others by one notifier batch at
