@@ -52,6 +52,8 @@ enum Start {
 
 struct Report {
     checks: u64,
+    /// Results that were not `confirmed OK` (a failed check).
+    failed: u64,
     missed: usize,
     /// The first check of each indicator, from when it was planned (or the engine
     /// started, if later).
@@ -141,6 +143,7 @@ async fn run(n: usize, period: i64, run_for: Duration, start: Start) -> Result<R
     let mut first_h = Histogram::<u64>::new(3)?;
     let mut then = Histogram::<u64>::new(3)?;
     let mut checks = 0;
+    let mut failed = 0;
     let mut missed = 0;
     let p = TimeDelta::seconds(period);
     for (name, first) in &planned {
@@ -149,7 +152,12 @@ async fn run(n: usize, period: i64, run_for: Duration, start: Start) -> Result<R
             .await?
             .into_iter()
             .filter(|l| l.kind == LogKind::Update)
-            .map(|l| l.time)
+            .map(|l| {
+                if !l.message.starts_with("okerr-process: confirmed OK") {
+                    failed += 1;
+                }
+                l.time
+            })
             .collect();
         lines.sort();
         let mut due = (*first).max(started);
@@ -170,6 +178,7 @@ async fn run(n: usize, period: i64, run_for: Duration, start: Start) -> Result<R
     }
     Ok(Report {
         checks,
+        failed,
         missed,
         first: first_h,
         then,
@@ -190,17 +199,18 @@ async fn main() -> Result<()> {
         EngineConfig::default().check_concurrency
     );
     println!(
-        "| start | checks | checks/s | which checks | lateness p50 | p90 | p99 | max | missed |"
+        "| start | checks | failed | checks/s | which checks | lateness p50 | p90 | p99 | max | missed |"
     );
-    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for (what, start) in [("spread", Start::Spread), ("burst", Start::Burst)] {
         let r = run(n, period, Duration::from_secs(run_s), start).await?;
         #[allow(clippy::cast_precision_loss)]
         let rate = r.checks as f64 / run_s as f64;
         for (which, h) in [("first", &r.first), ("later", &r.then)] {
             println!(
-                "| {what} | {} | {rate:.0} | {which} ({}) | {} ms | {} ms | {} ms | {} ms | {} |",
+                "| {what} | {} | {} | {rate:.0} | {which} ({}) | {} ms | {} ms | {} ms | {} ms | {} |",
                 r.checks,
+                r.failed,
                 h.len(),
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.9),
