@@ -878,10 +878,11 @@ impl Engine {
         let changes = self.inner.next_change_evaluation();
         let next = next.into_iter().chain(prune).chain(changes).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
-        if self.inner.notifier.is_none() {
+        if self.inner.notifier.is_none() && pause.is_zero() {
             // Released notifications wait for a notifier and keep the deadline in the past:
-            // look again at most once a second instead of spinning.
-            return pause.max(std::time::Duration::from_secs(1).min(max));
+            // look again at most once a second instead of spinning. (A deadline ahead is
+            // slept to exactly: a check due in 10 ms is not started a second late.)
+            return std::time::Duration::from_secs(1).min(max);
         }
         pause
     }
