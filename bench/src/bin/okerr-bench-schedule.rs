@@ -112,8 +112,7 @@ async fn run(n: usize, period: i64, run_for: Duration, start: Start) -> Result<R
         system_roots: false,
         ..CheckConfig::default()
     })?;
-    // A notifier, as `okerr serve` has: without one the run loop looks at storage at most
-    // once a second.
+    // A notifier, as `okerr serve` has (the runs in docs/benchmarks.md were made so).
     let engine = Engine::builder(storage.clone(), Arc::new(SystemClock))
         .notifier(Arc::new(okerr::testing::RecordingNotifier::new()))
         .config(EngineConfig {
