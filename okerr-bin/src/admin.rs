@@ -246,13 +246,12 @@ fn show_policy(p: &Policy) -> String {
 }
 
 /// An engine on the database for commands that change indicators (only the engine
-/// writes them); it delivers nothing: the alerts wait in the outbox for the server.
+/// writes them); it delivers nothing: the alerts wait in the outbox for the server, and
+/// it checks nothing, but may make active indicators (`okerr serve` runs them).
 fn engine_of(storage: &Arc<dyn Storage>) -> okerr::Engine {
-    okerr::Engine::without_notifier(
-        storage.clone(),
-        Arc::new(okerr::SystemClock),
-        okerr::EngineConfig::default(),
-    )
+    let mut config = okerr::EngineConfig::default();
+    config.settings.active_checks = true;
+    okerr::Engine::without_notifier(storage.clone(), Arc::new(okerr::SystemClock), config)
 }
 
 pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(), Error> {
@@ -299,6 +298,37 @@ pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(
                     eprintln!("okerr: warning: {w}");
                 }
             }
+            println!("{}", stored.name);
+        }
+        IndicatorCommand::Active {
+            textid,
+            name,
+            method,
+            args,
+        } => {
+            let project = project_of(&storage, &textid).await?;
+            let parsed = IndicatorName::parse(&name).map_err(usage)?;
+            if okerr::ActiveMethod::from_codename(&method).is_none() {
+                return Err(usage(format!("'{method}' is not an active method")));
+            }
+            let mut actions = vec![Action::Method(method)];
+            for a in &args {
+                let (k, v) = a
+                    .split_once('=')
+                    .ok_or_else(|| usage(format!("'{a}' is not ARG=VALUE")))?;
+                actions.push(Action::Arg(k.to_owned(), v.to_owned()));
+            }
+            actions.push(Action::Maintenance(false));
+            if storage.indicator(project.id, &parsed).await?.is_none() {
+                engine
+                    .create_indicator(&textid, &name, "admin", "cli")
+                    .await
+                    .map_err(action)?;
+            }
+            let stored = engine
+                .act_all(&textid, &parsed, &actions, "admin")
+                .await
+                .map_err(action)?;
             println!("{}", stored.name);
         }
         IndicatorCommand::Noflap {

@@ -40,7 +40,8 @@ pub(crate) enum Command {
     /// Add people to a project.
     #[command(subcommand)]
     Member(MemberCommand),
-    /// Set up indicators the server evaluates (logic) and okerr's no-flap pair.
+    /// Set up indicators the server evaluates (logic) or checks (active), and okerr's
+    /// no-flap pair.
     #[command(subcommand)]
     Indicator(IndicatorCommand),
     /// Run an okerrclient script and send its update (`-s 'NAME test:apache2' OK`).
@@ -135,6 +136,13 @@ pub(crate) struct ServeArgs {
     /// for strangers sets `public`) [default: 0.0.0.0/0 and ::/0, every address].
     #[arg(long = "outbound-network", value_name = "public|CIDR")]
     pub(crate) outbound_networks: Vec<okerr::OutboundNet>,
+    /// How many active checks (httpstatus, sslcert, …) run at once [default: 64].
+    #[arg(long, env = "OKERR_CHECK_CONCURRENCY", value_name = "N")]
+    pub(crate) check_concurrency: Option<usize>,
+    /// The hard bound on one active check, after which it is ERR `Check did not finish
+    /// in {n} s` [default: 20s].
+    #[arg(long, env = "OKERR_CHECK_TIMEOUT", value_name = "D")]
+    pub(crate) check_timeout: Option<okerr::Interval>,
     /// The newest log lines kept per indicator [default: 1000].
     #[arg(long, env = "OKERR_LOG_LINES", value_name = "N")]
     pub(crate) log_lines: Option<u32>,
@@ -157,8 +165,8 @@ pub(crate) struct ServeArgs {
     /// min_period, min_patience, smtp_listen, mail_relay, mail_from, mail_batch_delay,
     /// summary_at, header_timeout, body_timeout, idle_timeout, max_connections,
     /// shutdown_grace, storage_timeout, max_indicators, autocreate_burst,
-    /// autocreate_per_minute, outbound_networks, log_lines, log_max_age, outbox_max_age,
-    /// dead_letter_after, update_pipeline.
+    /// autocreate_per_minute, outbound_networks, check_concurrency, check_timeout,
+    /// log_lines, log_max_age, outbox_max_age, dead_letter_after, update_pipeline.
     /// Options and environment win over it.
     #[arg(long, env = "OKERR_CONFIG")]
     pub(crate) config: Option<PathBuf>,
@@ -271,6 +279,18 @@ pub(crate) enum IndicatorCommand {
         /// Names or subscripts created as 0 when missing (`tags['OK:db']`).
         #[arg(long, default_value = "")]
         init: String,
+    },
+    /// Make NAME an active check (created when missing) the server runs every period:
+    /// `okerr indicator active p1 site httpstatus url=https://example.com/`. Arguments as
+    /// `okerr check` takes them; the server checks it at once.
+    Active {
+        textid: String,
+        name: String,
+        /// The method: httpstatus, httpgrep, sha1static, sha1dynamic, sslcert, tcpport,
+        /// ping, dns, dnsbl, whois.
+        method: String,
+        /// ARG=VALUE, the method's arguments (`GET /api/checkmethods` lists them).
+        args: Vec<String>,
     },
     /// okerr's no-flap wizard: creates NAME-up, OK once NAME has been OK for okthr and
     /// while it has been ERR for less than errthr; prints its name.

@@ -45,6 +45,8 @@ struct FileConfig {
     autocreate_burst: Option<u32>,
     autocreate_per_minute: Option<u32>,
     outbound_networks: Option<okerr::OutboundNetworks>,
+    check_concurrency: Option<usize>,
+    check_timeout: Option<Interval>,
     log_lines: Option<u32>,
     log_max_age: Option<Interval>,
     outbox_max_age: Option<Interval>,
@@ -166,6 +168,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
             *slot = d.to_chrono();
         }
     }
+    let defaults = EngineConfig::default();
+    let check_timeout = args
+        .check_timeout
+        .or(file.check_timeout)
+        .map_or(defaults.check_timeout, |d| secs(&d));
     let config = EngineConfig {
         settings,
         batch_delay: batch_delay.to_chrono(),
@@ -177,8 +184,22 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
                 POSTGRES_PIPELINE
             },
         ),
-        ..EngineConfig::default()
+        check_concurrency: args
+            .check_concurrency
+            .or(file.check_concurrency)
+            .unwrap_or(defaults.check_concurrency)
+            .max(1),
+        check_timeout,
+        ..defaults
     };
+    // The active checks: the same outbound networks as webhooks, cut at the same bound
+    // by the checker and by the engine.
+    let checker = okerr_checks::Checker::new(okerr_checks::CheckConfig {
+        timeout: check_timeout,
+        outbound: outbound.clone(),
+        ..okerr_checks::CheckConfig::default()
+    })
+    .map_err(|e| Error::Usage(format!("active checks: {e}")))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let relay = args.mail_relay.or(file.mail_relay);
     let from = args.mail_from.or(file.mail_from);
@@ -192,7 +213,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
     let summary_at = args.summary_at.or(file.summary_at).unwrap_or_default();
     let summary =
         mail.map(|mail| DailySummary::new(mail, storage.clone(), clock.clone(), summary_at.time()));
-    let engine = Engine::with_config(storage.clone(), notifier, clock, config);
+    let engine = Engine::builder(storage.clone(), clock)
+        .notifier(notifier)
+        .config(config)
+        .sensor(Arc::new(checker))
+        .build();
     if store::is_single_node(database) {
         // Claims of a run that was killed: taken back now, not when their leases end.
         engine.take_back_claims().await?;

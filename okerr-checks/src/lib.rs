@@ -59,13 +59,12 @@ mod tcp;
 mod tls;
 mod whois;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use okerr::{ActiveArgs, ActiveMethod, OutboundNetworks, Status};
+use okerr::{ActiveArgs, ActiveMethod, OutboundNetworks};
 use rustls::pki_types::CertificateDer;
 
 pub use dns::DNSBL_ZONES;
@@ -74,57 +73,9 @@ pub use http::MAX_BODY;
 /// The version okerr's sensor reports in its User-Agent (`OkerrSensor/{version}`).
 pub const SENSOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What a check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckResult {
-    /// OK or ERR.
-    pub status: Status,
-    /// okerr's details text.
-    pub details: String,
-    /// Arguments learned, to store back (`hash`, `value`).
-    pub set_args: BTreeMap<String, String>,
-    /// Alerts to raise (`Page {url} changed hash from {old} to {new}`, `{old} > {new}`).
-    pub alerts: Vec<String>,
-    /// Whether the indicator should get its problem flag (the check cannot work as set,
-    /// e.g. an unknown DNS record type): okerr then stops checking it until a user clears it.
-    pub problem: bool,
-}
-
-impl CheckResult {
-    fn ok(details: impl Into<String>) -> Self {
-        CheckResult {
-            status: Status::Ok,
-            details: details.into(),
-            set_args: BTreeMap::new(),
-            alerts: Vec::new(),
-            problem: false,
-        }
-    }
-
-    fn err(details: impl Into<String>) -> Self {
-        CheckResult {
-            status: Status::Err,
-            ..CheckResult::ok(details)
-        }
-    }
-
-    fn problem(details: impl Into<String>) -> Self {
-        CheckResult {
-            problem: true,
-            ..CheckResult::err(details)
-        }
-    }
-
-    fn learn(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.set_args.insert(name.to_owned(), value.into());
-        self
-    }
-
-    fn alert(mut self, text: impl Into<String>) -> Self {
-        self.alerts.push(text.into());
-        self
-    }
-}
+/// What a check found: the type is okerr-lib's (`okerr::CheckResult`), which the engine
+/// decides on; re-exported here so that this crate's API stands alone.
+pub use okerr::CheckResult;
 
 /// Where DNS queries (the `dns` and `dnsbl` checks, and every host name the other checks
 /// connect to) are sent.
@@ -257,7 +208,7 @@ impl Checker {
         let bound = self.inner.config.timeout;
         match tokio::time::timeout(bound, self.run(args, now)).await {
             Ok(result) => result,
-            Err(_) => CheckResult::err(format!("Check did not finish in {} s", fmt_secs(bound))),
+            Err(_) => CheckResult::timed_out(bound),
         }
     }
 
@@ -278,13 +229,11 @@ impl Checker {
     }
 }
 
-/// `3` for 3 s, `0.5` for 500 ms.
-fn fmt_secs(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        (ms / 1000).to_string()
-    } else {
-        format!("{}", d.as_secs_f64())
+/// The engine's seam: the scheduler runs due checks through [`okerr::Sensor`].
+#[async_trait::async_trait]
+impl okerr::Sensor for Checker {
+    async fn check(&self, args: &ActiveArgs, now: DateTime<Utc>) -> CheckResult {
+        Checker::check(self, args, now).await
     }
 }
 
@@ -317,7 +266,5 @@ mod tests {
         assert_eq!(days_between(now, at(3, 12)), 2);
         assert_eq!(days_between(now, at(1, 11)), -1);
         assert_eq!(days_between(now, at(1, 12)), 0);
-        assert_eq!(fmt_secs(Duration::from_millis(500)), "0.5");
-        assert_eq!(fmt_secs(Duration::from_secs(3)), "3");
     }
 }

@@ -531,8 +531,8 @@ pub(crate) async fn delete(
 
 /// `GET /api/checkmethods`: okerr's table of methods (`okerr::METHODS`) as okerr writes it:
 /// by codename, each with its `name`, `remote` and `args` (`textname`, `desc`,
-/// `default`). Active methods are listed as okerr lists them, though creating one is
-/// still refused (`Method 'x' is disabled`) until the server schedules them.
+/// `default`). Active methods are listed as okerr lists them (a server without a sensor
+/// refuses to make them: `Method 'x' is disabled: this server runs no active checks`).
 pub(crate) async fn checkmethods() -> ApiResult {
     let mut methods = BTreeMap::new();
     for m in okerr::METHODS {

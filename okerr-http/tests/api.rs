@@ -356,7 +356,11 @@ async fn set_refuses_the_whole_request_on_a_bad_field() {
             404,
             "Unknown checkname with codename 'nope'\n",
         ),
-        ("checkmethod=sslcert", 404, "Method 'sslcert' is disabled\n"),
+        (
+            "checkmethod=sslcert",
+            404,
+            "Method 'sslcert' is disabled: this server runs no active checks\n",
+        ),
         (
             "name=renamed",
             400,

@@ -1051,3 +1051,87 @@ async fn a_logic_indicator_is_edited_on_its_page_with_warnings() {
     );
     assert!(page.body.contains("Evaluated next"));
 }
+
+/// A sensor that finds every site up.
+#[derive(Debug)]
+struct AllUp;
+
+#[async_trait::async_trait]
+impl okerr::Sensor for AllUp {
+    async fn check(
+        &self,
+        _args: &okerr::ActiveArgs,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> okerr::CheckResult {
+        okerr::CheckResult::ok("Got status code 200 OK as expected")
+    }
+}
+
+#[tokio::test]
+async fn an_active_indicator_is_made_on_its_page_and_shows_its_checks() {
+    let mut w = web_world().await;
+    w.engine = okerr::Engine::builder(w.storage.clone(), std::sync::Arc::new(w.clock.clone()))
+        .notifier(std::sync::Arc::new(w.notifier.clone()))
+        .sensor(std::sync::Arc::new(AllUp))
+        .build();
+    let mut b = Browser::new(&w);
+    b.sign_in("p1", API_KEY).await;
+    let page = b.get("/i/p1/other").await;
+    assert!(
+        page.body.contains(r#"<option value="sslcert">"#),
+        "the active methods are offered: {}",
+        page.body
+    );
+    let token = csrf(&page.body);
+    let answer = b
+        .post(
+            "/i/p1/other",
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "httpstatus"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let page = b.get("/i/p1/other").await;
+    assert!(
+        page.body
+            .contains(r#"<input type="text" name="url" value="https://okerr.com/">"#),
+        "its arguments: {}",
+        page.body
+    );
+    let answer = b
+        .post(
+            "/i/p1/other",
+            &[
+                ("csrf", &token),
+                ("action", "method"),
+                ("checkmethod", "httpstatus"),
+                ("url", "http://127.0.0.1:9/"),
+                ("status", "200"),
+                ("options", ""),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let ind = w.indicator("other").await.unwrap();
+    assert_eq!(ind.method.args()["url"], "http://127.0.0.1:9/");
+    assert_eq!(
+        ind.scheduled,
+        Some(okerr::Clock::now(&w.clock)),
+        "checked at once"
+    );
+    assert_eq!(w.engine.tick().await.unwrap().checks, 1);
+    w.engine.checks_settled().await;
+    let page = b.get("/i/p1/other").await;
+    for shown in [
+        "Last check",
+        "Checked next</th><td id=\"expires\">in 60m",
+        "Got status code 200 OK as expected",
+        "okerr-process: confirmed OK: Got status code 200 OK as expected",
+        "http://127.0.0.1:9/",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+}

@@ -247,7 +247,7 @@ fn apply(
         }
         Action::SetStatus(status) => {
             if !ind.disabled {
-                ind.register_result(*status, actor, actor, timing, now, fx);
+                ind.register_result(*status, actor, actor, &policy, timing, false, now, fx);
             }
         }
         Action::Policy(name) => {
@@ -267,9 +267,13 @@ fn apply(
         }
         Action::Method(codename) => {
             let was_passive = ind.method.is_passive();
-            ind.method = CheckMethod::with_defaults(codename)?;
+            ind.method = CheckMethod::with_defaults_allowing(codename, settings.active_checks)?;
             ind.dead = false;
             ind.retry = 0;
+            if ind.method.is_active() {
+                // The details were the old method's; the first check's come next.
+                ind.details.clear();
+            }
             if !ind.method.is_passive() {
                 // okerr retests an active indicator whose method changed.
                 ind.retest_now(now);
@@ -357,14 +361,15 @@ pub fn decide_create(
 
 /// Decides the expiry of an indicator whose deadline passed (spec §7.4): ERR
 /// `No heartbeat`, marked dead. `None` when it is not due at `now` (it was updated, or
-/// is disabled, dead or has a problem).
+/// is disabled, dead or has a problem), or is not passive (logic and active indicators are
+/// evaluated and checked instead).
 pub fn decide_expiry(
     project: &Project,
     indicator: &Indicator,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Option<Commit> {
-    if indicator.due_at().is_none_or(|due| due > now) {
+    if !indicator.method.is_passive() || indicator.due_at().is_none_or(|due| due > now) {
         return None;
     }
     let policy = project.policy_or_default(indicator.policy.as_str());
@@ -375,7 +380,9 @@ pub fn decide_expiry(
         Status::Err,
         EXPIRY_DETAILS,
         SCHEDULER_SOURCE,
+        &policy,
         timing,
+        false,
         now,
         &mut fx,
     );

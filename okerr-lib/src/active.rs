@@ -537,8 +537,17 @@ mod tests {
         // a pushed value is not a result
         let e = m.evaluate(crate::Status::Ok, "OK", "");
         assert_eq!(e.result, None);
-        // still refused by name until the server schedules them
+        // a method line never makes one; a user does, where the server runs them
         assert!(CheckMethod::with_defaults("sslcert").is_err());
         assert!(CheckMethod::parse_line("httpstatus|url=https://example.com/").is_err());
+        assert_eq!(
+            CheckMethod::with_defaults_allowing("sslcert", false)
+                .unwrap_err()
+                .to_string(),
+            "Method 'sslcert' is disabled: this server runs no active checks"
+        );
+        let made = CheckMethod::with_defaults_allowing("sslcert", true).unwrap();
+        assert!(made.is_active() && !made.is_passive() && !made.is_logic());
+        assert_eq!(made, CheckMethod::active(ActiveMethod::SslCert));
     }
 }

@@ -613,7 +613,7 @@ async fn commit(engine: Arc<Inner>, prepared: Prepared) -> Vec<Job> {
                 for ind in stored {
                     // A change of status (or a new indicator) is what logic indicators
                     // of the project may read.
-                    if !ind.method.is_passive() {
+                    if ind.method.is_logic() {
                         engine.has_logic(ind.project);
                     }
                     if ind.changed == now || ind.version == 1 {

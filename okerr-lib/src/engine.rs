@@ -18,12 +18,15 @@ use crate::notify::{DeliveryReport, Notifier, NotifyError};
 use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::retention::{self, PruneReport, Retention};
+use crate::sensor::Sensor;
 use crate::settings::{Bucket, Settings};
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
+mod checks;
 mod edit;
 mod logic;
+pub use checks::CHECK_MARGIN;
 pub use edit::{EditError, MAX_EDIT_ATTEMPTS};
 pub use logic::NoFlap;
 
@@ -77,6 +80,14 @@ pub struct EngineConfig {
     /// evaluation runs on the next scheduler pass after it, so the delay from a change to
     /// the logic indicator's new status is at most this plus one pass.
     pub logic_debounce: TimeDelta,
+    /// How many active checks run at once on this node (with a sensor). A claimed check
+    /// waits for a free slot at most `lease`; one that cannot start by then is dropped
+    /// and claimed again when its lease ends.
+    pub check_concurrency: usize,
+    /// The hard bound on one active check: the engine cuts a check that has not returned
+    /// by then, ERR `Check did not finish in {n} s`. The claims of a node with a sensor
+    /// last `lease + check_timeout + 5 s`, so they outlast every check they start.
+    pub check_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +108,8 @@ impl Default for EngineConfig {
             retry_max: TimeDelta::hours(1),
             batch_delay: TimeDelta::zero(),
             logic_debounce: TimeDelta::milliseconds(500),
+            check_concurrency: 64,
+            check_timeout: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -114,6 +127,9 @@ pub struct TickReport {
     pub expired: usize,
     /// Logic indicators evaluated (due, or after a change in their project).
     pub evaluated: usize,
+    /// Active checks started (they finish and are committed after the pass:
+    /// [`Engine::checks_settled`]).
+    pub checks: usize,
     /// Notifications delivered.
     pub delivered: usize,
     /// Notifications whose delivery failed and will be retried.
@@ -170,6 +186,9 @@ pub(crate) struct Inner {
     /// not read: false), and set when this node stores or evaluates a logic indicator
     /// there. A project known to have none is not read for its changes.
     pub(crate) has_logic: Mutex<HashMap<ProjectId, bool>>,
+    /// The sensor and the checks in flight; `None`: active indicators are not checked
+    /// (and cannot be made).
+    pub(crate) checks: Option<checks::Checks>,
 }
 
 impl Engine {
@@ -189,7 +208,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Self {
-        Engine::build(storage, Some(notifier), clock, config)
+        Engine::build(storage, Some(notifier), clock, config, None)
     }
 
     /// An engine that delivers nothing: released notifications stay in the outbox (for a
@@ -199,15 +218,32 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Self {
-        Engine::build(storage, None, clock, config)
+        Engine::build(storage, None, clock, config, None)
+    }
+
+    /// A builder, for an engine with a [`Sensor`] (active checks) or other options the
+    /// constructors above do not take.
+    pub fn builder(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> EngineBuilder {
+        EngineBuilder {
+            storage,
+            clock,
+            notifier: None,
+            config: EngineConfig::default(),
+            sensor: None,
+        }
     }
 
     fn build(
         storage: Arc<dyn Storage>,
         notifier: Option<Arc<dyn Notifier>>,
         clock: Arc<dyn Clock>,
-        config: EngineConfig,
+        mut config: EngineConfig,
+        sensor: Option<Arc<dyn Sensor>>,
     ) -> Self {
+        // Active methods can be given to indicators when they are run (or when the
+        // configuration says another node runs them).
+        config.settings.active_checks |= sensor.is_some();
+        let checks = sensor.map(|s| checks::Checks::new(s, config.check_concurrency));
         let indicators = batch::IndicatorCache::new(config.cached_indicators);
         Engine {
             inner: Arc::new(Inner {
@@ -224,6 +260,7 @@ impl Engine {
                 next_prune: Mutex::new(None),
                 changed: Mutex::new(HashMap::new()),
                 has_logic: Mutex::new(HashMap::new()),
+                checks,
             }),
         }
     }
@@ -338,7 +375,7 @@ impl Engine {
             if let Some(stored) = self.commit(&commit, &mut attempt).await? {
                 // A user's change (a flag, a status) can change what the project's logic
                 // indicators see.
-                if !stored.method.is_passive() {
+                if stored.method.is_logic() {
                     self.inner.has_logic(project.id);
                 }
                 self.inner.note_change(project.id, now);
@@ -428,19 +465,19 @@ impl Engine {
     }
 
     /// The due work of [`tick`](Engine::tick): claims what is due and, by method, expires
-    /// it (passive) or evaluates it (logic, over its project's indicators read in one
-    /// query per project and claim), all of a claim committed in one batch.
+    /// it (passive), evaluates it (logic, over its project's indicators read in one query
+    /// per project and claim), or starts its check (active, off this pass: the results
+    /// are committed by the checks' committer); expiries and evaluations of a claim are
+    /// committed in one batch.
     async fn run_due(&self) -> Result<TickReport, StorageError> {
         let storage = &self.inner.storage;
         let config = &self.inner.config;
-        let mut projects: HashMap<ProjectId, Option<Project>> = HashMap::new();
-        let mut expired = 0;
-        let mut evaluated = 0;
+        let lease = self.claim_lease();
+        let mut projects: HashMap<ProjectId, Option<Arc<Project>>> = HashMap::new();
+        let mut report = TickReport::default();
         loop {
             let now = self.inner.clock.now();
-            let claimed = storage
-                .claim_due(now, now + config.lease, config.batch)
-                .await?;
+            let claimed = storage.claim_due(now, now + lease, config.batch).await?;
             let full = claimed.len() >= config.batch as usize;
             let mut commits = Vec::with_capacity(claimed.len());
             // The indicators of each project with a logic indicator in this claim.
@@ -448,12 +485,19 @@ impl Engine {
             for ind in claimed {
                 if let std::collections::hash_map::Entry::Vacant(slot) = projects.entry(ind.project)
                 {
-                    slot.insert(storage.project(ind.project).await?);
+                    slot.insert(storage.project(ind.project).await?.map(Arc::new));
                 }
                 let Some(Some(project)) = projects.get(&ind.project) else {
                     continue;
                 };
-                let commit = if ind.method.is_passive() {
+                let commit = if ind.method.is_active() {
+                    if ind.due_at().is_some_and(|due| due <= now)
+                        && self.start_check(project.clone(), ind)
+                    {
+                        report.checks += 1;
+                    }
+                    None
+                } else if ind.method.is_passive() {
                     decide_expiry(project, &ind, &config.settings, now)
                 } else {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -500,9 +544,9 @@ impl Engine {
                     Ok(_) => {
                         self.inner.indicators.forget(project, &name);
                         if passive {
-                            expired += 1;
+                            report.expired += 1;
                         } else {
-                            evaluated += 1;
+                            report.evaluated += 1;
                             self.inner.has_logic(project);
                         }
                         if changed {
@@ -518,49 +562,32 @@ impl Engine {
                         };
                         if let (Some(project), Some(fresh)) = (project, fresh) {
                             if fresh.method.is_passive() {
-                                expired += usize::from(self.expire_one(project, fresh).await?);
-                            } else {
-                                evaluated += usize::from(self.evaluate_one(project, fresh).await?);
+                                report.expired +=
+                                    usize::from(self.expire_one(project, fresh).await?);
+                            } else if fresh.method.is_logic() {
+                                report.evaluated +=
+                                    usize::from(self.evaluate_one(project, fresh).await?);
                             }
+                            // An indicator made active meanwhile is checked at once: its
+                            // method's change retested it.
                         }
                     }
                     Err(e) => return Err(e),
                 }
             }
             if !full {
-                return Ok(TickReport {
-                    expired,
-                    evaluated,
-                    ..TickReport::default()
-                });
+                return Ok(report);
             }
         }
     }
 
-    async fn expire_one(
-        &self,
-        project: &Project,
-        mut ind: Indicator,
-    ) -> Result<bool, StorageError> {
-        let mut attempt = 0;
-        loop {
-            let now = self.inner.clock.now();
-            let Some(commit) = decide_expiry(project, &ind, &self.inner.config.settings, now)
-            else {
-                return Ok(false);
-            };
-            let changed = commit.indicator.changed == now;
-            if self.commit(&commit, &mut attempt).await?.is_some() {
-                if changed {
-                    self.inner.note_change(project.id, now);
-                }
-                return Ok(true);
-            }
-            match self.inner.storage.indicator(project.id, &ind.name).await? {
-                Some(fresh) => ind = fresh,
-                None => return Ok(false),
-            }
-        }
+    async fn expire_one(&self, project: &Project, ind: Indicator) -> Result<bool, StorageError> {
+        let settings = &self.inner.config.settings;
+        self.redecide(project, ind, |ind, now| {
+            let commit = decide_expiry(project, &ind, settings, now);
+            Box::pin(async move { Ok(commit) })
+        })
+        .await
     }
 
     /// Hands released notifications to the notifier and records the outcome: delivered
@@ -734,7 +761,9 @@ impl Engine {
             .collect())
     }
 
-    /// One pass of the scheduler: expire what is due, deliver one claim of released
+    /// One pass of the scheduler: expire and evaluate what is due, start the due active
+    /// checks (they run and are committed after the pass returns: see
+    /// [`checks_settled`](Engine::checks_settled)), deliver one claim of released
     /// notifications (at most `batch`), and prune when `retention.prune_every` has passed
     /// since the last prune (or a backlog is left). Delivery is bounded so that a burst of
     /// alerts (or a slow notifier) holds up the expiry of others by one notifier batch at
@@ -768,6 +797,7 @@ impl Engine {
         Ok(TickReport {
             expired: due.expired,
             evaluated,
+            checks: due.checks,
             ..delivered
         })
     }
@@ -856,10 +886,11 @@ impl Engine {
         let changes = self.inner.next_change_evaluation();
         let next = next.into_iter().chain(prune).chain(changes).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
-        if self.inner.notifier.is_none() {
+        if self.inner.notifier.is_none() && pause.is_zero() {
             // Released notifications wait for a notifier and keep the deadline in the past:
-            // look again at most once a second instead of spinning.
-            return pause.max(std::time::Duration::from_secs(1).min(max));
+            // look again at most once a second instead of spinning. (A deadline ahead is
+            // slept to exactly: a check due in 10 ms is not started a second late.)
+            return std::time::Duration::from_secs(1).min(max);
         }
         pause
     }
@@ -910,6 +941,70 @@ impl Inner {
         if planned.is_none_or(|p| at < p) {
             self.wake.notify_one();
         }
+    }
+}
+
+/// Builds an [`Engine`]: [`Engine::builder`], then the options, then
+/// [`build`](EngineBuilder::build).
+///
+/// ```
+/// # use std::sync::Arc;
+/// use okerr::{CheckResult, Engine, EngineConfig, MemoryStorage, Sensor, SystemClock};
+/// # use okerr::ActiveArgs;
+/// #[derive(Debug)]
+/// struct AlwaysOk;
+/// #[async_trait::async_trait]
+/// impl Sensor for AlwaysOk {
+///     async fn check(&self, _: &ActiveArgs, _: chrono::DateTime<chrono::Utc>) -> CheckResult {
+///         CheckResult::ok("fine")
+///     }
+/// }
+/// let engine = Engine::builder(Arc::new(MemoryStorage::new()), Arc::new(SystemClock))
+///     .config(EngineConfig::default())
+///     .sensor(Arc::new(AlwaysOk))
+///     .build();
+/// assert!(engine.config().settings.active_checks);
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct EngineBuilder {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    notifier: Option<Arc<dyn Notifier>>,
+    config: EngineConfig,
+    sensor: Option<Arc<dyn Sensor>>,
+}
+
+impl EngineBuilder {
+    /// Delivers released notifications through `notifier` (without one they stay in
+    /// the outbox).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The configuration (default [`EngineConfig::default`]).
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs active checks with `sensor`: due active indicators are checked, and users may
+    /// give indicators active methods (`Settings::active_checks`).
+    pub fn sensor(mut self, sensor: Arc<dyn Sensor>) -> Self {
+        self.sensor = Some(sensor);
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        Engine::build(
+            self.storage,
+            self.notifier,
+            self.clock,
+            self.config,
+            self.sensor,
+        )
     }
 }
 

@@ -156,11 +156,19 @@ pub struct Timing {
     pub period: TimeDelta,
     /// T.
     pub patience: TimeDelta,
+    /// okerr's quick indicator: an active check whose raw policy period is at most
+    /// [`QUICK_PERIOD`] (spec §4). It is checked every period, never retried, and a
+    /// confirmation is reported at most every 300 s (`crate::sensor::QUICK_THROTTLE`).
+    pub quick: bool,
 }
+
+/// okerr's `MQ_QUICK_TIME`: an active indicator whose raw policy period is at most this is
+/// quick.
+pub const QUICK_PERIOD: u64 = 10;
 
 impl Timing {
     /// P = max(policy period, server minimum); T = max(the method's patience, else the
-    /// policy's, server minimum).
+    /// policy's, server minimum); quick for an active check of raw period ≤ 10 s.
     pub fn of(method: &CheckMethod, policy: &Policy, settings: &Settings) -> Timing {
         let period = policy.period.as_secs().max(settings.min_period.as_secs());
         let patience = method
@@ -172,6 +180,7 @@ impl Timing {
         Timing {
             period: secs(period),
             patience: secs(patience),
+            quick: method.is_active() && policy.period.as_secs() <= QUICK_PERIOD,
         }
     }
 }
@@ -311,17 +320,24 @@ impl Indicator {
         format!("{}@{}", self.name, textid)
     }
 
-    /// `expected = now + P`, `scheduled = now + P + T` (spec §7.1); for a logic
-    /// indicator `expected = None`, `scheduled = now + P` (okerr's regular active rule;
-    /// the quick rule is for sensors and does not apply to evaluations here).
+    /// `expected = now + P`, `scheduled = now + P + T` (spec §7.1); for a logic or an
+    /// active indicator `expected = None`, `scheduled = now + P` (okerr's regular active
+    /// rule). A quick active indicator is checked every P as well (okerr's quick sensors
+    /// loop by themselves; here `scheduled` is the next check, see `crate::sensor`); an
+    /// active check is never due more often than every second.
     pub(crate) fn reschedule(&mut self, timing: Timing, now: DateTime<Utc>) {
         if self.method.is_passive() {
             let expected = now + timing.period;
             self.expected = Some(expected);
             self.scheduled = Some(expected + timing.patience);
         } else {
+            let period = if self.method.is_active() {
+                timing.period.max(TimeDelta::seconds(1))
+            } else {
+                timing.period
+            };
             self.expected = None;
-            self.scheduled = Some(now + timing.period);
+            self.scheduled = Some(now + period);
         }
     }
 
@@ -332,12 +348,14 @@ impl Indicator {
         self.scheduled = Some(now);
     }
 
-    /// okerr's `register_result` for a server-evaluated indicator (spec §7.2): a
-    /// confirmation resets `retry`; a change first waits out the policy's retry schedule
-    /// (`retry_schedule` towards ERR, `recovery_retry_schedule` towards OK) when
-    /// `can_retry`, and is committed once the schedule is spent.
+    /// okerr's `register_result` (spec §7.2), the one entry point of every result: a
+    /// pushed update, an expiry, a user's "set OK", a logic evaluation, a check. A
+    /// confirmation resets `retry` and reschedules. A change first waits out the policy's
+    /// retry schedule (`retry_schedule` towards ERR, `recovery_retry_schedule` towards OK)
+    /// when `can_retry` and the indicator may retry (not passive, not quick), and is
+    /// committed once the schedule is spent. `dead` follows a passive indicator's ERR.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn register_evaluation(
+    pub(crate) fn register_result(
         &mut self,
         status: Status,
         details: &str,
@@ -349,17 +367,19 @@ impl Indicator {
         fx: &mut Effects,
     ) {
         self.details = truncate_details(details);
+        let passive = self.method.is_passive();
         if status == self.status {
             fx.log(
                 LogKind::Update,
                 format!("{source}: confirmed {status}: {}", self.details),
             );
+            self.dead = status == Status::Err && passive;
             self.retry = 0;
             self.updated = now;
             self.reschedule(timing, now);
             return;
         }
-        if can_retry {
+        if can_retry && !passive && !timing.quick {
             let schedule = if status == Status::Ok {
                 &policy.recovery_retry_schedule
             } else {
@@ -390,43 +410,11 @@ impl Indicator {
             ),
         );
         self.retry = 0;
+        self.dead = status == Status::Err && passive;
         if !self.disabled {
             self.change(status, now, fx);
             self.reschedule(timing, now);
         }
-    }
-
-    /// okerr's `register_result` for passive indicators (spec §7.2): a confirmation or a
-    /// change, then a fresh schedule. Passive indicators never retry.
-    pub(crate) fn register_result(
-        &mut self,
-        status: Status,
-        details: &str,
-        source: &str,
-        timing: Timing,
-        now: DateTime<Utc>,
-        fx: &mut Effects,
-    ) {
-        self.details = truncate_details(details);
-        if status == self.status {
-            fx.log(
-                LogKind::Update,
-                format!("{source}: confirmed {status}: {}", self.details),
-            );
-        } else {
-            fx.log(
-                LogKind::Update,
-                format!(
-                    "{source}: switch {} > {status}: {}",
-                    self.status, self.details
-                ),
-            );
-            self.change(status, now, fx);
-        }
-        self.dead = status == Status::Err && self.method.is_passive();
-        self.retry = 0;
-        self.updated = now;
-        self.reschedule(timing, now);
     }
 
     /// okerr's `change` (spec §7.3): the alert, the times, and outside maintenance the

@@ -20,6 +20,7 @@ pub mod project;
 pub mod pyfmt;
 pub mod reduction;
 pub mod retention;
+pub mod sensor;
 pub mod settings;
 pub mod storage;
 pub mod summary;
@@ -39,7 +40,9 @@ pub use action::{
 pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval, RetrySchedule};
-pub use engine::{EditError, Engine, EngineConfig, NoFlap, RefusedUpdate, TickReport};
+pub use engine::{
+    EditError, Engine, EngineBuilder, EngineConfig, NoFlap, RefusedUpdate, TickReport,
+};
 pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
 pub use memory::{MemorySnapshot, MemoryStorage};
 pub use method::{CheckMethod, LogicArgs, MethodError, MethodKind};
@@ -50,6 +53,7 @@ pub use outbox::{Notification, NotificationId, OutboxEntry, Payload, StatusChang
 pub use project::{ApiKey, Member, NewProject, Policy, Project, ProjectId, Source};
 pub use reduction::{Reduction, ReductionError};
 pub use retention::{PruneReport, Retention};
+pub use sensor::{CheckResult, Sensor, decide_check};
 pub use settings::{AutocreateRate, Settings};
 pub use storage::{Commit, GroupResult, Pruned, Storage, StorageError};
 pub use summary::ProjectSummary;

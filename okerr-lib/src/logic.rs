@@ -276,7 +276,7 @@ pub fn decide_evaluation(
     match evaluate(project, indicator, args, indicators, settings, now) {
         Ok(out) => {
             let status = if out.ok { Status::Ok } else { Status::Err };
-            ind.register_evaluation(
+            ind.register_result(
                 status,
                 &out.details,
                 SCHEDULER_SOURCE,
@@ -288,7 +288,7 @@ pub fn decide_evaluation(
             );
         }
         Err(error) => {
-            ind.register_evaluation(
+            ind.register_result(
                 Status::Err,
                 &error,
                 SCHEDULER_SOURCE,

@@ -15,10 +15,10 @@ use crate::indicator::Status;
 use crate::name::Secret;
 use crate::pyfmt::{fixed2, float_repr, parse_float, shortstr};
 
-/// The check methods okerr knows that cannot be created here yet: the active checks
-/// (crate `okerr-checks` runs them; [`MethodKind::Active`] holds their arguments) until
-/// the server schedules them. Autocreate with one of them is refused with
-/// `Method '{c}' is disabled`.
+/// The codenames of okerr's active checks (crate `okerr-checks` runs them through the
+/// engine's [`Sensor`](crate::Sensor); [`MethodKind::Active`] holds their arguments).
+/// Users make them ([`CheckMethod::with_defaults_allowing`]); a method line of `/update`
+/// naming one is refused with `Method '{c}' is disabled`.
 pub const ACTIVE_METHODS: [&str; 10] = [
     "sslcert",
     "ping",
@@ -58,9 +58,11 @@ pub enum MethodKind {
     /// An expression over the project's indicators, evaluated by the server
     /// (`crate::logic`).
     Logic(LogicArgs),
-    /// An active check with its arguments. Made only by [`CheckMethod::active`] until the
-    /// server schedules active checks: a method line or `api/create` naming one is still
-    /// refused (`Method '{c}' is disabled`). Pushed values are ignored.
+    /// An active check with its arguments, run by the engine's sensor every period
+    /// (`crate::sensor`). Made by [`CheckMethod::active`] and
+    /// [`CheckMethod::with_defaults_allowing`]; a method line of `/update` naming one is
+    /// refused (`Method '{c}' is disabled`). Pushed values are refused
+    /// (`ERROR:BAD_METHOD`).
     Active(ActiveArgs),
 }
 
@@ -333,9 +335,16 @@ pub enum MethodError {
         /// The codename as sent.
         codename: String,
     },
-    /// An okerr method this server does not run (the active checks, for now).
+    /// An okerr method this path does not create: an active check named in a method
+    /// line of `/update` (okerr's text).
     #[error("Method '{codename}' is disabled")]
     Disabled {
+        /// The codename as sent.
+        codename: String,
+    },
+    /// An active check, on a server that runs none (its engine has no sensor).
+    #[error("Method '{codename}' is disabled: this server runs no active checks")]
+    NoActiveChecks {
         /// The codename as sent.
         codename: String,
     },
@@ -379,12 +388,21 @@ impl CheckMethod {
     }
 
     /// Whether the indicator follows the passive rules: results come from outside and it
-    /// expires without them (heartbeat, numerical, string; and active checks until the
-    /// server schedules them, which keep the rules they had). `false` for `logic`, which
-    /// the scheduler evaluates (`crate::logic`): rescheduled every period, never dead,
+    /// expires without them (heartbeat, numerical, string). `false` for `logic` and the
+    /// active checks, which the server runs itself: rescheduled every period, never dead,
     /// refused on `/update`.
     pub fn is_passive(&self) -> bool {
-        !matches!(self.kind, MethodKind::Logic(_))
+        !matches!(self.kind, MethodKind::Logic(_) | MethodKind::Active(_))
+    }
+
+    /// Whether it is `logic`, evaluated by the server over its project (`crate::logic`).
+    pub fn is_logic(&self) -> bool {
+        matches!(self.kind, MethodKind::Logic(_))
+    }
+
+    /// Whether it is an active check the server's sensor runs (`crate::sensor`).
+    pub fn is_active(&self) -> bool {
+        matches!(self.kind, MethodKind::Active(_))
     }
 
     /// Parses okerr's method line, `codename|arg=value|…` (spec §5.3 step 6.7), and returns
@@ -420,10 +438,31 @@ impl CheckMethod {
         Ok((method, applied))
     }
 
-    /// The method of this codename with every argument at its default.
+    /// The method of this codename with every argument at its default; an active one
+    /// when `active_checks` (the engine has a sensor to run it).
     ///
     /// # Errors
-    /// `Unknown` or `Disabled` for a codename this server does not run.
+    /// `Unknown` for a codename okerr does not have, `NoActiveChecks` for an active one
+    /// without `active_checks`.
+    pub fn with_defaults_allowing(
+        codename: &str,
+        active_checks: bool,
+    ) -> Result<Self, MethodError> {
+        match ActiveMethod::from_codename(codename) {
+            Some(m) if active_checks => Ok(CheckMethod::active(m)),
+            Some(_) => Err(MethodError::NoActiveChecks {
+                codename: codename.to_owned(),
+            }),
+            None => CheckMethod::with_defaults(codename),
+        }
+    }
+
+    /// The method of this codename with every argument at its default, as a method line
+    /// names it: the passive methods and `logic` (an update needs only a textid, so it
+    /// never makes the server probe a host of the sender's choosing).
+    ///
+    /// # Errors
+    /// `Unknown` or `Disabled` for a codename this server does not make this way.
     pub fn with_defaults(codename: &str) -> Result<Self, MethodError> {
         let kind = match codename {
             "heartbeat" => MethodKind::Heartbeat,

@@ -20,6 +20,11 @@ pub struct Settings {
     pub max_indicators: Option<u32>,
     /// How fast updates may create indicators in one project; `None`: as fast as they come.
     pub autocreate_rate: Option<AutocreateRate>,
+    /// Whether users may give indicators an active method (`httpstatus`, `sslcert`, …):
+    /// the engine sets it when it has a [`Sensor`](crate::Sensor) to run them; set it
+    /// for an engine that only writes for a server that runs them (an admin command). A
+    /// method line of `/update` never creates one (see `CheckMethod::parse_line`).
+    pub active_checks: bool,
 }
 
 /// The default of [`Settings::max_indicators`].
@@ -32,6 +37,7 @@ impl Default for Settings {
             min_patience: Interval::from_secs(0),
             max_indicators: Some(DEFAULT_MAX_INDICATORS),
             autocreate_rate: Some(AutocreateRate::default()),
+            active_checks: false,
         }
     }
 }

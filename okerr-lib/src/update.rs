@@ -287,7 +287,9 @@ pub fn decide_update(
         ind.legacy_switch_ok(now, &mut fx);
     }
     if let Some((status, details)) = evaluation.result {
-        ind.register_result(status, &details, &source, timing, now, &mut fx);
+        ind.register_result(
+            status, &details, &source, &policy, timing, false, now, &mut fx,
+        );
     }
     if let Some(error) = req.error.as_deref().filter(|e| !e.is_empty()) {
         ind.problem = true;

@@ -84,12 +84,22 @@ fn actions(viewer: &Viewer, ind: &Indicator) -> Markup {
     }
 }
 
-/// The method form: the codename, and for `logic` its three arguments (okerr's UI edits
-/// them the same way). A bad expression is refused with the evaluator's text.
-fn method_form(viewer: &Viewer, ind: &Indicator, warnings: &[String]) -> Markup {
+/// The method form: the codename, for `logic` its three arguments (okerr's UI edits
+/// them the same way), for an active check its arguments. A bad expression or argument
+/// is refused with okerr's text. The active methods are offered when the server runs
+/// them.
+fn method_form(viewer: &Viewer, ind: &Indicator, warnings: &[String], active: bool) -> Markup {
     let args = ind.method.args();
     let arg = |k: &str| args.get(k).cloned().unwrap_or_default();
     let logic = matches!(ind.method.kind, MethodKind::Logic(_));
+    let mut methods = vec!["heartbeat", "numerical", "string", "logic"];
+    if active || ind.method.is_active() {
+        methods.extend(okerr::ActiveMethod::ALL.iter().map(|m| m.codename()));
+    }
+    let active_args = match &ind.method.kind {
+        MethodKind::Active(a) => a.method().info().args,
+        _ => &[],
+    };
     html! {
         @if !warnings.is_empty() {
             ul.warning #logic-warnings role="status" { @for w in warnings { li { (w) } } }
@@ -99,8 +109,8 @@ fn method_form(viewer: &Viewer, ind: &Indicator, warnings: &[String]) -> Markup 
             input type="hidden" name="action" value="method";
             label { "Method "
                 select name="checkmethod" {
-                    @for m in ["heartbeat", "numerical", "string", "logic"] {
-                        option value=(m) selected[m == ind.method.codename()] { (m) }
+                    @for m in &methods {
+                        option value=(m) selected[*m == ind.method.codename()] { (m) }
                     }
                 }
             }
@@ -111,6 +121,11 @@ fn method_form(viewer: &Viewer, ind: &Indicator, warnings: &[String]) -> Markup 
                     input type="text" name="dump" value=(arg("dump")); }
                 label { "Init " small { "(names created as 0 when missing: tags['OK:db'])" }
                     input type="text" name="init" value=(arg("init")); }
+            }
+            @for a in active_args {
+                label { (a.textname) " "
+                    @if !a.desc.is_empty() && a.desc != a.textname { small { "(" (a.desc) ")" } }
+                    input type="text" name=(a.name) value=(arg(a.name)); }
             }
             button type="submit" data-action="method" { "Save method" }
         }
@@ -190,11 +205,15 @@ pub(crate) async fn page(
                 }
             }
             tr { th { "Tags" } td { @for tag in ind.all_tags(now) { span.tag { (tag) } } } }
-            tr { th { "Updated" } td { (when(Some(ind.updated))) } }
+            tr { th { @if ind.method.is_active() { "Last check" } @else { "Updated" } } td #updated { (when(Some(ind.updated))) } }
             tr { th { "Status since" } td { (when(Some(ind.changed))) } }
             tr { th { "Update expected" } td #expected { (when(ind.expected)) } }
             tr {
-                th { @if ind.method.is_passive() { "Expires" } @else { "Evaluated next" } }
+                th {
+                    @if ind.method.is_passive() { "Expires" }
+                    @else if ind.method.is_active() { "Checked next" }
+                    @else { "Evaluated next" }
+                }
                 td #expires {
                     @if ind.due_at().is_none() && !ind.dead {
                         span.muted { "never (disabled or problem)" }
@@ -213,7 +232,7 @@ pub(crate) async fn page(
         h2 { "Actions" }
         (actions(&viewer, &ind))
         h2 { "Method" }
-        (method_form(&viewer, &ind, &warnings))
+        (method_form(&viewer, &ind, &warnings, state.engine().config().settings.active_checks))
         @if !dead.is_empty() {
             h2 #dead-letters { "Dead letters" }
             p.muted {
@@ -309,7 +328,14 @@ pub(crate) async fn act(
             if codename != ind.method.codename() {
                 actions.push(Action::Method(codename));
             }
-            for arg in ["expr", "dump", "init"] {
+            let active_args = match &ind.method.kind {
+                MethodKind::Active(a) => a.method().info().args,
+                _ => &[],
+            };
+            let names = ["expr", "dump", "init"]
+                .into_iter()
+                .chain(active_args.iter().map(|a| a.name));
+            for arg in names {
                 if let Some(v) = fields.take(arg) {
                     actions.push(Action::Arg(arg.to_owned(), v));
                 }

@@ -131,7 +131,7 @@ impl Engine {
         };
         let all = storage.indicators(project_id).await?;
         let now = self.inner.clock.now();
-        let has = all.iter().any(|i| !i.method.is_passive());
+        let has = all.iter().any(|i| i.method.is_logic());
         self.inner.set_has_logic(project_id, has);
         if !has {
             return Ok(0);
@@ -139,7 +139,7 @@ impl Engine {
         let settings = &self.inner.config.settings;
         let commits: Vec<_> = all
             .iter()
-            .filter(|i| !i.method.is_passive() && i.updated < at && i.retry == 0)
+            .filter(|i| i.method.is_logic() && i.updated < at && i.retry == 0)
             .filter_map(|i| decide_evaluation(&project, i, &all, settings, Trigger::Changed, now))
             .collect();
         if commits.is_empty() {
@@ -180,29 +180,24 @@ impl Engine {
     pub(crate) async fn evaluate_one(
         &self,
         project: &Project,
-        mut ind: Indicator,
+        ind: Indicator,
     ) -> Result<bool, StorageError> {
-        let mut attempt = 0;
-        loop {
-            let all = self.inner.storage.indicators(project.id).await?;
-            let now = self.inner.clock.now();
-            let settings = &self.inner.config.settings;
-            let Some(commit) = decide_evaluation(project, &ind, &all, settings, Trigger::Due, now)
-            else {
-                return Ok(false);
-            };
-            let changed = commit.indicator.changed == now;
-            if self.commit(&commit, &mut attempt).await?.is_some() {
-                if changed {
-                    self.inner.note_change(project.id, now);
-                }
-                return Ok(true);
-            }
-            match self.inner.storage.indicator(project.id, &ind.name).await? {
-                Some(fresh) => ind = fresh,
-                None => return Ok(false),
-            }
-        }
+        let storage = &self.inner.storage;
+        let settings = &self.inner.config.settings;
+        self.redecide(project, ind, |ind, now| {
+            Box::pin(async move {
+                let all = storage.indicators(project.id).await?;
+                Ok(decide_evaluation(
+                    project,
+                    &ind,
+                    &all,
+                    settings,
+                    Trigger::Due,
+                    now,
+                ))
+            })
+        })
+        .await
     }
 }
 
