@@ -248,6 +248,32 @@ fn show_policy(p: &Policy) -> String {
 /// An engine on the database for commands that change indicators (only the engine
 /// writes them); it delivers nothing: the alerts wait in the outbox for the server, and
 /// it checks nothing, but may make active indicators (`okerr serve` runs them).
+/// An engine's refusal as the CLI's error: storage failures stay storage failures.
+fn action(e: okerr::ActionError) -> Error {
+    match e {
+        okerr::ActionError::Storage(e) => Error::Storage(e),
+        other => usage(other),
+    }
+}
+
+/// Creates indicator `name` (`parsed`) of `project` (`textid`) unless it exists.
+async fn create_if_missing(
+    storage: &Arc<dyn Storage>,
+    engine: &okerr::Engine,
+    project: &Project,
+    textid: &str,
+    name: &str,
+    parsed: &IndicatorName,
+) -> Result<(), Error> {
+    if storage.indicator(project.id, parsed).await?.is_none() {
+        engine
+            .create_indicator(textid, name, "admin", "cli")
+            .await
+            .map_err(action)?;
+    }
+    Ok(())
+}
+
 fn engine_of(storage: &Arc<dyn Storage>) -> okerr::Engine {
     let mut config = okerr::EngineConfig::default();
     config.settings.active_checks = true;
@@ -257,10 +283,6 @@ fn engine_of(storage: &Arc<dyn Storage>) -> okerr::Engine {
 pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(), Error> {
     let storage = store::open(database).await?;
     let engine = engine_of(&storage);
-    let action = |e: okerr::ActionError| match e {
-        okerr::ActionError::Storage(e) => Error::Storage(e),
-        other => usage(other),
-    };
     match cmd {
         IndicatorCommand::Logic {
             textid,
@@ -271,12 +293,7 @@ pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(
         } => {
             let project = project_of(&storage, &textid).await?;
             let parsed = IndicatorName::parse(&name).map_err(usage)?;
-            if storage.indicator(project.id, &parsed).await?.is_none() {
-                engine
-                    .create_indicator(&textid, &name, "admin", "cli")
-                    .await
-                    .map_err(action)?;
-            }
+            create_if_missing(&storage, &engine, &project, &textid, &name, &parsed).await?;
             let stored = engine
                 .act_all(
                     &textid,
@@ -319,12 +336,7 @@ pub(crate) async fn indicator(database: &str, cmd: IndicatorCommand) -> Result<(
                 actions.push(Action::Arg(k.to_owned(), v.to_owned()));
             }
             actions.push(Action::Maintenance(false));
-            if storage.indicator(project.id, &parsed).await?.is_none() {
-                engine
-                    .create_indicator(&textid, &name, "admin", "cli")
-                    .await
-                    .map_err(action)?;
-            }
+            create_if_missing(&storage, &engine, &project, &textid, &name, &parsed).await?;
             let stored = engine
                 .act_all(&textid, &parsed, &actions, "admin")
                 .await
