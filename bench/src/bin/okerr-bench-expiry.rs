@@ -21,7 +21,8 @@
 //!
 //! ```sh
 //! cargo run --release -p okerr-bench --bin okerr-bench-expiry -- [--backend sqlite|postgres] \
-//!     [--due 20000] [--load 1000] [--concurrency 32] [--runs 3] [--pg-url URL]
+//!     [--due 20000] [--load 1000] [--concurrency 32] [--runs 3] [--update-pipeline N] \
+//!     [--pg-url URL]
 //! ```
 
 use std::str::FromStr;
@@ -70,6 +71,10 @@ struct Options {
     /// Runs; the summary gives the medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Batches of updates stored at once (`EngineConfig::update_pipeline`); by default what
+    /// `okerr serve` takes: 0 on SQLite, 4 on PostgreSQL.
+    #[arg(long)]
+    update_pipeline: Option<usize>,
     /// The PostgreSQL database (the run works in the schema `okerr_bench_expiry`).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
@@ -239,6 +244,11 @@ async fn one_run(options: &Options) -> Result<Run> {
         Arc::new(clock.clone()),
         EngineConfig {
             settings: Settings::default().unlimited(),
+            // What `okerr serve` takes on each backend.
+            update_pipeline: options.update_pipeline.unwrap_or(match options.backend {
+                Backend::Sqlite => 0,
+                Backend::Postgres => 4,
+            }),
             ..EngineConfig::default()
         },
     );
