@@ -21,12 +21,11 @@
 #![forbid(unsafe_code)]
 
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
+use okerr_sql::Dialect;
 use okerr_sql::codec::micros;
-use okerr_sql::{Dialect, Statements};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -35,15 +34,12 @@ pub use sqlx;
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What PostgreSQL says differently: a JSON array becomes rows through
-/// `json_array_elements … WITH ORDINALITY`.
+/// What PostgreSQL says differently: nothing in how a transaction begins (its rows are
+/// locked by [`LOCK_SQL`] instead).
 const DIALECT: Dialect = Dialect {
     name: "postgres",
-    json_rows: "json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, key)",
     begin: "BEGIN",
 };
-
-static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));
 
 /// Claims up to `$3` indicators due by `$1` until `$2`, earliest first, skipping rows
 /// another node holds: a range scan of the partial index `indicators_due`.
@@ -135,6 +131,7 @@ impl PostgresStorage {
         // A short acquire timeout: in an outage a request fails within a second instead of
         // 30 s, and the pool's reconnect backoff (a fifth of it) stays short, so the server
         // is back within a fraction of a second of the database.
+        let options = options.statement_cache_capacity(okerr_sql::rows::STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -199,10 +196,6 @@ impl PostgresStorage {
     }
 
     const BACKEND: &'static str = DIALECT.name;
-
-    fn sql() -> &'static Statements {
-        &STATEMENTS
-    }
 
     fn reader(&self) -> &PgPool {
         &self.pool

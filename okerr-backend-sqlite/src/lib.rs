@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
-use okerr_sql::codec::{self, micros};
-use okerr_sql::{Dialect, Statements};
+use okerr_sql::codec::micros;
+use okerr_sql::{Dialect, Rows, RowsSql, Value};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -60,26 +60,26 @@ fn not_stuck_in_a_transaction(options: SqlitePoolOptions) -> SqlitePoolOptions {
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What SQLite says differently: a JSON array becomes rows through `jsonb_each` (the array
-/// is parsed once into SQLite's binary JSON, so `->>` on a row reads it without parsing
-/// text again), and a write transaction takes the write lock at once.
+/// What SQLite says differently: a write transaction takes the write lock at once.
 const DIALECT: Dialect = Dialect {
     name: "sqlite",
-    json_rows: "jsonb_each($1) AS j",
     begin: "BEGIN IMMEDIATE",
 };
-
-static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));
 
 /// Indicators due by `$1`, earliest first: a range scan of the partial index
 /// `indicators_due`, never of the table.
 const DUE_SQL: &str = "SELECT id, version, data FROM indicators
              WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2";
 
-/// Leases the indicators `$1` (rows `[id]`) until `$2`; `lease_until` marks the lease, so
+/// Leases the indicators of the rows `id` until `$1`; `lease_until` marks the lease, so
 /// that [`okerr::Storage::release_claims`] can end it at the next start.
-const LEASE_DUE_SQL: &str = "UPDATE indicators SET due_at = $2, lease_until = $2
-             WHERE id IN (SELECT CAST(j.value ->> 0 AS BIGINT) FROM json_each($1) AS j)";
+static LEASE_DUE_SQL: LazyLock<RowsSql> = LazyLock::new(|| {
+    RowsSql::new(
+        1,
+        &["id"],
+        "UPDATE indicators SET due_at = $1, lease_until = $1 WHERE id IN (SELECT j.id FROM j)",
+    )
+});
 
 /// Notifications released by `$1`, oldest first: a range scan of the partial index
 /// `outbox_available`.
@@ -88,10 +88,15 @@ const RELEASED_SQL: &str =
              WHERE available_at IS NOT NULL AND available_at <= $1
              ORDER BY available_at, id LIMIT $2";
 
-/// Leases the notifications `$1` (rows `[id]`) until `$2`.
-const LEASE_RELEASED_SQL: &str = "UPDATE outbox
-             SET available_at = $2, lease_until = $2, claims = claims + 1
-             WHERE id IN (SELECT CAST(j.value ->> 0 AS BIGINT) FROM json_each($1) AS j)";
+/// Leases the notifications of the rows `id` until `$1`.
+static LEASE_RELEASED_SQL: LazyLock<RowsSql> = LazyLock::new(|| {
+    RowsSql::new(
+        1,
+        &["id"],
+        "UPDATE outbox SET available_at = $1, lease_until = $1, claims = claims + 1
+         WHERE id IN (SELECT j.id FROM j)",
+    )
+});
 
 /// okerr storage on SQLite.
 ///
@@ -119,6 +124,7 @@ impl SqliteStorage {
             .map_err(backend)?
             .create_if_missing(true)
             .foreign_keys(true)
+            .statement_cache_capacity(okerr_sql::rows::STATEMENT_CACHE)
             .busy_timeout(Duration::from_secs(30));
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if memory {
@@ -209,10 +215,6 @@ impl SqliteStorage {
         Ok(plans)
     }
 
-    fn sql() -> &'static Statements {
-        &STATEMENTS
-    }
-
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
@@ -244,7 +246,7 @@ impl SqliteStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>, StorageError> {
-        self.claim(DUE_SQL, LEASE_DUE_SQL, now, lease_until, limit)
+        self.claim(DUE_SQL, &LEASE_DUE_SQL, now, lease_until, limit)
             .await
     }
 
@@ -255,18 +257,18 @@ impl SqliteStorage {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>, StorageError> {
-        self.claim(RELEASED_SQL, LEASE_RELEASED_SQL, now, lease_until, limit)
+        self.claim(RELEASED_SQL, &LEASE_RELEASED_SQL, now, lease_until, limit)
             .await
     }
 }
 
 impl SqliteStorage {
     /// A claim in one write transaction: the rows `select` finds (`$1` now, `$2` the
-    /// limit), then `lease` on their ids (`$1` the ids, `$2` the lease's end).
+    /// limit), then `lease` on their ids (`$1` the lease's end, rows `id`).
     async fn claim(
         &self,
         select: &'static str,
-        lease: &'static str,
+        lease: &'static RowsSql,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -278,26 +280,22 @@ impl SqliteStorage {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
-        let ids = row_ids(&rows)?;
-        sqlx::query(lease)
-            .bind(ids)
-            .bind(micros(lease_until))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let mut ids = Rows::new(1);
+        for row in &rows {
+            ids.push([Value::from(row.try_get::<i64, _>(0).map_err(backend)?)]);
+        }
+        for chunk in ids.chunks() {
+            let mut query = sqlx::query(lease.text(chunk.padded_rows())).bind(micros(lease_until));
+            for value in chunk.values() {
+                if let Value::Int(id) = value {
+                    query = query.bind(id);
+                }
+            }
+            query.execute(&mut *tx).await.map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(rows)
     }
-}
-
-/// The ids of claimed rows (first column) as the JSON rows `[[id], …]` of a lease.
-fn row_ids(rows: &[SqliteRow]) -> Result<String, StorageError> {
-    let ids = rows
-        .iter()
-        .map(|row| row.try_get::<i64, _>(0).map(|id| [id]))
-        .collect::<Result<Vec<[i64; 1]>, _>>()
-        .map_err(backend)?;
-    codec::to_json(SqliteStorage::BACKEND, &ids)
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
@@ -340,6 +338,54 @@ mod tests {
             "outbox USING COVERING INDEX outbox_available",
         ] {
             assert!(next.iter().any(|d| d.contains(index)), "{index}: {next:?}");
+        }
+    }
+
+    /// The statements over a set of rows look each row up by its key: a scan of the rows
+    /// (`j`), never of a table, whatever the size of the set.
+    #[tokio::test]
+    async fn sets_of_rows_are_looked_up_by_key() {
+        let storage = SqliteStorage::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        storage.migrate().await.expect("migrate");
+        let sql = okerr_sql::Statements::get();
+        for (name, statement, scalars) in [
+            ("project_versions", &sql.project_versions, 0),
+            ("indicators_by_name", &sql.indicators_by_name, 0),
+            ("update_indicators", &sql.update_indicators, 0),
+            ("mark_delivered", &sql.mark_delivered, 1),
+            ("renew_notifications", &sql.renew_notifications, 2),
+            ("lease_due", &LEASE_DUE_SQL, 1),
+            ("lease_released", &LEASE_RELEASED_SQL, 1),
+        ] {
+            for rows in [1, 64, 1024] {
+                let text = format!("EXPLAIN QUERY PLAN {}", statement.text(rows));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for _ in 0..scalars + rows * statement.width() {
+                    query = query.bind(None::<i64>);
+                }
+                let plan: Vec<String> = query
+                    .fetch_all(storage.pool())
+                    .await
+                    .expect("plan")
+                    .iter()
+                    .map(|r| r.get::<String, _>("detail"))
+                    .collect();
+                let scans: Vec<&String> = plan
+                    .iter()
+                    .filter(|d| {
+                        d.starts_with("SCAN")
+                            && !d.starts_with("SCAN j")
+                            && !d.contains("CONSTANT ROW")
+                    })
+                    .collect();
+                println!("{name} ({rows} rows): {plan:?}");
+                assert!(
+                    scans.is_empty(),
+                    "{name} of {rows} rows scans a table: {plan:?}"
+                );
+            }
         }
     }
 }

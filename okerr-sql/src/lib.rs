@@ -18,16 +18,17 @@
 
 pub mod codec;
 mod plan;
+pub mod rows;
 mod statements;
 
 pub use plan::{BatchPlan, Cancel};
+pub use rows::{Rows, RowsSql, Value};
 pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 
 /// Implements [`okerr::Storage`] for a backend type on the shared statements.
 ///
 /// `sql_storage!(Type, Database)` expects, as inherent items of `Type`:
 /// - `const BACKEND: &'static str` (the backend's name in errors);
-/// - `fn sql() -> &'static Statements`;
 /// - `fn reader(&self) -> &sqlx::Pool<Database>` and `fn writer(&self) -> &sqlx::Pool<Database>`;
 /// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
 /// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), StorageError>`
@@ -53,6 +54,46 @@ macro_rules! sql_storage {
 
             type Tx = ::sqlx::Transaction<'static, $db>;
             type DbRow = <$db as ::sqlx::Database>::Row;
+            type Query = ::sqlx::query::Query<'static, $db, <$db as ::sqlx::Database>::Arguments>;
+
+            /// `statement` over each chunk of `rows`, with its plain parameters bound first
+            /// by `scalars`.
+            fn rows_queries<'r>(
+                statement: &'static $crate::RowsSql,
+                rows: &'r $crate::Rows<'_>,
+                scalars: impl Fn(Query) -> Query + 'r,
+            ) -> impl Iterator<Item = Query> + 'r {
+                rows.chunks().map(move |chunk| {
+                    let mut query = scalars(::sqlx::query(statement.text(chunk.padded_rows())));
+                    for value in chunk.values() {
+                        query = match value {
+                            $crate::Value::Int(v) => query.bind(v),
+                            $crate::Value::Text(v) => query.bind(v.as_deref()),
+                        };
+                    }
+                    query
+                })
+            }
+
+            /// The rows `statement` returns over every chunk of `rows`, run by `executor`.
+            macro_rules! fetch_rows {
+                ($statement:expr, $rows:expr, $scalars:expr, $executor:expr) => {{
+                    let mut fetched: Vec<DbRow> = Vec::new();
+                    for query in rows_queries($statement, $rows, $scalars) {
+                        fetched.extend(query.fetch_all($executor).await.map_err(backend)?);
+                    }
+                    fetched
+                }};
+            }
+
+            /// The rows `ids` as a set of rows `id`.
+            fn id_rows(ids: impl IntoIterator<Item = i64>) -> $crate::Rows<'static> {
+                let mut rows = $crate::Rows::new(1);
+                for id in ids {
+                    rows.push([$crate::Value::from(id)]);
+                }
+                rows
+            }
 
             fn backend(e: impl ::std::error::Error + Send + Sync + 'static) -> StorageError {
                 StorageError::backend(<$ty>::BACKEND, e)
@@ -88,24 +129,18 @@ macro_rules! sql_storage {
                 )
             }
 
-            /// Runs `statement` with `$1` the rows `[id]` of `ids` and `$2` the time `at`.
+            /// Runs `statement` with `$1` the time `at` over the rows `id` of `ids`.
             async fn outbox_ids_at(
                 storage: &$ty,
-                statement: &'static str,
+                statement: &'static $crate::RowsSql,
                 ids: &[NotificationId],
                 at: DateTime<Utc>,
             ) -> Result<(), StorageError> {
-                if ids.is_empty() {
-                    return Ok(());
+                let rows = id_rows(ids.iter().map(|id| id.0));
+                for query in rows_queries(statement, &rows, |q| q.bind(micros(at))) {
+                    query.execute(storage.writer()).await.map_err(backend)?;
                 }
-                let rows: Vec<[i64; 1]> = ids.iter().map(|id| [id.0]).collect();
-                ::sqlx::query(statement)
-                    .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
-                    .bind(micros(at))
-                    .execute(storage.writer())
-                    .await
-                    .map(|_| ())
-                    .map_err(backend)
+                Ok(())
             }
 
             /// Runs `statement` on one notification with `$1` its id, `$2` an error and `$3`
@@ -126,11 +161,12 @@ macro_rules! sql_storage {
                     .await
                     .map_err(backend)?;
                 if done.is_none() {
-                    let exists = ::sqlx::query(<$ty>::sql().notification_exists.as_str())
-                        .bind(id.0)
-                        .fetch_optional(storage.writer())
-                        .await
-                        .map_err(backend)?;
+                    let exists =
+                        ::sqlx::query($crate::Statements::get().notification_exists.as_str())
+                            .bind(id.0)
+                            .fetch_optional(storage.writer())
+                            .await
+                            .map_err(backend)?;
                     if exists.is_none() {
                         return Err(StorageError::not_found("notification", id));
                     }
@@ -139,7 +175,7 @@ macro_rules! sql_storage {
             }
 
             async fn write_textids(tx: &mut Tx, project: &Project) -> Result<(), StorageError> {
-                let sql = <$ty>::sql();
+                let sql = $crate::Statements::get();
                 ::sqlx::query(sql.delete_textids.as_str())
                     .bind(project.id.0)
                     .execute(&mut **tx)
@@ -170,31 +206,19 @@ macro_rules! sql_storage {
                 tx: &mut Tx,
                 plan: &mut $crate::BatchPlan,
             ) -> Result<bool, StorageError> {
-                let sql = <$ty>::sql();
+                let sql = $crate::Statements::get();
                 plan.start_round();
                 <$ty>::lock_indicators(tx, &plan.update_ids()).await?;
-                let mut updated = Vec::new();
-                if let Some(rows) = plan.updates()? {
-                    for row in ::sqlx::query(sql.update_indicators.as_str())
-                        .bind(rows)
-                        .fetch_all(&mut **tx)
-                        .await
-                        .map_err(backend)?
-                    {
-                        updated.push(get::<i64>(&row, 0)?);
-                    }
-                }
-                let mut inserted = Vec::new();
-                if let Some(rows) = plan.inserts()? {
-                    for row in ::sqlx::query(sql.insert_indicators.as_str())
-                        .bind(rows)
-                        .fetch_all(&mut **tx)
-                        .await
-                        .map_err(backend)?
-                    {
-                        inserted.push((get(&row, 0)?, get(&row, 1)?, get(&row, 2)?));
-                    }
-                }
+                let rows = plan.updates()?;
+                let updated = fetch_rows!(&sql.update_indicators, &rows, |q| q, &mut **tx)
+                    .iter()
+                    .map(|row| get::<i64>(row, 0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = plan.inserts()?;
+                let inserted = fetch_rows!(&sql.insert_indicators, &rows, |q| q, &mut **tx)
+                    .iter()
+                    .map(|row| Ok((get(row, 0)?, get(row, 1)?, get(row, 2)?)))
+                    .collect::<Result<Vec<_>, StorageError>>()?;
                 plan.record_writes(&updated, &inserted);
                 for (group, id, key, release) in plan.cancels() {
                     let deleted = ::sqlx::query(sql.cancel_held.as_str())
@@ -211,37 +235,27 @@ macro_rules! sql_storage {
                 if plan.round_failed() {
                     return Ok(false);
                 }
-                if let Some(rows) = plan.log_rows()? {
-                    ::sqlx::query(sql.insert_log.as_str())
-                        .bind(rows)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(backend)?;
-                }
-                if let Some(rows) = plan.outbox_rows()? {
-                    ::sqlx::query(sql.insert_outbox.as_str())
-                        .bind(rows)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(backend)?;
+                for (statement, rows) in [
+                    (&sql.insert_log, plan.log_rows()?),
+                    (&sql.insert_outbox, plan.outbox_rows()?),
+                ] {
+                    for query in rows_queries(statement, &rows, |q| q) {
+                        query.execute(&mut **tx).await.map_err(backend)?;
+                    }
                 }
                 Ok(true)
             }
 
-            /// Reads the stored versions of the batch's `projects` (the JSON rows of
+            /// Reads the stored versions of the batch's `projects` (the rows of
             /// `BatchPlan::project_ids`) and fails the commits they make stale.
             async fn check_project_versions(
                 tx: &mut Tx,
                 plan: &mut $crate::BatchPlan,
-                projects: &str,
+                projects: &$crate::Rows<'_>,
             ) -> Result<(), StorageError> {
                 let mut versions = ::std::collections::HashMap::new();
-                for row in ::sqlx::query(<$ty>::sql().project_versions.as_str())
-                    .bind(projects)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(backend)?
-                {
+                let sql = $crate::Statements::get();
+                for row in fetch_rows!(&sql.project_versions, projects, |q| q, &mut **tx) {
                     versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
                 }
                 plan.check_projects(&versions);
@@ -264,7 +278,7 @@ macro_rules! sql_storage {
                 ) -> Result<Project, StorageError> {
                     let mut tx = self.begin_write().await?;
                     let placeholder = project.clone().with_id(ProjectId(0));
-                    let row = ::sqlx::query(<$ty>::sql().insert_project.as_str())
+                    let row = ::sqlx::query($crate::Statements::get().insert_project.as_str())
                         .bind(codec::to_json(<$ty>::BACKEND, &placeholder)?)
                         .fetch_one(&mut *tx)
                         .await
@@ -276,7 +290,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
-                    let sql = <$ty>::sql();
+                    let sql = $crate::Statements::get();
                     let mut tx = self.begin_write().await?;
                     let saved = Project {
                         version: project.version + 1,
@@ -307,7 +321,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().project.as_str())
+                    ::sqlx::query($crate::Statements::get().project.as_str())
                         .bind(id.0)
                         .fetch_optional(self.reader())
                         .await
@@ -320,7 +334,7 @@ macro_rules! sql_storage {
                     &self,
                     textid: &str,
                 ) -> Result<Option<Project>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().project_by_textid.as_str())
+                    ::sqlx::query($crate::Statements::get().project_by_textid.as_str())
                         .bind(textid)
                         .fetch_optional(self.reader())
                         .await
@@ -330,7 +344,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn projects(&self) -> Result<Vec<Project>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().projects.as_str())
+                    ::sqlx::query($crate::Statements::get().projects.as_str())
                         .fetch_all(self.reader())
                         .await
                         .map_err(backend)?
@@ -344,7 +358,7 @@ macro_rules! sql_storage {
                     project: ProjectId,
                     name: &IndicatorName,
                 ) -> Result<Option<Indicator>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().indicator.as_str())
+                    ::sqlx::query($crate::Statements::get().indicator.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .fetch_optional(self.reader())
@@ -358,7 +372,7 @@ macro_rules! sql_storage {
                     &self,
                     project: ProjectId,
                 ) -> Result<Vec<Indicator>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().indicators.as_str())
+                    ::sqlx::query($crate::Statements::get().indicators.as_str())
                         .bind(project.0)
                         .fetch_all(self.reader())
                         .await
@@ -375,20 +389,22 @@ macro_rules! sql_storage {
                     if keys.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let rows: Vec<(i64, &str)> =
-                        keys.iter().map(|(p, n)| (p.0, n.as_str())).collect();
-                    ::sqlx::query(<$ty>::sql().indicators_by_name.as_str())
-                        .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(backend)?
+                    let mut rows = $crate::Rows::new(2);
+                    for (project, name) in keys {
+                        rows.push([
+                            $crate::Value::from(project.0),
+                            $crate::Value::from(name.as_str()),
+                        ]);
+                    }
+                    let sql = $crate::Statements::get();
+                    fetch_rows!(&sql.indicators_by_name, &rows, |q| q, self.reader())
                         .iter()
                         .map(indicator_row)
                         .collect()
                 }
 
                 async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
-                    let row = ::sqlx::query(<$ty>::sql().count_indicators.as_str())
+                    let row = ::sqlx::query($crate::Statements::get().count_indicators.as_str())
                         .bind(project.0)
                         .fetch_one(self.reader())
                         .await
@@ -400,11 +416,12 @@ macro_rules! sql_storage {
                     &self,
                     groups: Vec<Vec<Commit>>,
                 ) -> Result<Vec<GroupResult>, StorageError> {
-                    let sql = <$ty>::sql();
+                    let sql = $crate::Statements::get();
                     let mut plan = $crate::BatchPlan::new(<$ty>::BACKEND, groups);
-                    let Some(projects) = plan.project_ids()? else {
+                    let projects = plan.project_ids();
+                    if projects.is_empty() {
                         return Ok(plan.finish());
-                    };
+                    }
                     // The first round is written without a savepoint: it is almost always
                     // whole, and each statement is a round trip. When a group fails in it,
                     // the transaction is rolled back and begun again, and the rounds after
@@ -437,7 +454,7 @@ macro_rules! sql_storage {
                     name: &IndicatorName,
                 ) -> Result<bool, StorageError> {
                     let mut tx = self.begin_write().await?;
-                    let done = ::sqlx::query(<$ty>::sql().delete_indicator.as_str())
+                    let done = ::sqlx::query($crate::Statements::get().delete_indicator.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .execute(&mut *tx)
@@ -453,7 +470,7 @@ macro_rules! sql_storage {
                     name: &IndicatorName,
                     limit: u32,
                 ) -> Result<Vec<LogLine>, StorageError> {
-                    let rows = ::sqlx::query(<$ty>::sql().log.as_str())
+                    let rows = ::sqlx::query($crate::Statements::get().log.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .bind(i64::from(limit))
@@ -487,7 +504,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-                    let row = ::sqlx::query(<$ty>::sql().next_deadline.as_str())
+                    let row = ::sqlx::query($crate::Statements::get().next_deadline.as_str())
                         .fetch_one(self.reader())
                         .await
                         .map_err(backend)?;
@@ -516,7 +533,7 @@ macro_rules! sql_storage {
                             Err(e) => {
                                 // Parked: never claimed again, so one bad row cannot stop
                                 // the others.
-                                ::sqlx::query(<$ty>::sql().park.as_str())
+                                ::sqlx::query($crate::Statements::get().park.as_str())
                                     .bind(get::<i64>(row, 0)?)
                                     .bind(format!("unreadable, parked: {e}"))
                                     .bind(micros(now))
@@ -535,7 +552,7 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     now: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    outbox_ids_at(self, <$ty>::sql().mark_delivered.as_str(), ids, now).await
+                    outbox_ids_at(self, &$crate::Statements::get().mark_delivered, ids, now).await
                 }
 
                 async fn retry_notification(
@@ -544,7 +561,7 @@ macro_rules! sql_storage {
                     at: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let statement = <$ty>::sql().retry.as_str();
+                    let statement = $crate::Statements::get().retry.as_str();
                     notification_with_error(self, statement, id, error, at).await
                 }
 
@@ -553,14 +570,14 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     at: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    outbox_ids_at(self, <$ty>::sql().postpone.as_str(), ids, at).await
+                    outbox_ids_at(self, &$crate::Statements::get().postpone, ids, at).await
                 }
 
                 async fn outbox(
                     &self,
                     project: ProjectId,
                 ) -> Result<Vec<OutboxEntry>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().outbox.as_str())
+                    ::sqlx::query($crate::Statements::get().outbox.as_str())
                         .bind(project.0)
                         .fetch_all(self.reader())
                         .await
@@ -571,7 +588,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
-                    ::sqlx::query(<$ty>::sql().setting.as_str())
+                    ::sqlx::query($crate::Statements::get().setting.as_str())
                         .bind(key)
                         .fetch_optional(self.reader())
                         .await
@@ -581,7 +598,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
-                    ::sqlx::query(<$ty>::sql().put_setting.as_str())
+                    ::sqlx::query($crate::Statements::get().put_setting.as_str())
                         .bind(key)
                         .bind(value)
                         .execute(self.writer())
@@ -595,16 +612,17 @@ macro_rules! sql_storage {
                     key: &str,
                     value: &str,
                 ) -> Result<bool, StorageError> {
-                    let stored = ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
-                        .bind(key)
-                        .bind(value)
-                        .fetch_optional(self.writer())
-                        .await
-                        .map_err(backend)?;
+                    let stored =
+                        ::sqlx::query($crate::Statements::get().put_setting_if_absent.as_str())
+                            .bind(key)
+                            .bind(value)
+                            .fetch_optional(self.writer())
+                            .await
+                            .map_err(backend)?;
                     Ok(stored.is_some())
                 }
                 async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
-                    let sql = <$ty>::sql();
+                    let sql = $crate::Statements::get();
                     let mut tx = self.begin_write().await?;
                     let mut released = 0;
                     for (release, clear) in [
@@ -635,17 +653,10 @@ macro_rules! sql_storage {
                     held_until: DateTime<Utc>,
                     lease_until: DateTime<Utc>,
                 ) -> Result<Vec<NotificationId>, StorageError> {
-                    if ids.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let rows: Vec<[i64; 1]> = ids.iter().map(|id| [id.0]).collect();
-                    let renewed = ::sqlx::query(<$ty>::sql().renew_notifications.as_str())
-                        .bind(codec::to_json(<$ty>::BACKEND, &rows)?)
-                        .bind(micros(held_until))
-                        .bind(micros(lease_until))
-                        .fetch_all(self.writer())
-                        .await
-                        .map_err(backend)?;
+                    let rows = id_rows(ids.iter().map(|id| id.0));
+                    let bind = |q: Query| q.bind(micros(held_until)).bind(micros(lease_until));
+                    let sql = $crate::Statements::get();
+                    let renewed = fetch_rows!(&sql.renew_notifications, &rows, bind, self.writer());
                     let mut ids = renewed
                         .iter()
                         .map(|r| get::<i64>(r, 0).map(NotificationId))
@@ -660,7 +671,7 @@ macro_rules! sql_storage {
                     now: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let statement = <$ty>::sql().dead_letter.as_str();
+                    let statement = $crate::Statements::get().dead_letter.as_str();
                     notification_with_error(self, statement, id, error, now).await
                 }
 
@@ -671,7 +682,7 @@ macro_rules! sql_storage {
                     limit: u32,
                 ) -> Result<Pruned, StorageError> {
                     const PRUNED_TO: &str = "okerr.log_pruned_to";
-                    let sql = <$ty>::sql();
+                    let sql = $crate::Statements::get();
                     let chunk = u64::from(limit.max(1));
                     let limit = i64::from(limit.max(1));
                     // Old lines are at the head of the log: its first ids.
@@ -709,18 +720,23 @@ macro_rules! sql_storage {
                     let last: i64 = get(last, 0)?;
                     let mut inds = fresh
                         .iter()
-                        .map(|r| get::<i64>(r, 1).map(|id| [id]))
-                        .collect::<Result<Vec<[i64; 1]>, _>>()?;
+                        .map(|r| get::<i64>(r, 1))
+                        .collect::<Result<Vec<i64>, _>>()?;
                     inds.sort_unstable();
                     inds.dedup();
-                    let cut = ::sqlx::query(sql.prune_log_lines.as_str())
-                        .bind(codec::to_json(<$ty>::BACKEND, &inds)?)
-                        .bind(i64::from(keep))
-                        .bind(limit)
-                        .execute(self.writer())
-                        .await
-                        .map_err(backend)?
-                        .rows_affected();
+                    let inds = id_rows(inds);
+                    let mut cut = 0;
+                    let bind = |q: Query| q.bind(i64::from(keep)).bind(limit);
+                    for query in rows_queries(&sql.prune_log_lines, &inds, bind) {
+                        cut += query
+                            .execute(self.writer())
+                            .await
+                            .map_err(backend)?
+                            .rows_affected();
+                        if cut >= chunk {
+                            break;
+                        }
+                    }
                     if cut < chunk {
                         // These indicators are within bounds: the next pass starts after.
                         self.put_setting(PRUNED_TO, &last.to_string()).await?;
@@ -736,7 +752,7 @@ macro_rules! sql_storage {
                     before: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<u64, StorageError> {
-                    let sql = <$ty>::sql();
+                    let sql = $crate::Statements::get();
                     let mut purged = 0;
                     for statement in [&sql.purge_delivered, &sql.purge_dead] {
                         let left = u64::from(limit).saturating_sub(purged);

@@ -14,8 +14,8 @@
 //!    with one statement each.
 //!
 //! [`BatchPlan`] holds that bookkeeping, free of any database: the backends run the
-//! statements of [`Statements`](crate::Statements) with the JSON it gives and tell it what
-//! came back.
+//! statements of [`Statements`](crate::Statements) with the [`Rows`] it gives and tell it
+//! what came back.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -23,6 +23,7 @@ use okerr::storage::{Commit, GroupResult, StorageError, repeated_indicators};
 use okerr::{Indicator, IndicatorId};
 
 use crate::codec::{micros, to_json};
+use crate::rows::{Rows, Value};
 
 /// The bookkeeping of one `commit_batch`.
 #[derive(Debug)]
@@ -102,17 +103,17 @@ impl BatchPlan {
         self.fail(group, error);
     }
 
-    /// `[[project id], …]` of every project the batch writes to; `None` for an empty batch.
-    ///
-    /// # Errors
-    /// When the JSON cannot be written.
-    pub fn project_ids(&self) -> Result<Option<String>, StorageError> {
+    /// Rows `id` of every project the batch writes to; empty for an empty batch.
+    pub fn project_ids(&self) -> Rows<'static> {
         let ids: BTreeSet<i64> = self
             .live_commits()
             .map(|(_, _, c)| c.indicator.project.0)
             .collect();
-        let rows: Vec<[i64; 1]> = ids.into_iter().map(|id| [id]).collect();
-        self.json(&rows)
+        let mut rows = Rows::new(1);
+        for id in ids {
+            rows.push([Value::from(id)]);
+        }
+        rows
     }
 
     /// Fails the commits whose project does not exist (`NotFound`) or is no longer at the
@@ -158,50 +159,47 @@ impl BatchPlan {
         ids.into_iter().collect()
     }
 
-    /// `[[id, new version, due_at, {indicator}, name], …]` of the stored indicators to change
-    /// (the indicator nested as a JSON object, not as a string, so it is escaped once);
-    /// `None` when there are none.
+    /// Rows `id, new version, due_at, data, name` of the stored indicators to change.
     ///
     /// # Errors
     /// When an indicator cannot be written as JSON.
-    pub fn updates(&self) -> Result<Option<String>, StorageError> {
-        let mut rows = Vec::new();
+    pub fn updates(&self) -> Result<Rows<'_>, StorageError> {
+        let mut rows = Rows::new(5);
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
             if is_new(ind) {
                 continue;
             }
-            rows.push((
-                ind.id.0,
-                ind.version,
-                ind.due_at().map(micros),
-                ind,
-                ind.name.as_str(),
-            ));
+            rows.push([
+                Value::from(ind.id.0),
+                Value::from(self.version(ind)?),
+                Value::from(ind.due_at().map(micros)),
+                Value::from(to_json(self.backend, ind)?),
+                Value::from(ind.name.as_str()),
+            ]);
         }
-        self.json(&rows)
+        Ok(rows)
     }
 
-    /// `[[project id, name, due_at, {indicator}], …]` of the new indicators; `None` when there are
-    /// none.
+    /// Rows `project id, name, due_at, data` of the new indicators.
     ///
     /// # Errors
     /// When an indicator cannot be written as JSON.
-    pub fn inserts(&self) -> Result<Option<String>, StorageError> {
-        let mut rows = Vec::new();
+    pub fn inserts(&self) -> Result<Rows<'_>, StorageError> {
+        let mut rows = Rows::new(4);
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
             if !is_new(ind) {
                 continue;
             }
-            rows.push((
-                ind.project.0,
-                ind.name.as_str(),
-                ind.due_at().map(micros),
-                ind,
-            ));
+            rows.push([
+                Value::from(ind.project.0),
+                Value::from(ind.name.as_str()),
+                Value::from(ind.due_at().map(micros)),
+                Value::from(to_json(self.backend, ind)?),
+            ]);
         }
-        self.json(&rows)
+        Ok(rows)
     }
 
     /// Records what the round's `UPDATE` and `INSERT` wrote (`updated` ids; `inserted` id,
@@ -254,46 +252,46 @@ impl BatchPlan {
         self.round_failed
     }
 
-    /// `[[indicator id, time, kind, message], …]` of the batch's log lines, in order.
+    /// Rows `indicator id, time, kind, message` of the batch's log lines, in order.
     ///
     /// # Errors
-    /// When the JSON cannot be written.
-    pub fn log_rows(&self) -> Result<Option<String>, StorageError> {
-        let mut rows = Vec::new();
+    /// When a written commit has no id (a bug).
+    pub fn log_rows(&self) -> Result<Rows<'_>, StorageError> {
+        let mut rows = Rows::new(4);
         for (g, i, c) in self.live_commits() {
             let id = self.id(g, i)?;
             for line in &c.log {
-                rows.push((
-                    id,
-                    micros(line.time),
-                    line.kind.as_str(),
-                    line.message.as_str(),
-                ));
+                rows.push([
+                    Value::from(id),
+                    Value::from(micros(line.time)),
+                    Value::from(line.kind.as_str()),
+                    Value::from(line.message.as_str()),
+                ]);
             }
         }
-        self.json(&rows)
+        Ok(rows)
     }
 
-    /// `[[project id, indicator id, release_at, reduction key, {notification}], …]` of the batch's
+    /// Rows `project id, indicator id, release_at, reduction key, data` of the batch's
     /// notifications, in order.
     ///
     /// # Errors
     /// When a notification cannot be written as JSON.
-    pub fn outbox_rows(&self) -> Result<Option<String>, StorageError> {
-        let mut rows = Vec::new();
+    pub fn outbox_rows(&self) -> Result<Rows<'_>, StorageError> {
+        let mut rows = Rows::new(5);
         for (g, i, c) in self.live_commits() {
             let id = self.id(g, i)?;
             for n in &c.notifications {
-                rows.push((
-                    n.project.0,
-                    id,
-                    micros(n.release_at),
-                    n.reduction_key.as_deref(),
-                    n,
-                ));
+                rows.push([
+                    Value::from(n.project.0),
+                    Value::from(id),
+                    Value::from(micros(n.release_at)),
+                    Value::from(n.reduction_key.as_deref()),
+                    Value::from(to_json(self.backend, n)?),
+                ]);
             }
         }
-        self.json(&rows)
+        Ok(rows)
     }
 
     /// One result per group: the indicators as stored, or why the group failed.
@@ -328,11 +326,9 @@ impl BatchPlan {
         })
     }
 
-    fn json<T: serde::Serialize>(&self, rows: &[T]) -> Result<Option<String>, StorageError> {
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        to_json(self.backend, rows).map(Some)
+    /// An indicator's new version as its column holds it (checked by [`BatchPlan::new`]).
+    fn version(&self, ind: &Indicator) -> Result<i64, StorageError> {
+        i64::try_from(ind.version).map_err(|e| StorageError::backend(self.backend, e))
     }
 }
 

@@ -1,21 +1,21 @@
 //! Every statement both backends run, written once.
 //!
 //! The dialects agree on almost everything: `$N` placeholders (sqlx's SQLite driver binds
-//! them too), `RETURNING`, `ON CONFLICT`, `UPDATE … FROM`, `->>` on JSON. What differs is
-//! given by a [`Dialect`]: how a JSON array bound as `$1` becomes rows. Sets of rows
-//! (a batch of indicators, log lines, ids) are bound as one JSON array of arrays, and each
-//! statement reads element `N` of a row as `j.value ->> N`. An indicator or notification
-//! travels in its row as a nested JSON object (escaped once, not as a string inside the
-//! array); `->>` gives its JSON text, which is what the `data` columns hold.
+//! them too), `RETURNING`, `ON CONFLICT`, `UPDATE … FROM`, common table expressions of
+//! `VALUES`. Sets of rows (a batch of indicators, log lines, ids) are bound as plain
+//! parameters of such a table, `j` ([`RowsSql`]); an indicator or notification travels
+//! in its row as its JSON text, which is what the `data` columns hold. What differs is
+//! given by a [`Dialect`].
+
+use std::sync::LazyLock;
+
+use crate::rows::RowsSql;
 
 /// What a backend's SQL says differently.
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
     /// The backend's name in errors.
     pub name: &'static str,
-    /// A `FROM` item named `j` over the JSON array bound as `$1`, with columns `key`
-    /// (the position, for `ORDER BY`) and `value` (the element).
-    pub json_rows: &'static str,
     /// The statement that begins a write transaction.
     pub begin: &'static str,
 }
@@ -35,8 +35,8 @@ pub struct Statements {
     pub project_by_textid: String,
     /// id, version, data of every project.
     pub projects: String,
-    /// `$1` rows `[project id]`; id, version of those that exist.
-    pub project_versions: String,
+    /// Rows `id`: id, version of the projects that exist.
+    pub project_versions: RowsSql,
     /// `$1` project id.
     pub delete_textids: String,
     /// `$1` textid, `$2` project id, `$3` position.
@@ -45,30 +45,30 @@ pub struct Statements {
     pub indicator: String,
     /// `$1` project id; id, version, data by name.
     pub indicators: String,
-    /// `$1` rows `[project id, name]`; id, version, data.
-    pub indicators_by_name: String,
+    /// Rows `project_id, name`: id, version, data of the indicators that exist.
+    pub indicators_by_name: RowsSql,
     /// `$1` project id; the count.
     pub count_indicators: String,
-    /// `$1` rows `[id, new version, due_at, data, name]`; the ids updated.
-    pub update_indicators: String,
-    /// `$1` rows `[project id, name, due_at, data]`; id, project id, name of those inserted.
-    pub insert_indicators: String,
+    /// Rows `id, version (the new one), due_at, data, name`: the ids updated.
+    pub update_indicators: RowsSql,
+    /// Rows `project_id, name, due_at, data`: id, project id, name of those inserted.
+    pub insert_indicators: RowsSql,
     /// `$1` indicator id, `$2` reduction key, `$3` release time; the ids deleted.
     pub cancel_held: String,
-    /// `$1` rows `[indicator id, time, kind, message]`.
-    pub insert_log: String,
-    /// `$1` rows `[project id, indicator id, release_at, reduction_key, data]`.
-    pub insert_outbox: String,
+    /// Rows `indicator_id, at, kind, message`, inserted in order.
+    pub insert_log: RowsSql,
+    /// Rows `project_id, indicator_id, release_at, reduction_key, data`, inserted in order.
+    pub insert_outbox: RowsSql,
     /// `$1` project id, `$2` name.
     pub delete_indicator: String,
     /// `$1` project id, `$2` name, `$3` limit; time, kind, message, newest first.
     pub log: String,
     /// The earliest `due_at` and `available_at`.
     pub next_deadline: String,
-    /// `$1` rows `[id]`, `$2` time.
-    pub mark_delivered: String,
-    /// `$1` rows `[id]`, `$2` time.
-    pub postpone: String,
+    /// `$1` time; rows `id`.
+    pub mark_delivered: RowsSql,
+    /// `$1` time; rows `id`.
+    pub postpone: RowsSql,
     /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
     pub retry: String,
     /// `$1` id.
@@ -91,17 +91,17 @@ pub struct Statements {
     pub release_notification_claims: String,
     /// Clears the lease markers of notifications.
     pub clear_notification_leases: String,
-    /// `$1` rows `[id]`, `$2` the lease held, `$3` the new lease end; the ids renewed.
-    pub renew_notifications: String,
+    /// `$1` the lease held, `$2` the new lease end; rows `id`: the ids renewed.
+    pub renew_notifications: RowsSql,
     /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
     pub dead_letter: String,
     /// `$1` time, `$2` limit: the log lines older than `$1` among the oldest `$2`.
     pub prune_log_age: String,
     /// `$1` a log id, `$2` limit; id, indicator id of the lines after it, in id order.
     pub log_after: String,
-    /// `$1` rows `[indicator id]`, `$2` lines to keep, `$3` limit: deletes their lines
-    /// beyond the newest `$2`.
-    pub prune_log_lines: String,
+    /// `$1` lines to keep, `$2` limit; rows `indicator_id`: deletes their lines beyond the
+    /// newest `$1`.
+    pub prune_log_lines: RowsSql,
     /// `$1` time, `$2` limit: deletes notifications delivered before `$1`.
     pub purge_delivered: String,
     /// `$1` time, `$2` limit: deletes dead letters dead before `$1`.
@@ -112,24 +112,19 @@ pub struct Statements {
 pub const OUTBOX_COLUMNS: &str =
     "id, indicator_id, attempts, delivered_at, last_error, data, dead_at";
 
-/// A row's element `n` as an integer.
-fn int(n: u32) -> String {
-    format!("CAST(j.value ->> {n} AS BIGINT)")
-}
-
-/// A row's element `n` as text.
-fn text(n: u32) -> String {
-    format!("(j.value ->> {n})")
-}
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new);
 
 impl Statements {
-    /// The statements in `dialect`.
-    pub fn new(dialect: &Dialect) -> Statements {
-        let rows = dialect.json_rows;
-        let ids = format!("SELECT {} FROM {rows}", int(0));
+    /// The statements, made once.
+    pub fn get() -> &'static Statements {
+        &STATEMENTS
+    }
+
+    fn new() -> Statements {
+        const IDS: &[&str] = &["id"];
         Statements {
-            save_project: "UPDATE projects SET data = $2, version = $3 WHERE id = $1 AND version = $4"
-                .into(),
+            save_project:
+                "UPDATE projects SET data = $2, version = $3 WHERE id = $1 AND version = $4".into(),
             insert_project: "INSERT INTO projects (data, version) VALUES ($1, 0) RETURNING id"
                 .into(),
             project_exists: "SELECT id FROM projects WHERE id = $1".into(),
@@ -138,60 +133,68 @@ impl Statements {
                  JOIN projects p ON p.id = t.project_id WHERE t.textid = $1"
                 .into(),
             projects: "SELECT id, version, data FROM projects ORDER BY id".into(),
-            project_versions: format!("SELECT id, version FROM projects WHERE id IN ({ids})"),
+            project_versions: RowsSql::new(
+                0,
+                IDS,
+                "SELECT id, version FROM projects WHERE id IN (SELECT j.id FROM j)",
+            ),
             delete_textids: "DELETE FROM textids WHERE project_id = $1".into(),
             insert_textid: "INSERT INTO textids (textid, project_id, position) VALUES ($1, $2, $3)"
                 .into(),
-            indicator: "SELECT id, version, data FROM indicators WHERE project_id = $1 AND name = $2"
-                .into(),
-            indicators: "SELECT id, version, data FROM indicators WHERE project_id = $1 ORDER BY name"
-                .into(),
-            indicators_by_name: format!(
-                "SELECT i.id, i.version, i.data FROM {rows}
-                 JOIN indicators i ON i.project_id = {} AND i.name = {}",
-                int(0),
-                text(1)
+            indicator:
+                "SELECT id, version, data FROM indicators WHERE project_id = $1 AND name = $2"
+                    .into(),
+            indicators:
+                "SELECT id, version, data FROM indicators WHERE project_id = $1 ORDER BY name"
+                    .into(),
+            indicators_by_name: RowsSql::new(
+                0,
+                &["project_id", "name"],
+                "SELECT i.id, i.version, i.data FROM j
+                 JOIN indicators i ON i.project_id = j.project_id AND i.name = j.name",
             ),
             count_indicators: "SELECT COUNT(*) FROM indicators WHERE project_id = $1".into(),
-            update_indicators: format!(
-                "UPDATE indicators SET version = {v}, due_at = {}, data = {}, name = {}
-                 FROM {rows} WHERE indicators.id = {} AND indicators.version = {v} - 1
+            update_indicators: RowsSql::new(
+                0,
+                &["id", "version", "due_at", "data", "name"],
+                "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data,
+                     name = j.name
+                 FROM j WHERE indicators.id = j.id AND indicators.version = j.version - 1
                  RETURNING indicators.id",
-                int(2),
-                text(3),
-                text(4),
-                int(0),
-                v = int(1),
             ),
-            insert_indicators: format!(
+            insert_indicators: RowsSql::new(
+                0,
+                &["project_id", "name", "due_at", "data"],
                 "INSERT INTO indicators (project_id, name, version, due_at, data)
-                 SELECT {}, {}, 1, {}, {} FROM {rows} WHERE true ORDER BY j.key
+                 SELECT j.project_id, j.name, 1, j.due_at, j.data FROM j
+                 WHERE j.project_id IS NOT NULL ORDER BY j.pos
                  ON CONFLICT (project_id, name) DO NOTHING
                  RETURNING id, project_id, name",
-                int(0),
-                text(1),
-                int(2),
-                text(3),
             ),
             cancel_held: "DELETE FROM outbox WHERE indicator_id = $1 AND reduction_key = $2
                  AND release_at = $3 AND delivered_at IS NULL AND claims = 0 RETURNING id"
                 .into(),
-            insert_log: format!(
+            insert_log: RowsSql::new(
+                0,
+                &["indicator_id", "at", "kind", "message"],
                 "INSERT INTO log (indicator_id, time, kind, message)
-                 SELECT {}, {}, {}, {} FROM {rows} ORDER BY j.key",
-                int(0),
-                int(1),
-                text(2),
-                text(3),
+                 SELECT j.indicator_id, j.at, j.kind, j.message FROM j
+                 WHERE j.indicator_id IS NOT NULL ORDER BY j.pos",
             ),
-            insert_outbox: format!(
-                "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, reduction_key, data)
-                 SELECT {}, {}, {r}, {r}, {}, {} FROM {rows} ORDER BY j.key",
-                int(0),
-                int(1),
-                text(3),
-                text(4),
-                r = int(2),
+            insert_outbox: RowsSql::new(
+                0,
+                &[
+                    "project_id",
+                    "indicator_id",
+                    "release_at",
+                    "reduction_key",
+                    "data",
+                ],
+                "INSERT INTO outbox
+                     (project_id, indicator_id, release_at, available_at, reduction_key, data)
+                 SELECT j.project_id, j.indicator_id, j.release_at, j.release_at,
+                     j.reduction_key, j.data
+                 FROM j WHERE j.project_id IS NOT NULL ORDER BY j.pos",
             ),
             delete_indicator: "DELETE FROM indicators WHERE project_id = $1 AND name = $2".into(),
             log: "SELECT l.time, l.kind, l.message FROM log l
@@ -200,18 +203,25 @@ impl Statements {
                  ORDER BY l.id DESC LIMIT $3"
                 .into(),
             next_deadline: NEXT_DEADLINE.into(),
-            mark_delivered: format!(
-                "UPDATE outbox SET delivered_at = $2, available_at = NULL WHERE id IN ({ids})"
+            mark_delivered: RowsSql::new(
+                1,
+                IDS,
+                "UPDATE outbox SET delivered_at = $1, available_at = NULL
+                 WHERE id IN (SELECT j.id FROM j)",
             ),
-            postpone: format!(
-                "UPDATE outbox SET available_at = $2 WHERE id IN ({ids}) AND delivered_at IS NULL"
+            postpone: RowsSql::new(
+                1,
+                IDS,
+                "UPDATE outbox SET available_at = $1
+                 WHERE id IN (SELECT j.id FROM j) AND delivered_at IS NULL",
             ),
             retry: "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
                  WHERE id = $1 AND delivered_at IS NULL RETURNING id"
                 .into(),
             notification_exists: "SELECT id FROM outbox WHERE id = $1".into(),
-            park: "UPDATE outbox SET available_at = NULL, last_error = $2, dead_at = $3 WHERE id = $1"
-                .into(),
+            park:
+                "UPDATE outbox SET available_at = NULL, last_error = $2, dead_at = $3 WHERE id = $1"
+                    .into(),
             outbox: format!(
                 "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE project_id = $1 ORDER BY id"
             ),
@@ -233,10 +243,12 @@ impl Statements {
                 .into(),
             clear_notification_leases:
                 "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL".into(),
-            renew_notifications: format!(
-                "UPDATE outbox SET available_at = $3, lease_until = $3
-                 WHERE id IN ({ids}) AND lease_until = $2 AND available_at = $2
-                 AND delivered_at IS NULL RETURNING id"
+            renew_notifications: RowsSql::new(
+                2,
+                IDS,
+                "UPDATE outbox SET available_at = $2, lease_until = $2
+                 WHERE id IN (SELECT j.id FROM j) AND lease_until = $1 AND available_at = $1
+                 AND delivered_at IS NULL RETURNING id",
             ),
             dead_letter: "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                  available_at = NULL, dead_at = $3
@@ -245,19 +257,20 @@ impl Statements {
             prune_log_age: "DELETE FROM log
                  WHERE id IN (SELECT id FROM log ORDER BY id LIMIT $2) AND time < $1"
                 .into(),
-            log_after: "SELECT id, indicator_id FROM log WHERE id > $1 ORDER BY id LIMIT $2"
-                .into(),
-            prune_log_lines: format!(
-                "WITH cut AS MATERIALIZED (
+            log_after: "SELECT id, indicator_id FROM log WHERE id > $1 ORDER BY id LIMIT $2".into(),
+            prune_log_lines: RowsSql::new(
+                2,
+                &["indicator_id"],
+                ", cut AS MATERIALIZED (
                      SELECT c.ind, (SELECT x.id FROM log x WHERE x.indicator_id = c.ind
-                                    ORDER BY x.id DESC LIMIT 1 OFFSET $2) AS below
-                     FROM (SELECT DISTINCT {} AS ind FROM {rows}) c
+                                    ORDER BY x.id DESC LIMIT 1 OFFSET $1) AS below
+                     FROM (SELECT DISTINCT j.indicator_id AS ind FROM j
+                           WHERE j.indicator_id IS NOT NULL) c
                  )
                  DELETE FROM log WHERE id IN (
                      SELECT l.id FROM cut JOIN log l
-                     ON l.indicator_id = cut.ind AND l.id <= cut.below LIMIT $3
+                     ON l.indicator_id = cut.ind AND l.id <= cut.below LIMIT $2
                  )",
-                int(0)
             ),
             purge_delivered: "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
                  WHERE delivered_at IS NOT NULL AND delivered_at < $1

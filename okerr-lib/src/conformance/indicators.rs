@@ -827,6 +827,104 @@ pub async fn commit_batch_with_a_bad_row(storage: &dyn Storage) {
     assert!(get(storage, &p, "good").await.is_some());
 }
 
+/// A batch larger than one SQL statement binds (the SQL backends write sets of rows in
+/// chunks of 1,024) is still one all-or-none write per group: 2,500 new indicators with a
+/// log line and an alert each, read back by name in one call, then changed with two log
+/// lines each while one group in the middle is stale. Every good group is stored, the
+/// stale one not at all, and log lines and alerts keep the order they were given in.
+pub async fn commit_batch_larger_than_a_statement(storage: &dyn Storage) {
+    const N: usize = 2_500;
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let key = |i: usize| format!("i{i:04}");
+    let groups = (0..N)
+        .map(|i| {
+            let mut c = commit(new_indicator(&p, &key(i), at(1)));
+            c.log = vec![line(at(1), LogKind::Indicator, &format!("created {i}"))];
+            c.notifications = vec![alert(&p, &key(i), at(1), at(1), None, &key(i))];
+            vec![c]
+        })
+        .collect();
+    let results = batch(storage, groups).await;
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every new indicator of a large batch is stored: {:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    let keys: Vec<_> = (0..N).map(|i| (p.id, name(&key(i)))).collect();
+    let mut stored = storage
+        .indicators_by_name(&keys)
+        .await
+        .expect("read by name");
+    assert_eq!(
+        stored.len(),
+        N,
+        "indicators_by_name reads a large batch whole"
+    );
+    stored.sort_by(|a, b| a.name.cmp(&b.name));
+    let outbox = outbox_of(storage, &p).await;
+    let order: Vec<String> = outbox
+        .iter()
+        .map(|e| e.notification.indicator.to_string())
+        .collect();
+    assert_eq!(
+        order,
+        (0..N).map(key).collect::<Vec<_>>(),
+        "alerts in the batch's order"
+    );
+
+    let stale = N / 2;
+    let mut moved = stored[stale].clone();
+    moved.details = "moved meanwhile".into();
+    let moved = write(storage, &commit(moved), "move one indicator").await;
+    let groups = stored
+        .iter()
+        .enumerate()
+        .map(|(i, ind)| {
+            let mut changed = ind.clone();
+            changed.details = format!("changed {i}");
+            let mut c = commit(changed);
+            c.log = vec![
+                line(at(2), LogKind::Indicator, &format!("first {i}")),
+                line(at(2), LogKind::Indicator, &format!("second {i}")),
+            ];
+            vec![c]
+        })
+        .collect();
+    let results = batch(storage, groups).await;
+    for (i, result) in results.iter().enumerate() {
+        if i == stale {
+            assert!(
+                result.as_ref().is_err_and(StorageError::is_conflict),
+                "the stale group of a large batch: {result:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "group {i} of a large batch: {result:?}");
+        }
+    }
+    for i in [0, 1, 1023, 1024, stale - 1, stale + 1, N - 1] {
+        let ind = get(storage, &p, &key(i)).await.expect("stored");
+        assert_eq!(ind.details, format!("changed {i}"), "indicator {i}");
+        let messages: Vec<String> = log_of(storage, &p, &key(i))
+            .await
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                format!("created {i}"),
+                format!("first {i}"),
+                format!("second {i}")
+            ],
+            "the log of indicator {i}"
+        );
+    }
+    let ind = get(storage, &p, &key(stale)).await.expect("stored");
+    assert_eq!(ind, moved, "the stale group changed nothing");
+    assert_eq!(log_of(storage, &p, &key(stale)).await.len(), 1);
+}
+
 /// `indicators_by_name` returns the stored indicators among the names asked, of the right
 /// projects, leaving out names that do not exist; asking for nothing gives nothing.
 pub async fn indicators_by_name_reads_a_batch(storage: &dyn Storage) {

@@ -1,0 +1,266 @@
+//! Sets of rows (a batch of indicators, log lines, ids) bound as plain parameters.
+//!
+//! A statement over a set of rows reads them from a common table expression of `VALUES`:
+//!
+//! ```sql
+//! WITH j (pos, id, version) AS (VALUES (0, $2, $3), (1, $4, $5)) UPDATE … FROM j …
+//! ```
+//!
+//! Both dialects read that alike, and the database gets each value as a parameter of its
+//! type: nothing is serialized to JSON to be parsed and taken apart again (on SQLite that
+//! was a third of an update's instructions). So that a handful of prepared statements
+//! serve every batch size, the number of rows is rounded up to a power of two and the
+//! rows beyond the set are NULL; every statement skips rows whose first column is NULL.
+//! A set larger than [`MAX_ROWS`] is written in chunks of at most that many rows.
+//!
+//! `pos` is the row's position in the set, written into the statement's text: a statement
+//! that must keep the order of its rows (log lines, notifications) says `ORDER BY pos`.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// The most rows one statement binds; larger sets are written in chunks.
+pub const MAX_ROWS: usize = 1024;
+
+/// Prepared statements a backend keeps per connection: every statement over a set of rows
+/// has one text per power of two of rows, and there are about a dozen such statements.
+pub const STATEMENT_CACHE: usize = 512;
+
+/// How many statement texts a [`RowsSql`] keeps: one per power of two up to [`MAX_ROWS`].
+const SIZES: usize = MAX_ROWS.trailing_zeros() as usize + 1;
+
+/// One value of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// An integer (a time in microseconds, an id, a version), or NULL.
+    Int(Option<i64>),
+    /// A text (a name, a message, JSON), or NULL.
+    Text(Option<Cow<'a, str>>),
+}
+
+impl Value<'_> {
+    /// NULL of the same type, to pad a chunk (a prepared statement keeps the types of its
+    /// parameters).
+    fn null<'b>(&self) -> Value<'b> {
+        match self {
+            Value::Int(_) => Value::Int(None),
+            Value::Text(_) => Value::Text(None),
+        }
+    }
+}
+
+impl From<i64> for Value<'_> {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(Some(Cow::Borrowed(v)))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Value::Text(v.map(Cow::Borrowed))
+    }
+}
+
+impl From<String> for Value<'_> {
+    fn from(v: String) -> Self {
+        Value::Text(Some(Cow::Owned(v)))
+    }
+}
+
+/// A set of rows of `width` values each, to bind to a [`RowsSql`] statement.
+#[derive(Debug, Clone, Default)]
+pub struct Rows<'a> {
+    width: usize,
+    values: Vec<Value<'a>>,
+}
+
+impl<'a> Rows<'a> {
+    /// An empty set of rows of `width` values.
+    pub fn new(width: usize) -> Rows<'a> {
+        Rows {
+            width: width.max(1),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends a row.
+    ///
+    /// # Panics
+    /// When the row is not `width` values wide: a bug in the statement's caller.
+    pub fn push<const N: usize>(&mut self, row: [Value<'a>; N]) {
+        assert_eq!(
+            N, self.width,
+            "a row of {N} values in a set of {}",
+            self.width
+        );
+        self.values.extend(row);
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.width
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The set in chunks of at most [`MAX_ROWS`] rows, each padded to a power of two.
+    pub fn chunks(&self) -> impl Iterator<Item = Chunk<'_, 'a>> {
+        self.values
+            .chunks(self.width * MAX_ROWS)
+            .map(move |values| Chunk {
+                width: self.width,
+                values,
+            })
+    }
+}
+
+/// At most [`MAX_ROWS`] rows of a [`Rows`], as one statement binds them.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'r, 'a> {
+    width: usize,
+    values: &'r [Value<'a>],
+}
+
+impl<'r, 'a> Chunk<'r, 'a> {
+    /// The rows the statement binds: the chunk's, rounded up to a power of two.
+    pub fn padded_rows(self) -> usize {
+        (self.values.len() / self.width).next_power_of_two()
+    }
+
+    /// Every value to bind, in order, the padding's NULLs included.
+    pub fn values(self) -> impl Iterator<Item = Value<'r>> + 'r {
+        let first_row = &self.values[..self.width.min(self.values.len())];
+        let padding = self.padded_rows() * self.width - self.values.len();
+        let values = self.values;
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => Value::Int(*i),
+                Value::Text(t) => Value::Text(t.as_deref().map(Cow::Borrowed)),
+            })
+            .chain(first_row.iter().cycle().take(padding).map(Value::null))
+    }
+}
+
+/// A statement over a set of rows: its text for each padded size.
+#[derive(Debug)]
+pub struct RowsSql {
+    /// Parameters bound before the rows (`$1` … `$scalars`).
+    scalars: usize,
+    /// The names of a row's columns, after `pos`.
+    columns: &'static [&'static str],
+    /// The statement after `WITH j (…) AS (VALUES …)`.
+    body: String,
+    texts: [OnceLock<String>; SIZES],
+}
+
+impl RowsSql {
+    /// A statement that reads its rows from `j (pos, columns…)`, after `scalars` plain
+    /// parameters.
+    pub fn new(scalars: usize, columns: &'static [&'static str], body: impl Into<String>) -> Self {
+        RowsSql {
+            scalars,
+            columns,
+            body: body.into(),
+            texts: Default::default(),
+        }
+    }
+
+    /// The width of the rows this statement reads.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The statement's text for `rows` rows (a power of two at most [`MAX_ROWS`], as
+    /// [`Chunk::padded_rows`] gives).
+    pub fn text(&self, rows: usize) -> &str {
+        let rows = rows.clamp(1, MAX_ROWS).next_power_of_two();
+        let slot = rows.trailing_zeros() as usize;
+        self.texts[slot].get_or_init(|| {
+            use std::fmt::Write as _;
+            let mut sql = format!("WITH j (pos, {}) AS (VALUES ", self.columns.join(", "));
+            let mut n = self.scalars;
+            for row in 0..rows {
+                if row > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "({row}");
+                for _ in self.columns {
+                    n += 1;
+                    let _ = write!(sql, ", ${n}");
+                }
+                sql.push(')');
+            }
+            sql.push_str(") ");
+            sql.push_str(&self.body);
+            sql
+        })
+    }
+
+    /// The text of every size, smallest first (for plans and tests).
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        (0..SIZES).map(move |i| self.text(1 << i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_binds_its_rows_after_its_scalars() {
+        let sql = RowsSql::new(1, &["id", "name"], "SELECT * FROM j WHERE id IS NOT NULL");
+        assert_eq!(
+            sql.text(2),
+            "WITH j (pos, id, name) AS (VALUES (0, $2, $3), (1, $4, $5)) \
+             SELECT * FROM j WHERE id IS NOT NULL"
+        );
+        assert_eq!(sql.text(3), sql.text(4));
+        assert_eq!(sql.text(0), sql.text(1));
+        assert_eq!(sql.texts().count(), 11);
+    }
+
+    #[test]
+    fn chunks_are_padded_to_a_power_of_two_with_nulls_of_each_type() {
+        let mut rows = Rows::new(2);
+        for i in 0..3 {
+            rows.push([Value::from(i), Value::from("x")]);
+        }
+        let chunks: Vec<_> = rows.chunks().collect();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].padded_rows(), 4);
+        let values: Vec<_> = chunks[0].values().collect();
+        assert_eq!(values.len(), 8);
+        assert_eq!(values[6], Value::Int(None));
+        assert_eq!(values[7], Value::Text(None));
+        assert_eq!(values[4], Value::from(2));
+    }
+
+    #[test]
+    fn large_sets_are_written_in_chunks() {
+        let mut rows = Rows::new(1);
+        for i in 0..(MAX_ROWS as i64 * 2 + 5) {
+            rows.push([Value::from(i)]);
+        }
+        let sizes: Vec<usize> = rows.chunks().map(|c| c.padded_rows()).collect();
+        assert_eq!(sizes, [MAX_ROWS, MAX_ROWS, 8]);
+        let bound: usize = rows.chunks().map(|c| c.values().count()).sum();
+        assert_eq!(bound, MAX_ROWS * 2 + 8);
+        assert_eq!(rows.len(), MAX_ROWS * 2 + 5);
+    }
+}
