@@ -21,10 +21,11 @@
 #![forbid(unsafe_code)]
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
-use okerr_sql::Dialect;
+use okerr_sql::{Dialect, Placeholders, Statements};
 use okerr_sql::codec::micros;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -34,12 +35,15 @@ pub use sqlx;
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What PostgreSQL says differently: nothing in how a transaction begins (its rows are
-/// locked by [`LOCK_SQL`] instead).
+/// What PostgreSQL says differently: a transaction begins plainly (its rows are locked by
+/// [`LOCK_SQL`]), and the values of a set of rows are numbered parameters.
 const DIALECT: Dialect = Dialect {
     name: "postgres",
     begin: "BEGIN",
+    placeholders: Placeholders::Numbered,
 };
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));
 
 /// Claims up to `$3` indicators due by `$1` until `$2`, earliest first, skipping rows
 /// another node holds: a range scan of the partial index `indicators_due`.
@@ -196,6 +200,10 @@ impl PostgresStorage {
     }
 
     const BACKEND: &'static str = DIALECT.name;
+
+    fn sql() -> &'static Statements {
+        &STATEMENTS
+    }
 
     fn reader(&self) -> &PgPool {
         &self.pool

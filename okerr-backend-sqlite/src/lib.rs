@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
 use okerr_sql::codec::micros;
-use okerr_sql::{Dialect, Rows, RowsSql, Value};
+use okerr_sql::{Dialect, Placeholders, Rows, RowsSql, Statements, Value};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -60,11 +60,15 @@ fn not_stuck_in_a_transaction(options: SqlitePoolOptions) -> SqlitePoolOptions {
 /// The embedded migrations of this backend.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What SQLite says differently: a write transaction takes the write lock at once.
+/// What SQLite says differently: a write transaction takes the write lock at once, and
+/// the values of a set of rows are anonymous parameters (`okerr_sql::rows`).
 const DIALECT: Dialect = Dialect {
     name: "sqlite",
     begin: "BEGIN IMMEDIATE",
+    placeholders: Placeholders::Anonymous,
 };
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));
 
 /// Indicators due by `$1`, earliest first: a range scan of the partial index
 /// `indicators_due`, never of the table.
@@ -75,6 +79,7 @@ const DUE_SQL: &str = "SELECT id, version, data FROM indicators
 /// that [`okerr::Storage::release_claims`] can end it at the next start.
 static LEASE_DUE_SQL: LazyLock<RowsSql> = LazyLock::new(|| {
     RowsSql::new(
+        DIALECT.placeholders,
         1,
         &["id"],
         "UPDATE indicators SET due_at = $1, lease_until = $1 WHERE id IN (SELECT j.id FROM j)",
@@ -91,6 +96,7 @@ const RELEASED_SQL: &str =
 /// Leases the notifications of the rows `id` until `$1`.
 static LEASE_RELEASED_SQL: LazyLock<RowsSql> = LazyLock::new(|| {
     RowsSql::new(
+        DIALECT.placeholders,
         1,
         &["id"],
         "UPDATE outbox SET available_at = $1, lease_until = $1, claims = claims + 1
@@ -215,6 +221,10 @@ impl SqliteStorage {
         Ok(plans)
     }
 
+    fn sql() -> &'static Statements {
+        &STATEMENTS
+    }
+
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
@@ -285,12 +295,13 @@ impl SqliteStorage {
             ids.push([Value::from(row.try_get::<i64, _>(0).map_err(backend)?)]);
         }
         for chunk in ids.chunks() {
-            let mut query = sqlx::query(lease.text(chunk.padded_rows())).bind(micros(lease_until));
+            let mut query = sqlx::query(lease.text(chunk.padded_rows()));
             for value in chunk.values() {
                 if let Value::Int(id) = value {
                     query = query.bind(id);
                 }
             }
+            let query = query.bind(micros(lease_until));
             query.execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
@@ -349,7 +360,7 @@ mod tests {
             .await
             .expect("connect");
         storage.migrate().await.expect("migrate");
-        let sql = okerr_sql::Statements::get();
+        let sql = SqliteStorage::sql();
         for (name, statement, scalars) in [
             ("project_versions", &sql.project_versions, 0),
             ("indicators_by_name", &sql.indicators_by_name, 0),

@@ -22,13 +22,14 @@ pub mod rows;
 mod statements;
 
 pub use plan::{BatchPlan, Cancel};
-pub use rows::{Rows, RowsSql, Value};
+pub use rows::{Placeholders, Rows, RowsSql, Value};
 pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 
 /// Implements [`okerr::Storage`] for a backend type on the shared statements.
 ///
 /// `sql_storage!(Type, Database)` expects, as inherent items of `Type`:
 /// - `const BACKEND: &'static str` (the backend's name in errors);
+/// - `fn sql() -> &'static Statements`;
 /// - `fn reader(&self) -> &sqlx::Pool<Database>` and `fn writer(&self) -> &sqlx::Pool<Database>`;
 /// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
 /// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), StorageError>`
@@ -64,12 +65,18 @@ macro_rules! sql_storage {
                 scalars: impl Fn(Query) -> Query + 'r,
             ) -> impl Iterator<Item = Query> + 'r {
                 rows.chunks().map(move |chunk| {
-                    let mut query = scalars(::sqlx::query(statement.text(chunk.padded_rows())));
+                    let mut query = ::sqlx::query(statement.text(chunk.padded_rows()));
+                    if statement.scalars_first() {
+                        query = scalars(query);
+                    }
                     for value in chunk.values() {
                         query = match value {
                             $crate::Value::Int(v) => query.bind(v),
                             $crate::Value::Text(v) => query.bind(v.as_deref()),
                         };
+                    }
+                    if !statement.scalars_first() {
+                        query = scalars(query);
                     }
                     query
                 })
@@ -162,7 +169,7 @@ macro_rules! sql_storage {
                     .map_err(backend)?;
                 if done.is_none() {
                     let exists =
-                        ::sqlx::query($crate::Statements::get().notification_exists.as_str())
+                        ::sqlx::query(<$ty>::sql().notification_exists.as_str())
                             .bind(id.0)
                             .fetch_optional(storage.writer())
                             .await
@@ -175,7 +182,7 @@ macro_rules! sql_storage {
             }
 
             async fn write_textids(tx: &mut Tx, project: &Project) -> Result<(), StorageError> {
-                let sql = $crate::Statements::get();
+                let sql = <$ty>::sql();
                 ::sqlx::query(sql.delete_textids.as_str())
                     .bind(project.id.0)
                     .execute(&mut **tx)
@@ -206,7 +213,7 @@ macro_rules! sql_storage {
                 tx: &mut Tx,
                 plan: &mut $crate::BatchPlan,
             ) -> Result<bool, StorageError> {
-                let sql = $crate::Statements::get();
+                let sql = <$ty>::sql();
                 plan.start_round();
                 <$ty>::lock_indicators(tx, &plan.update_ids()).await?;
                 let rows = plan.updates()?;
@@ -254,7 +261,7 @@ macro_rules! sql_storage {
                 projects: &$crate::Rows<'_>,
             ) -> Result<(), StorageError> {
                 let mut versions = ::std::collections::HashMap::new();
-                let sql = $crate::Statements::get();
+                let sql = <$ty>::sql();
                 for row in fetch_rows!(&sql.project_versions, projects, |q| q, &mut **tx) {
                     versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
                 }
@@ -278,7 +285,7 @@ macro_rules! sql_storage {
                 ) -> Result<Project, StorageError> {
                     let mut tx = self.begin_write().await?;
                     let placeholder = project.clone().with_id(ProjectId(0));
-                    let row = ::sqlx::query($crate::Statements::get().insert_project.as_str())
+                    let row = ::sqlx::query(<$ty>::sql().insert_project.as_str())
                         .bind(codec::to_json(<$ty>::BACKEND, &placeholder)?)
                         .fetch_one(&mut *tx)
                         .await
@@ -290,7 +297,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn save_project(&self, project: &Project) -> Result<(), StorageError> {
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let mut tx = self.begin_write().await?;
                     let saved = Project {
                         version: project.version + 1,
@@ -321,7 +328,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn project(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().project.as_str())
+                    ::sqlx::query(<$ty>::sql().project.as_str())
                         .bind(id.0)
                         .fetch_optional(self.reader())
                         .await
@@ -334,7 +341,7 @@ macro_rules! sql_storage {
                     &self,
                     textid: &str,
                 ) -> Result<Option<Project>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().project_by_textid.as_str())
+                    ::sqlx::query(<$ty>::sql().project_by_textid.as_str())
                         .bind(textid)
                         .fetch_optional(self.reader())
                         .await
@@ -344,7 +351,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn projects(&self) -> Result<Vec<Project>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().projects.as_str())
+                    ::sqlx::query(<$ty>::sql().projects.as_str())
                         .fetch_all(self.reader())
                         .await
                         .map_err(backend)?
@@ -358,7 +365,7 @@ macro_rules! sql_storage {
                     project: ProjectId,
                     name: &IndicatorName,
                 ) -> Result<Option<Indicator>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().indicator.as_str())
+                    ::sqlx::query(<$ty>::sql().indicator.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .fetch_optional(self.reader())
@@ -372,7 +379,7 @@ macro_rules! sql_storage {
                     &self,
                     project: ProjectId,
                 ) -> Result<Vec<Indicator>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().indicators.as_str())
+                    ::sqlx::query(<$ty>::sql().indicators.as_str())
                         .bind(project.0)
                         .fetch_all(self.reader())
                         .await
@@ -396,7 +403,7 @@ macro_rules! sql_storage {
                             $crate::Value::from(name.as_str()),
                         ]);
                     }
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     fetch_rows!(&sql.indicators_by_name, &rows, |q| q, self.reader())
                         .iter()
                         .map(indicator_row)
@@ -404,7 +411,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn count_indicators(&self, project: ProjectId) -> Result<u64, StorageError> {
-                    let row = ::sqlx::query($crate::Statements::get().count_indicators.as_str())
+                    let row = ::sqlx::query(<$ty>::sql().count_indicators.as_str())
                         .bind(project.0)
                         .fetch_one(self.reader())
                         .await
@@ -416,7 +423,7 @@ macro_rules! sql_storage {
                     &self,
                     groups: Vec<Vec<Commit>>,
                 ) -> Result<Vec<GroupResult>, StorageError> {
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let mut plan = $crate::BatchPlan::new(<$ty>::BACKEND, groups);
                     let projects = plan.project_ids();
                     if projects.is_empty() {
@@ -454,7 +461,7 @@ macro_rules! sql_storage {
                     name: &IndicatorName,
                 ) -> Result<bool, StorageError> {
                     let mut tx = self.begin_write().await?;
-                    let done = ::sqlx::query($crate::Statements::get().delete_indicator.as_str())
+                    let done = ::sqlx::query(<$ty>::sql().delete_indicator.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .execute(&mut *tx)
@@ -470,7 +477,7 @@ macro_rules! sql_storage {
                     name: &IndicatorName,
                     limit: u32,
                 ) -> Result<Vec<LogLine>, StorageError> {
-                    let rows = ::sqlx::query($crate::Statements::get().log.as_str())
+                    let rows = ::sqlx::query(<$ty>::sql().log.as_str())
                         .bind(project.0)
                         .bind(name.as_str())
                         .bind(i64::from(limit))
@@ -504,7 +511,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-                    let row = ::sqlx::query($crate::Statements::get().next_deadline.as_str())
+                    let row = ::sqlx::query(<$ty>::sql().next_deadline.as_str())
                         .fetch_one(self.reader())
                         .await
                         .map_err(backend)?;
@@ -533,7 +540,7 @@ macro_rules! sql_storage {
                             Err(e) => {
                                 // Parked: never claimed again, so one bad row cannot stop
                                 // the others.
-                                ::sqlx::query($crate::Statements::get().park.as_str())
+                                ::sqlx::query(<$ty>::sql().park.as_str())
                                     .bind(get::<i64>(row, 0)?)
                                     .bind(format!("unreadable, parked: {e}"))
                                     .bind(micros(now))
@@ -552,7 +559,7 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     now: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    outbox_ids_at(self, &$crate::Statements::get().mark_delivered, ids, now).await
+                    outbox_ids_at(self, &<$ty>::sql().mark_delivered, ids, now).await
                 }
 
                 async fn retry_notification(
@@ -561,7 +568,7 @@ macro_rules! sql_storage {
                     at: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let statement = $crate::Statements::get().retry.as_str();
+                    let statement = <$ty>::sql().retry.as_str();
                     notification_with_error(self, statement, id, error, at).await
                 }
 
@@ -570,14 +577,14 @@ macro_rules! sql_storage {
                     ids: &[NotificationId],
                     at: DateTime<Utc>,
                 ) -> Result<(), StorageError> {
-                    outbox_ids_at(self, &$crate::Statements::get().postpone, ids, at).await
+                    outbox_ids_at(self, &<$ty>::sql().postpone, ids, at).await
                 }
 
                 async fn outbox(
                     &self,
                     project: ProjectId,
                 ) -> Result<Vec<OutboxEntry>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().outbox.as_str())
+                    ::sqlx::query(<$ty>::sql().outbox.as_str())
                         .bind(project.0)
                         .fetch_all(self.reader())
                         .await
@@ -588,7 +595,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn setting(&self, key: &str) -> Result<Option<String>, StorageError> {
-                    ::sqlx::query($crate::Statements::get().setting.as_str())
+                    ::sqlx::query(<$ty>::sql().setting.as_str())
                         .bind(key)
                         .fetch_optional(self.reader())
                         .await
@@ -598,7 +605,7 @@ macro_rules! sql_storage {
                 }
 
                 async fn put_setting(&self, key: &str, value: &str) -> Result<(), StorageError> {
-                    ::sqlx::query($crate::Statements::get().put_setting.as_str())
+                    ::sqlx::query(<$ty>::sql().put_setting.as_str())
                         .bind(key)
                         .bind(value)
                         .execute(self.writer())
@@ -613,7 +620,7 @@ macro_rules! sql_storage {
                     value: &str,
                 ) -> Result<bool, StorageError> {
                     let stored =
-                        ::sqlx::query($crate::Statements::get().put_setting_if_absent.as_str())
+                        ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
                             .bind(key)
                             .bind(value)
                             .fetch_optional(self.writer())
@@ -622,7 +629,7 @@ macro_rules! sql_storage {
                     Ok(stored.is_some())
                 }
                 async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let mut tx = self.begin_write().await?;
                     let mut released = 0;
                     for (release, clear) in [
@@ -655,7 +662,7 @@ macro_rules! sql_storage {
                 ) -> Result<Vec<NotificationId>, StorageError> {
                     let rows = id_rows(ids.iter().map(|id| id.0));
                     let bind = |q: Query| q.bind(micros(held_until)).bind(micros(lease_until));
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let renewed = fetch_rows!(&sql.renew_notifications, &rows, bind, self.writer());
                     let mut ids = renewed
                         .iter()
@@ -671,7 +678,7 @@ macro_rules! sql_storage {
                     now: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let statement = $crate::Statements::get().dead_letter.as_str();
+                    let statement = <$ty>::sql().dead_letter.as_str();
                     notification_with_error(self, statement, id, error, now).await
                 }
 
@@ -682,7 +689,7 @@ macro_rules! sql_storage {
                     limit: u32,
                 ) -> Result<Pruned, StorageError> {
                     const PRUNED_TO: &str = "okerr.log_pruned_to";
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let chunk = u64::from(limit.max(1));
                     let limit = i64::from(limit.max(1));
                     // Old lines are at the head of the log: its first ids.
@@ -752,7 +759,7 @@ macro_rules! sql_storage {
                     before: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<u64, StorageError> {
-                    let sql = $crate::Statements::get();
+                    let sql = <$ty>::sql();
                     let mut purged = 0;
                     for statement in [&sql.purge_delivered, &sql.purge_dead] {
                         let left = u64::from(limit).saturating_sub(purged);

@@ -15,6 +15,11 @@
 //!
 //! `pos` is the row's position in the set, written into the statement's text: a statement
 //! that must keep the order of its rows (log lines, notifications) says `ORDER BY pos`.
+//!
+//! The placeholders of the rows are the dialect's ([`Placeholders`]): PostgreSQL numbers
+//! them after the plain parameters; SQLite takes anonymous `?`, because it looks a named
+//! parameter up by a linear scan of the statement's names (sqlx asks the name of every
+//! parameter it binds, so numbered rows would cost time quadratic in the batch size).
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -28,6 +33,17 @@ pub const STATEMENT_CACHE: usize = 512;
 
 /// How many statement texts a [`RowsSql`] keeps: one per power of two up to [`MAX_ROWS`].
 const SIZES: usize = MAX_ROWS.trailing_zeros() as usize + 1;
+
+/// How a dialect's statements over rows number their parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1` … `$k` the plain parameters, then the rows' values numbered on: they are
+    /// bound in that order.
+    Numbered,
+    /// The rows' values as anonymous `?`, bound first; then the plain parameters, written
+    /// `$n` with `n` numbered after the rows' values.
+    Anonymous,
+}
 
 /// One value of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +176,8 @@ impl<'r, 'a> Chunk<'r, 'a> {
 /// A statement over a set of rows: its text for each padded size.
 #[derive(Debug)]
 pub struct RowsSql {
-    /// Parameters bound before the rows (`$1` … `$scalars`).
+    placeholders: Placeholders,
+    /// Plain parameters, written `$1` … `$scalars` in the body.
     scalars: usize,
     /// The names of a row's columns, after `pos`.
     columns: &'static [&'static str],
@@ -170,10 +187,16 @@ pub struct RowsSql {
 }
 
 impl RowsSql {
-    /// A statement that reads its rows from `j (pos, columns…)`, after `scalars` plain
-    /// parameters.
-    pub fn new(scalars: usize, columns: &'static [&'static str], body: impl Into<String>) -> Self {
+    /// A statement that reads its rows from `j (pos, columns…)`, with `scalars` plain
+    /// parameters written `$1` … in `body`.
+    pub fn new(
+        placeholders: Placeholders,
+        scalars: usize,
+        columns: &'static [&'static str],
+        body: impl Into<String>,
+    ) -> Self {
         RowsSql {
+            placeholders,
             scalars,
             columns,
             body: body.into(),
@@ -184,6 +207,11 @@ impl RowsSql {
     /// The width of the rows this statement reads.
     pub fn width(&self) -> usize {
         self.columns.len()
+    }
+
+    /// Whether the plain parameters are bound before the rows' values (else after).
+    pub fn scalars_first(&self) -> bool {
+        self.placeholders == Placeholders::Numbered
     }
 
     /// The statement's text for `rows` rows (a power of two at most [`MAX_ROWS`], as
@@ -201,13 +229,23 @@ impl RowsSql {
                 }
                 let _ = write!(sql, "({row}");
                 for _ in self.columns {
-                    n += 1;
-                    let _ = write!(sql, ", ${n}");
+                    match self.placeholders {
+                        Placeholders::Numbered => {
+                            n += 1;
+                            let _ = write!(sql, ", ${n}");
+                        }
+                        Placeholders::Anonymous => sql.push_str(", ?"),
+                    }
                 }
                 sql.push(')');
             }
             sql.push_str(") ");
-            sql.push_str(&self.body);
+            match self.placeholders {
+                Placeholders::Numbered => sql.push_str(&self.body),
+                Placeholders::Anonymous => {
+                    renumber(&mut sql, &self.body, rows * self.columns.len());
+                }
+            }
             sql
         })
     }
@@ -218,21 +256,59 @@ impl RowsSql {
     }
 }
 
+/// Appends `body` to `sql` with each `$n` written `$(n + offset)`.
+fn renumber(sql: &mut String, body: &str, offset: usize) {
+    let mut rest = body;
+    while let Some(at) = rest.find('$') {
+        sql.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => sql.push_str(&(n + offset).to_string()),
+            Err(_) => sql.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    sql.push_str(rest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_statement_binds_its_rows_after_its_scalars() {
-        let sql = RowsSql::new(1, &["id", "name"], "SELECT * FROM j WHERE id IS NOT NULL");
+    fn numbered_rows_come_after_the_plain_parameters() {
+        let sql = RowsSql::new(
+            Placeholders::Numbered,
+            1,
+            &["id", "name"],
+            "SELECT * FROM j WHERE id IS NOT NULL AND id > $1",
+        );
+        assert!(sql.scalars_first());
         assert_eq!(
             sql.text(2),
             "WITH j (pos, id, name) AS (VALUES (0, $2, $3), (1, $4, $5)) \
-             SELECT * FROM j WHERE id IS NOT NULL"
+             SELECT * FROM j WHERE id IS NOT NULL AND id > $1"
         );
         assert_eq!(sql.text(3), sql.text(4));
         assert_eq!(sql.text(0), sql.text(1));
         assert_eq!(sql.texts().count(), 11);
+    }
+
+    #[test]
+    fn anonymous_rows_come_before_the_plain_parameters() {
+        let sql = RowsSql::new(
+            Placeholders::Anonymous,
+            2,
+            &["id"],
+            "UPDATE t SET a = $2, b = $1 WHERE c = $2 AND id IN (SELECT j.id FROM j)",
+        );
+        assert!(!sql.scalars_first());
+        assert_eq!(
+            sql.text(2),
+            "WITH j (pos, id) AS (VALUES (0, ?), (1, ?)) \
+             UPDATE t SET a = $4, b = $3 WHERE c = $4 AND id IN (SELECT j.id FROM j)"
+        );
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! in its row as its JSON text, which is what the `data` columns hold. What differs is
 //! given by a [`Dialect`].
 
-use std::sync::LazyLock;
-
-use crate::rows::RowsSql;
+use crate::rows::{Placeholders, RowsSql};
 
 /// What a backend's SQL says differently.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +16,8 @@ pub struct Dialect {
     pub name: &'static str,
     /// The statement that begins a write transaction.
     pub begin: &'static str,
+    /// How statements over sets of rows write their parameters.
+    pub placeholders: Placeholders,
 }
 
 /// The statements of one dialect.
@@ -112,15 +112,10 @@ pub struct Statements {
 pub const OUTBOX_COLUMNS: &str =
     "id, indicator_id, attempts, delivered_at, last_error, data, dead_at";
 
-static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new);
-
 impl Statements {
-    /// The statements, made once.
-    pub fn get() -> &'static Statements {
-        &STATEMENTS
-    }
-
-    fn new() -> Statements {
+    /// The statements in `dialect`.
+    pub fn new(dialect: &Dialect) -> Statements {
+        let rows = |scalars, columns, body| RowsSql::new(dialect.placeholders, scalars, columns, body);
         const IDS: &[&str] = &["id"];
         Statements {
             save_project:
@@ -133,7 +128,7 @@ impl Statements {
                  JOIN projects p ON p.id = t.project_id WHERE t.textid = $1"
                 .into(),
             projects: "SELECT id, version, data FROM projects ORDER BY id".into(),
-            project_versions: RowsSql::new(
+            project_versions: rows(
                 0,
                 IDS,
                 "SELECT id, version FROM projects WHERE id IN (SELECT j.id FROM j)",
@@ -147,14 +142,14 @@ impl Statements {
             indicators:
                 "SELECT id, version, data FROM indicators WHERE project_id = $1 ORDER BY name"
                     .into(),
-            indicators_by_name: RowsSql::new(
+            indicators_by_name: rows(
                 0,
                 &["project_id", "name"],
                 "SELECT i.id, i.version, i.data FROM j
                  JOIN indicators i ON i.project_id = j.project_id AND i.name = j.name",
             ),
             count_indicators: "SELECT COUNT(*) FROM indicators WHERE project_id = $1".into(),
-            update_indicators: RowsSql::new(
+            update_indicators: rows(
                 0,
                 &["id", "version", "due_at", "data", "name"],
                 "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data,
@@ -162,7 +157,7 @@ impl Statements {
                  FROM j WHERE indicators.id = j.id AND indicators.version = j.version - 1
                  RETURNING indicators.id",
             ),
-            insert_indicators: RowsSql::new(
+            insert_indicators: rows(
                 0,
                 &["project_id", "name", "due_at", "data"],
                 "INSERT INTO indicators (project_id, name, version, due_at, data)
@@ -174,14 +169,14 @@ impl Statements {
             cancel_held: "DELETE FROM outbox WHERE indicator_id = $1 AND reduction_key = $2
                  AND release_at = $3 AND delivered_at IS NULL AND claims = 0 RETURNING id"
                 .into(),
-            insert_log: RowsSql::new(
+            insert_log: rows(
                 0,
                 &["indicator_id", "at", "kind", "message"],
                 "INSERT INTO log (indicator_id, time, kind, message)
                  SELECT j.indicator_id, j.at, j.kind, j.message FROM j
                  WHERE j.indicator_id IS NOT NULL ORDER BY j.pos",
             ),
-            insert_outbox: RowsSql::new(
+            insert_outbox: rows(
                 0,
                 &[
                     "project_id",
@@ -203,13 +198,13 @@ impl Statements {
                  ORDER BY l.id DESC LIMIT $3"
                 .into(),
             next_deadline: NEXT_DEADLINE.into(),
-            mark_delivered: RowsSql::new(
+            mark_delivered: rows(
                 1,
                 IDS,
                 "UPDATE outbox SET delivered_at = $1, available_at = NULL
                  WHERE id IN (SELECT j.id FROM j)",
             ),
-            postpone: RowsSql::new(
+            postpone: rows(
                 1,
                 IDS,
                 "UPDATE outbox SET available_at = $1
@@ -243,7 +238,7 @@ impl Statements {
                 .into(),
             clear_notification_leases:
                 "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL".into(),
-            renew_notifications: RowsSql::new(
+            renew_notifications: rows(
                 2,
                 IDS,
                 "UPDATE outbox SET available_at = $2, lease_until = $2
@@ -258,7 +253,7 @@ impl Statements {
                  WHERE id IN (SELECT id FROM log ORDER BY id LIMIT $2) AND time < $1"
                 .into(),
             log_after: "SELECT id, indicator_id FROM log WHERE id > $1 ORDER BY id LIMIT $2".into(),
-            prune_log_lines: RowsSql::new(
+            prune_log_lines: rows(
                 2,
                 &["indicator_id"],
                 ", cut AS MATERIALIZED (
