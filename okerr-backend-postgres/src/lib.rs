@@ -25,8 +25,8 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
-use okerr_sql::{Dialect, Placeholders, Statements};
 use okerr_sql::codec::micros;
+use okerr_sql::{Dialect, Placeholders, Statements};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -221,13 +221,9 @@ impl PostgresStorage {
     async fn lock_indicators(
         tx: &mut Transaction<'static, Postgres>,
         ids: &[i64],
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), sqlx::Error> {
         if ids.len() > 1 {
-            sqlx::query(LOCK_SQL)
-                .bind(ids)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query(LOCK_SQL).bind(ids).execute(&mut **tx).await?;
         }
         Ok(())
     }

@@ -244,7 +244,7 @@ impl SqliteStorage {
     async fn lock_indicators(
         _tx: &mut Transaction<'static, Sqlite>,
         _ids: &[i64],
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), sqlx::Error> {
         Ok(())
     }
 

@@ -35,7 +35,12 @@
 //! - Several workers ([`EngineConfig::update_workers`](crate::EngineConfig::update_workers))
 //!   share the queue.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+/// The maps and sets of the update path, hashed with foldhash: keyed by indicator names,
+/// they are hashed several times per update, where SipHash cost a few percent of it.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -128,7 +133,7 @@ impl IndicatorCache {
     /// A cache of at most `max` indicators; 0 caches none.
     pub(crate) fn new(max: usize) -> IndicatorCache {
         IndicatorCache {
-            by_key: Mutex::new(HashMap::new()),
+            by_key: Mutex::new(HashMap::default()),
             max,
         }
     }
@@ -388,7 +393,7 @@ async fn prepare(engine: &Inner, batch: Vec<Job>, busy: &Busy) -> (Option<Prepar
     }
 
     // Every indicator the batch names: from the cache, the others in one read.
-    let mut stored: HashMap<Key, Arc<Indicator>> = HashMap::new();
+    let mut stored: HashMap<Key, Arc<Indicator>> = HashMap::default();
     let mut missing: Vec<Key> = Vec::new();
     for (job, _, _, keys) in &jobs {
         for key in keys.iter().flatten() {
@@ -427,8 +432,8 @@ async fn prepare(engine: &Inner, batch: Vec<Job>, busy: &Busy) -> (Option<Prepar
 
     // Decide, job by job, each indicator at most once per batch.
     let now = engine.clock.now();
-    let mut taken: HashSet<Key> = HashSet::new();
-    let mut counts: HashMap<ProjectId, u64> = HashMap::new();
+    let mut taken: HashSet<Key> = HashSet::default();
+    let mut counts: HashMap<ProjectId, u64> = HashMap::default();
     let mut decided = Vec::new();
     'jobs: for (mut job, projects, cached, job_keys) in jobs {
         // An indicator already in this batch, or in the one being stored, and a new
@@ -447,9 +452,9 @@ async fn prepare(engine: &Inner, batch: Vec<Job>, busy: &Busy) -> (Option<Prepar
             continue;
         }
         let mut commits: Vec<Commit> = Vec::new();
-        let mut at: HashMap<&Key, usize> = HashMap::new();
+        let mut at: HashMap<&Key, usize> = HashMap::default();
         let mut planned = Vec::with_capacity(job.reqs.len());
-        let mut created: HashMap<ProjectId, u64> = HashMap::new();
+        let mut created: HashMap<ProjectId, u64> = HashMap::default();
         let stale_risk =
             (cached || job_keys.iter().flatten().any(|k| cached_keys.contains(k))) && !job.fresh;
         for (index, (req, project)) in job.reqs.iter().zip(&projects).enumerate() {
@@ -579,6 +584,21 @@ async fn commit(engine: Arc<Inner>, prepared: Prepared) -> Vec<Job> {
         .collect();
     let results = match storage.commit_batch(groups).await {
         Ok(results) => results,
+        Err(e) if e.is_conflict() => {
+            // The transaction lost a race as a whole (PostgreSQL broke a deadlock with
+            // another node's): nothing was stored, each job is decided again.
+            let e = Arc::new(e);
+            for (mut job, _, _, keys) in waiting {
+                forget(engine, &keys);
+                if job.conflicts < engine.config.max_conflict_retries {
+                    job.conflicts += 1;
+                    retry.push(job);
+                } else {
+                    job.refuse(0, UpdateError::Storage(shared(&e)));
+                }
+            }
+            return retry;
+        }
         Err(e) => {
             // Whether anything was stored is unknown: forget what the batch named.
             let e = Arc::new(e);

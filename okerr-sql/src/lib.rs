@@ -32,7 +32,7 @@ pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 /// - `fn sql() -> &'static Statements`;
 /// - `fn reader(&self) -> &sqlx::Pool<Database>` and `fn writer(&self) -> &sqlx::Pool<Database>`;
 /// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
-/// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), StorageError>`
+/// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), sqlx::Error>`
 ///   (lock the rows a batch changes, in id order, where the database needs it);
 /// - `async fn claim_due_rows(&self, now, lease_until, limit) -> Result<Vec<Row>, StorageError>`
 ///   (rows of `id, version, data`) and `async fn claim_notification_rows(&self, now,
@@ -87,7 +87,7 @@ macro_rules! sql_storage {
                 ($statement:expr, $rows:expr, $scalars:expr, $executor:expr) => {{
                     let mut fetched: Vec<DbRow> = Vec::new();
                     for query in rows_queries($statement, $rows, $scalars) {
-                        fetched.extend(query.fetch_all($executor).await.map_err(backend)?);
+                        fetched.extend(query.fetch_all($executor).await.map_err(write_error)?);
                     }
                     fetched
                 }};
@@ -104,6 +104,18 @@ macro_rules! sql_storage {
 
             fn backend(e: impl ::std::error::Error + Send + Sync + 'static) -> StorageError {
                 StorageError::backend(<$ty>::BACKEND, e)
+            }
+
+            /// An error of a write: a transaction the database aborted to break a
+            /// deadlock or a serialization failure (PostgreSQL's `40P01`, `40001`) wrote
+            /// nothing and is a `Conflict`, to decide again; anything else is the backend's.
+            fn write_error(e: ::sqlx::Error) -> StorageError {
+                if let ::sqlx::Error::Database(d) = &e
+                    && matches!(d.code().as_deref(), Some("40P01" | "40001"))
+                {
+                    return StorageError::conflict("transaction", d.message());
+                }
+                backend(e)
             }
 
             fn get<'r, T>(row: &'r DbRow, i: usize) -> Result<T, StorageError>
@@ -168,12 +180,11 @@ macro_rules! sql_storage {
                     .await
                     .map_err(backend)?;
                 if done.is_none() {
-                    let exists =
-                        ::sqlx::query(<$ty>::sql().notification_exists.as_str())
-                            .bind(id.0)
-                            .fetch_optional(storage.writer())
-                            .await
-                            .map_err(backend)?;
+                    let exists = ::sqlx::query(<$ty>::sql().notification_exists.as_str())
+                        .bind(id.0)
+                        .fetch_optional(storage.writer())
+                        .await
+                        .map_err(backend)?;
                     if exists.is_none() {
                         return Err(StorageError::not_found("notification", id));
                     }
@@ -215,7 +226,9 @@ macro_rules! sql_storage {
             ) -> Result<bool, StorageError> {
                 let sql = <$ty>::sql();
                 plan.start_round();
-                <$ty>::lock_indicators(tx, &plan.update_ids()).await?;
+                <$ty>::lock_indicators(tx, &plan.update_ids())
+                    .await
+                    .map_err(write_error)?;
                 let rows = plan.updates()?;
                 let updated = fetch_rows!(&sql.update_indicators, &rows, |q| q, &mut **tx)
                     .iter()
@@ -234,7 +247,7 @@ macro_rules! sql_storage {
                         .bind(release)
                         .fetch_all(&mut **tx)
                         .await
-                        .map_err(backend)?;
+                        .map_err(write_error)?;
                     if deleted.is_empty() {
                         plan.fail_group(group, StorageError::conflict("held alert", &key));
                     }
@@ -247,7 +260,7 @@ macro_rules! sql_storage {
                     (&sql.insert_outbox, plan.outbox_rows()?),
                 ] {
                     for query in rows_queries(statement, &rows, |q| q) {
-                        query.execute(&mut **tx).await.map_err(backend)?;
+                        query.execute(&mut **tx).await.map_err(write_error)?;
                     }
                 }
                 Ok(true)
@@ -274,7 +287,7 @@ macro_rules! sql_storage {
                     .execute(&mut **tx)
                     .await
                     .map(|_| ())
-                    .map_err(backend)
+                    .map_err(write_error)
             }
 
             #[::async_trait::async_trait]
@@ -429,14 +442,16 @@ macro_rules! sql_storage {
                     if projects.is_empty() {
                         return Ok(plan.finish());
                     }
-                    // The first round is written without a savepoint: it is almost always
-                    // whole, and each statement is a round trip. When a group fails in it,
-                    // the transaction is rolled back and begun again, and the rounds after
-                    // that go in a savepoint each.
+                    // The first round is written without a savepoint and without reading
+                    // the projects (its statements check their versions): it is almost
+                    // always whole, and each statement is a round trip. When a group fails
+                    // in it, the transaction is rolled back and begun again, the projects
+                    // are read (to tell a project that is gone from a conflict), and the
+                    // rounds after that go in a savepoint each.
                     let mut tx = self.begin_write().await?;
-                    check_project_versions(&mut tx, &mut plan, &projects).await?;
                     if !plan.is_done() && !write_round(&mut tx, &mut plan).await? {
-                        tx.rollback().await.map_err(backend)?;
+                        tx.rollback().await.map_err(write_error)?;
+                        plan.restart();
                         tx = self.begin_write().await?;
                         check_project_versions(&mut tx, &mut plan, &projects).await?;
                         while !plan.is_done() {
@@ -451,7 +466,7 @@ macro_rules! sql_storage {
                             }
                         }
                     }
-                    tx.commit().await.map_err(backend)?;
+                    tx.commit().await.map_err(write_error)?;
                     Ok(plan.finish())
                 }
 
@@ -619,13 +634,12 @@ macro_rules! sql_storage {
                     key: &str,
                     value: &str,
                 ) -> Result<bool, StorageError> {
-                    let stored =
-                        ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
-                            .bind(key)
-                            .bind(value)
-                            .fetch_optional(self.writer())
-                            .await
-                            .map_err(backend)?;
+                    let stored = ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
+                        .bind(key)
+                        .bind(value)
+                        .fetch_optional(self.writer())
+                        .await
+                        .map_err(backend)?;
                     Ok(stored.is_some())
                 }
                 async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {

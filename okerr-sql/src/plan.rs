@@ -2,16 +2,18 @@
 //! handful of set-based statements, whatever its size, and still all or none per group.
 //!
 //! In one transaction:
-//! 1. the projects of the batch are read once: a commit for a project that does not exist
-//!    fails (`NotFound`), one decided on an older project version too (`Conflict`);
-//! 2. one `UPDATE … FROM` writes every changed indicator whose version is still the one
-//!    read, and one `INSERT … ON CONFLICT DO NOTHING` every new one; the ids they return
+//! 1. one `UPDATE … FROM` writes every changed indicator whose version is still the one
+//!    read and whose project is still at the version it was decided on, and one
+//!    `INSERT … ON CONFLICT DO NOTHING` every new one whose project is; the ids they return
 //!    say which were written. Held alerts to cancel are deleted one by one (they are rare);
-//! 3. if any commit was not written, its group fails: the transaction is rolled back and
-//!    begun again, and the round is written again without the failed groups, from then on
-//!    in a savepoint per round (a first round is almost always whole, and a savepoint costs
-//!    two statements). Else the log lines and notifications of the whole batch are inserted
-//!    with one statement each.
+//! 2. if every commit was written, the log lines and notifications of the whole batch are
+//!    inserted with one statement each, and that is all: the common case costs the
+//!    statements that write, nothing to check beforehand;
+//! 3. else the transaction is rolled back and begun again ([`BatchPlan::restart`]); the
+//!    projects of the batch are read, which fails a commit for a project that does not
+//!    exist (`NotFound`) or one decided on an older project version (`Conflict`), and the
+//!    rounds are written again in a savepoint each, each without the groups that failed
+//!    in the one before, until one is whole.
 //!
 //! [`BatchPlan`] holds that bookkeeping, free of any database: the backends run the
 //! statements of [`Statements`](crate::Statements) with the [`Rows`] it gives and tell it
@@ -36,6 +38,8 @@ pub struct BatchPlan {
     ids: Vec<Vec<Option<i64>>>,
     /// Whether a group failed in this round (the round is then written again).
     round_failed: bool,
+    /// The groups that failed before anything was written (they repeat an indicator).
+    failed_at_once: Vec<bool>,
 }
 
 /// A held alert to delete: the group, the indicator id, the reduction key and the release
@@ -65,12 +69,14 @@ impl BatchPlan {
             }
         }
         let ids = groups.iter().map(|g| vec![None; g.len()]).collect();
+        let failed_at_once = failed.iter().map(Option::is_some).collect();
         BatchPlan {
             backend,
             groups,
             failed,
             ids,
             round_failed: false,
+            failed_at_once,
         }
     }
 
@@ -140,6 +146,18 @@ impl BatchPlan {
         self.round_failed = false;
     }
 
+    /// Forgets what the rounds so far found: the transaction was rolled back, and the
+    /// groups are written again after [`BatchPlan::check_projects`] (so a commit for a
+    /// project that is gone fails `NotFound`, not as a conflict of its indicator).
+    pub fn restart(&mut self) {
+        for (failed, at_once) in self.failed.iter_mut().zip(&self.failed_at_once) {
+            if !at_once {
+                *failed = None;
+            }
+        }
+        self.start_round();
+    }
+
     /// Begins a round: what a previous round wrote was rolled back.
     pub fn start_round(&mut self) {
         self.round_failed = false;
@@ -159,12 +177,13 @@ impl BatchPlan {
         ids.into_iter().collect()
     }
 
-    /// Rows `id, new version, due_at, data, name` of the stored indicators to change.
+    /// Rows `id, new version, due_at, data, name, project version` of the stored
+    /// indicators to change (the project version they were decided on, or NULL).
     ///
     /// # Errors
     /// When an indicator cannot be written as JSON.
     pub fn updates(&self) -> Result<Rows<'_>, StorageError> {
-        let mut rows = Rows::new(5);
+        let mut rows = Rows::new(6);
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
             if is_new(ind) {
@@ -176,17 +195,18 @@ impl BatchPlan {
                 Value::from(ind.due_at().map(micros)),
                 Value::from(to_json(self.backend, ind)?),
                 Value::from(ind.name.as_str()),
+                Value::from(self.project_version(c)?),
             ]);
         }
         Ok(rows)
     }
 
-    /// Rows `project id, name, due_at, data` of the new indicators.
+    /// Rows `project id, name, due_at, data, project version` of the new indicators.
     ///
     /// # Errors
     /// When an indicator cannot be written as JSON.
     pub fn inserts(&self) -> Result<Rows<'_>, StorageError> {
-        let mut rows = Rows::new(4);
+        let mut rows = Rows::new(5);
         for (_, _, c) in self.live_commits() {
             let ind = &c.indicator;
             if !is_new(ind) {
@@ -197,6 +217,7 @@ impl BatchPlan {
                 Value::from(ind.name.as_str()),
                 Value::from(ind.due_at().map(micros)),
                 Value::from(to_json(self.backend, ind)?),
+                Value::from(self.project_version(c)?),
             ]);
         }
         Ok(rows)
@@ -324,6 +345,14 @@ impl BatchPlan {
                 std::io::Error::other("a commit of the batch has no id after its write"),
             )
         })
+    }
+
+    /// The project version a commit was decided on, as its column holds it.
+    fn project_version(&self, c: &Commit) -> Result<Option<i64>, StorageError> {
+        c.project_version
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|e| StorageError::backend(self.backend, e))
     }
 
     /// An indicator's new version as its column holds it (checked by [`BatchPlan::new`]).

@@ -49,9 +49,14 @@ pub struct Statements {
     pub indicators_by_name: RowsSql,
     /// `$1` project id; the count.
     pub count_indicators: String,
-    /// Rows `id, version (the new one), due_at, data, name`: the ids updated.
+    /// Rows `id, version (the new one), due_at, data, name, project_version`: the ids
+    /// updated (those at the version before, in a project at `project_version` unless it is
+    /// NULL).
     pub update_indicators: RowsSql,
-    /// Rows `project_id, name, due_at, data`: id, project id, name of those inserted.
+    /// Rows `project_id, name, due_at, data, project_version`: id, project id, name of those
+    /// inserted (in a project that exists, at `project_version` unless it is NULL). They
+    /// are inserted in the order of their keys, so that two nodes inserting the same new
+    /// names wait for each other in the same order instead of deadlocking.
     pub insert_indicators: RowsSql,
     /// `$1` indicator id, `$2` reduction key, `$3` release time; the ids deleted.
     pub cancel_held: String,
@@ -115,7 +120,8 @@ pub const OUTBOX_COLUMNS: &str =
 impl Statements {
     /// The statements in `dialect`.
     pub fn new(dialect: &Dialect) -> Statements {
-        let rows = |scalars, columns, body| RowsSql::new(dialect.placeholders, scalars, columns, body);
+        let rows =
+            |scalars, columns, body| RowsSql::new(dialect.placeholders, scalars, columns, body);
         const IDS: &[&str] = &["id"];
         Statements {
             save_project:
@@ -151,18 +157,22 @@ impl Statements {
             count_indicators: "SELECT COUNT(*) FROM indicators WHERE project_id = $1".into(),
             update_indicators: rows(
                 0,
-                &["id", "version", "due_at", "data", "name"],
+                &["id", "version", "due_at", "data", "name", "project_version"],
                 "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data,
                      name = j.name
                  FROM j WHERE indicators.id = j.id AND indicators.version = j.version - 1
+                 AND (j.project_version IS NULL OR j.project_version =
+                     (SELECT p.version FROM projects p WHERE p.id = indicators.project_id))
                  RETURNING indicators.id",
             ),
             insert_indicators: rows(
                 0,
-                &["project_id", "name", "due_at", "data"],
+                &["project_id", "name", "due_at", "data", "project_version"],
                 "INSERT INTO indicators (project_id, name, version, due_at, data)
                  SELECT j.project_id, j.name, 1, j.due_at, j.data FROM j
-                 WHERE j.project_id IS NOT NULL ORDER BY j.pos
+                 WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = j.project_id
+                     AND (j.project_version IS NULL OR p.version = j.project_version))
+                 ORDER BY j.project_id, j.name
                  ON CONFLICT (project_id, name) DO NOTHING
                  RETURNING id, project_id, name",
             ),
