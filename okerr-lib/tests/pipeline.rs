@@ -24,6 +24,9 @@ struct Gated {
     gate: Semaphore,
     events: Mutex<Vec<String>>,
     changed: Notify,
+    /// How many of the next batch commits fail whole with a conflict (a transaction the
+    /// database aborted to break a deadlock), storing nothing.
+    lost_races: Mutex<usize>,
 }
 
 impl Gated {
@@ -71,6 +74,13 @@ impl Storage for Gated {
     async fn commit_batch(&self, g: Vec<Vec<Commit>>) -> Result<Vec<GroupResult>, StorageError> {
         self.note(format!("commit {}", names(g.iter().flatten().map(|c| &c.indicator.name))));
         self.gate.acquire().await.unwrap().forget();
+        {
+            let mut lost = self.lost_races.lock().unwrap();
+            if *lost > 0 {
+                *lost -= 1;
+                return Err(StorageError::conflict("transaction", "deadlock detected"));
+            }
+        }
         self.inner.commit_batch(g).await
     }
     async fn indicators_by_name(&self, k: &[(ProjectId, IndicatorName)]) -> Result<Vec<Indicator>, StorageError> {
@@ -118,6 +128,7 @@ async fn gated(pipeline: usize) -> (Arc<Gated>, Engine) {
         gate: Semaphore::new(1),
         events: Mutex::new(Vec::new()),
         changed: Notify::new(),
+        lost_races: Mutex::new(0),
     });
     storage
         .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
@@ -219,5 +230,35 @@ async fn deeper_pipelines_commit_side_by_side_but_never_one_indicator_twice() {
         events.iter().filter(|e| *e == "commit a").count(),
         3,
         "{events:?}"
+    );
+}
+
+/// A batch whose transaction the database aborted as a whole (a deadlock with another
+/// node's) stored nothing: its updates are decided again and stored once, and every
+/// caller is answered OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_lost_a_race_as_a_whole_is_decided_again() {
+    let (storage, engine) = gated(0).await;
+    storage.gate.add_permits(100);
+    update(&engine, "a", "first").await.unwrap();
+    *storage.lost_races.lock().unwrap() = 2;
+    let a = update(&engine, "a", "second").await.unwrap();
+    let b = update(&engine, "b", "new").await.unwrap();
+    assert_eq!((a.details.as_str(), a.version), ("second", 2));
+    assert_eq!((b.details.as_str(), b.version), ("new", 1));
+    assert_eq!(
+        *storage.lost_races.lock().unwrap(),
+        0,
+        "both lost races were met"
+    );
+    let stored = storage.inner.indicators(a.project).await.unwrap();
+    let versions: Vec<(String, u64)> = stored
+        .iter()
+        .map(|i| (i.name.to_string(), i.version))
+        .collect();
+    assert_eq!(
+        versions,
+        [("a".to_owned(), 2), ("b".to_owned(), 1)],
+        "each stored once"
     );
 }
