@@ -208,17 +208,19 @@ impl SqliteStorage {
             ("claim_notifications", RELEASED_SQL, 2),
             ("next_deadline", okerr_sql::NEXT_DEADLINE, 0),
         ] {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
-            for _ in 0..binds {
-                query = query.bind(0_i64);
-            }
-            let rows = query.fetch_all(&self.reader).await.map_err(backend)?;
-            plans.push((
-                name,
-                rows.iter().map(|r| r.get::<String, _>("detail")).collect(),
-            ));
+            plans.push((name, self.query_plan(sql, binds).await?));
         }
         Ok(plans)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql`, with its `binds` parameters 0: a line per step.
+    async fn query_plan(&self, sql: &str, binds: usize) -> Result<Vec<String>, StorageError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..binds {
+            query = query.bind(0_i64);
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(backend)?;
+        Ok(rows.iter().map(|r| r.get::<String, _>("detail")).collect())
     }
 
     fn sql() -> &'static Statements {
@@ -371,18 +373,11 @@ mod tests {
             ("lease_released", &LEASE_RELEASED_SQL, 1),
         ] {
             for rows in [1, 64, 1024] {
-                let text = format!("EXPLAIN QUERY PLAN {}", statement.text(rows));
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-                for _ in 0..scalars + rows * statement.width() {
-                    query = query.bind(None::<i64>);
-                }
-                let plan: Vec<String> = query
-                    .fetch_all(storage.pool())
+                let binds = scalars + rows * statement.width();
+                let plan = storage
+                    .query_plan(statement.text(rows), binds)
                     .await
-                    .expect("plan")
-                    .iter()
-                    .map(|r| r.get::<String, _>("detail"))
-                    .collect();
+                    .expect("plan");
                 let scans: Vec<&String> = plan
                     .iter()
                     .filter(|d| {

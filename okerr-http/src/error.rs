@@ -392,7 +392,7 @@ impl fmt::Display for InternalError {
 }
 
 /// Logs the cause of a 500 answer ([`InternalError`]), once: the handlers do not.
-pub(crate) async fn log_internal_error(response: Response) -> Response {
+pub(crate) fn log_internal_error(response: Response) -> Response {
     if let Some(cause) = response.extensions().get::<InternalError>() {
         let error = cause.error();
         tracing::error!(%error, source = ?error.source(), "request failed");

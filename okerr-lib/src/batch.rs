@@ -270,6 +270,19 @@ async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
         } else {
             jobs.try_lock().ok()
         };
+        // One batch at a time: it gathers only once the batch being stored is stored, so
+        // that every update that arrived meanwhile joins it (gathered before, the batch
+        // held only what came first and the rest waited a whole commit more).
+        let queue = if depth == 0 && !committing.is_empty() {
+            drop(queue);
+            for c in committing.drain(..) {
+                deferred.extend(c.task.await.unwrap_or_default());
+            }
+            batch.extend(deferred.drain(..));
+            jobs.try_lock().ok()
+        } else {
+            queue
+        };
         if let Some(mut queue) = queue {
             let mut updates: usize = batch.iter().map(|j| j.reqs.len()).sum();
             while updates < max {
@@ -285,11 +298,6 @@ async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        if depth == 0 {
-            for c in committing.drain(..) {
-                deferred.extend(c.task.await.unwrap_or_default());
-            }
-        }
         // This batch is read and decided while the previous ones are stored, leaving alone
         // what they hold.
         let mut busy = Busy::default();

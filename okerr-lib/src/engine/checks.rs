@@ -186,7 +186,7 @@ impl Engine {
             };
             if let Some(c) = decide_check(&ready.project, &ready.indicator, result, settings, now) {
                 commits.push(c);
-                decided.push(ready);
+                decided.push((ready, result));
             }
         }
         let keys: Vec<_> = commits
@@ -200,9 +200,11 @@ impl Engine {
             .commit_batch(commits.into_iter().map(|c| vec![c]).collect())
             .await?;
         let mut committed = 0;
-        for ((ready, (release, changed)), result) in decided.into_iter().zip(keys).zip(results) {
+        for (((ready, checked), (release, changed)), stored) in
+            decided.into_iter().zip(keys).zip(results)
+        {
             let project = &ready.project;
-            match result {
+            match stored {
                 Ok(stored) => {
                     committed += 1;
                     self.inner
@@ -219,14 +221,11 @@ impl Engine {
                     else {
                         continue;
                     };
-                    let Some(result) = &ready.result else {
-                        continue;
-                    };
-                    let checked = &ready.indicator.method;
+                    let method = &ready.indicator.method;
                     let again = self
                         .redecide(project, fresh, |ind, now| {
-                            let commit = if ind.method == *checked {
-                                decide_check(project, &ind, result, settings, now)
+                            let commit = if ind.method == *method {
+                                decide_check(project, &ind, checked, settings, now)
                             } else {
                                 None
                             };
