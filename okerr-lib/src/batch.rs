@@ -36,11 +36,6 @@
 //!   share the queue.
 
 use std::collections::VecDeque;
-
-/// The maps and sets of the update path, hashed with foldhash: keyed by indicator names,
-/// they are hashed several times per update, where SipHash cost a few percent of it.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +46,11 @@ use crate::name::IndicatorName;
 use crate::project::{Project, ProjectId};
 use crate::storage::{Commit, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
+
+/// The maps and sets of the update path, hashed with foldhash: keyed by indicator names,
+/// they are hashed several times per update, where SipHash cost a few percent of it.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// The most projects the cache keeps; past it, it starts afresh.
 const MAX_CACHED_PROJECTS: usize = 4096;
@@ -278,7 +278,10 @@ async fn work(engine: Weak<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
             for c in committing.drain(..) {
                 deferred.extend(c.task.await.unwrap_or_default());
             }
-            batch.extend(deferred.drain(..));
+            // Jobs to decide again are older than the ones that came since: first.
+            let mut earlier: Vec<Job> = deferred.drain(..).collect();
+            earlier.append(&mut batch);
+            batch = earlier;
             jobs.try_lock().ok()
         } else {
             queue
