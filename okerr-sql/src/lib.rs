@@ -266,16 +266,16 @@ macro_rules! sql_storage {
                 Ok(true)
             }
 
-            /// Reads the stored versions of the batch's `projects` (the rows of
-            /// `BatchPlan::project_ids`) and fails the commits they make stale.
+            /// Reads the stored versions of the projects the batch writes to and fails the
+            /// commits they make stale (only after a first round that was not whole).
             async fn check_project_versions(
                 tx: &mut Tx,
                 plan: &mut $crate::BatchPlan,
-                projects: &$crate::Rows<'_>,
             ) -> Result<(), StorageError> {
                 let mut versions = ::std::collections::HashMap::new();
                 let sql = <$ty>::sql();
-                for row in fetch_rows!(&sql.project_versions, projects, |q| q, &mut **tx) {
+                let projects = plan.project_ids();
+                for row in fetch_rows!(&sql.project_versions, &projects, |q| q, &mut **tx) {
                     versions.insert(get::<i64>(&row, 0)?, get::<i64>(&row, 1)?);
                 }
                 plan.check_projects(&versions);
@@ -438,8 +438,7 @@ macro_rules! sql_storage {
                 ) -> Result<Vec<GroupResult>, StorageError> {
                     let sql = <$ty>::sql();
                     let mut plan = $crate::BatchPlan::new(<$ty>::BACKEND, groups);
-                    let projects = plan.project_ids();
-                    if projects.is_empty() {
+                    if plan.is_done() {
                         return Ok(plan.finish());
                     }
                     // The first round is written without a savepoint and without reading
@@ -449,11 +448,11 @@ macro_rules! sql_storage {
                     // are read (to tell a project that is gone from a conflict), and the
                     // rounds after that go in a savepoint each.
                     let mut tx = self.begin_write().await?;
-                    if !plan.is_done() && !write_round(&mut tx, &mut plan).await? {
+                    if !write_round(&mut tx, &mut plan).await? {
                         tx.rollback().await.map_err(write_error)?;
                         plan.restart();
                         tx = self.begin_write().await?;
-                        check_project_versions(&mut tx, &mut plan, &projects).await?;
+                        check_project_versions(&mut tx, &mut plan).await?;
                         while !plan.is_done() {
                             savepoint(&mut tx, "SAVEPOINT okerr_batch").await?;
                             let whole = write_round(&mut tx, &mut plan).await?;
