@@ -104,7 +104,7 @@ impl SmtpSink {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// Every message received so far, raw, in the order of their file names.
+    /// Every message received so far, raw, in the order they arrived.
     pub fn messages(&self) -> Vec<Vec<u8>> {
         let mut files = Vec::new();
         for sub in ["new", "cur"] {
@@ -112,7 +112,7 @@ impl SmtpSink {
                 files.extend(dir.map(|e| e.unwrap().path()));
             }
         }
-        files.sort();
+        files.sort_by_key(|f| arrival(f));
         files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 
@@ -125,6 +125,23 @@ impl SmtpSink {
             || Some(self.messages()).filter(|m| m.len() >= n),
         )
     }
+}
+
+/// The place of a maildir file in the order of arrival: Python's `mailbox.Maildir` names
+/// a file `{secs}.M{micros}P{pid}Q{count}.{host}`, where `count` grows by one per message
+/// of the process. The name itself does not sort (the microseconds are not zero-padded:
+/// `M99999` sorts after `M100000`), so the count is the key.
+fn arrival(file: &Path) -> (u64, String) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let count = name
+        .split_once('Q')
+        .and_then(|(_, rest)| rest.split('.').next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(u64::MAX);
+    (count, name)
 }
 
 impl Drop for SmtpSink {
@@ -166,5 +183,32 @@ pub fn parse(raw: &[u8]) -> Mail {
         subject: m.subject().unwrap_or_default().to_owned(),
         text: m.body_text(0).unwrap_or_default().into_owned(),
         html: m.body_html(0).unwrap_or_default().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arrival;
+    use std::path::Path;
+
+    #[test]
+    fn maildir_files_are_ordered_by_their_count_not_their_name() {
+        let mut files = [
+            "1733100000.M99999P7Q2.host",
+            "1733100000.M100000P7Q3.host",
+            "1733100000.M5P7Q10.host",
+            "1733099999.M999999P7Q1.host",
+        ]
+        .map(Path::new);
+        files.sort_by_key(|f| arrival(f));
+        assert_eq!(
+            files.map(|f| f.to_str().unwrap()),
+            [
+                "1733099999.M999999P7Q1.host",
+                "1733100000.M99999P7Q2.host",
+                "1733100000.M100000P7Q3.host",
+                "1733100000.M5P7Q10.host",
+            ]
+        );
     }
 }
