@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
 use okerr_sql::codec::micros;
-use okerr_sql::{Dialect, Placeholders, Statements};
+use okerr_sql::{AtOnce, BatchPlan, Dialect, Placeholders, Statements};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -75,6 +75,59 @@ const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
 /// Locks the indicators `$1` in id order, so that two nodes writing overlapping batches
 /// wait for each other instead of deadlocking.
 const LOCK_SQL: &str = "SELECT id FROM indicators WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+/// A batch that changes stored indicators only, written by one statement in a transaction
+/// of its own ([`BatchPlan::write_at_once`]): one round trip where the rounds of a
+/// transaction take five (`BEGIN`, lock, `UPDATE`, `INSERT` log, `COMMIT`). Each set is one
+/// array per column:
+/// - `$1`–`$6` the indicators (`id, version, due_at, data, name, project_version`), locked
+///   in id order first, then changed where their version and their project's still are
+///   the ones decided on, as [`Statements::update_indicators`] does;
+/// - `$7`–`$10` the log lines (`indicator_id, time, kind, message`), in order;
+/// - `$11`–`$15` the notifications (`project_id, indicator_id, release_at, reduction_key,
+///   data`), in order;
+/// - `$16` how many indicators it must change.
+///
+/// When it changes fewer, it divides by zero (SQLSTATE 22012, [`NOT_WHOLE`]): the
+/// statement fails and its transaction writes nothing, and the batch is written round by
+/// round. Nothing else in it divides.
+const AT_ONCE_SQL: &str = "WITH u AS (
+                 SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[],
+                     $5::text[], $6::int8[])
+                     AS u (id, version, due_at, data, name, project_version)
+             ), locked AS MATERIALIZED (
+                 SELECT id FROM indicators WHERE id IN (SELECT id FROM u)
+                 ORDER BY id FOR UPDATE
+             ), updated AS (
+                 UPDATE indicators SET version = u.version, due_at = u.due_at, data = u.data,
+                     name = u.name
+                 FROM u WHERE indicators.id = u.id AND indicators.version = u.version - 1
+                 AND (u.project_version IS NULL OR u.project_version =
+                     (SELECT p.version FROM projects p WHERE p.id = indicators.project_id))
+                 AND EXISTS (SELECT 1 FROM locked WHERE locked.id = u.id)
+                 RETURNING indicators.id
+             ), logged AS (
+                 INSERT INTO log (indicator_id, time, kind, message)
+                 SELECT l.indicator_id, l.time, l.kind, l.message
+                 FROM unnest($7::int8[], $8::int8[], $9::text[], $10::text[])
+                     WITH ORDINALITY AS l (indicator_id, time, kind, message, pos)
+                 ORDER BY l.pos
+             ), queued AS (
+                 INSERT INTO outbox
+                     (project_id, indicator_id, release_at, available_at, reduction_key, data)
+                 SELECT o.project_id, o.indicator_id, o.release_at, o.release_at,
+                     o.reduction_key, o.data
+                 FROM unnest($11::int8[], $12::int8[], $13::int8[], $14::text[], $15::text[])
+                     WITH ORDINALITY AS o (project_id, indicator_id, release_at, reduction_key,
+                         data, pos)
+                 ORDER BY o.pos
+             )
+             SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int";
+
+/// The errors of [`AT_ONCE_SQL`] that mean a commit of the batch was not written (its
+/// indicator or project moved, or it is gone): division by zero, and a log line or
+/// notification of an indicator deleted meanwhile.
+const NOT_WHOLE: [&str; 2] = ["22012", "23503"];
 
 /// okerr storage on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -226,6 +279,46 @@ impl PostgresStorage {
             sqlx::query(LOCK_SQL).bind(ids).execute(&mut **tx).await?;
         }
         Ok(())
+    }
+
+    /// Writes a batch of changes to stored indicators in one statement ([`AT_ONCE_SQL`]).
+    /// A batch that cannot be encoded is an `Encode` error.
+    async fn commit_at_once(&self, plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error> {
+        if !plan.write_at_once() {
+            return Ok(AtOnce::NotTried);
+        }
+        let encode = |e: StorageError| sqlx::Error::Encode(Box::new(e));
+        let indicators = plan.updates().map_err(encode)?;
+        let log = plan.log_rows().map_err(encode)?;
+        let outbox = plan.outbox_rows().map_err(encode)?;
+        let expected =
+            i64::try_from(plan.live_count()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let written = sqlx::query(AT_ONCE_SQL)
+            .bind(indicators.ints(0))
+            .bind(indicators.ints(1))
+            .bind(indicators.ints(2))
+            .bind(indicators.texts(3))
+            .bind(indicators.texts(4))
+            .bind(indicators.ints(5))
+            .bind(log.ints(0))
+            .bind(log.ints(1))
+            .bind(log.texts(2))
+            .bind(log.texts(3))
+            .bind(outbox.ints(0))
+            .bind(outbox.ints(1))
+            .bind(outbox.ints(2))
+            .bind(outbox.texts(3))
+            .bind(outbox.texts(4))
+            .bind(expected)
+            .execute(&self.pool)
+            .await;
+        match written {
+            Ok(_) => Ok(AtOnce::Written),
+            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| NOT_WHOLE.contains(&&*c)) => {
+                Ok(AtOnce::NotWhole)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Claims due indicators, as rows of `id, version, data`.

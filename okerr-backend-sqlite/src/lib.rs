@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
 use okerr_sql::codec::micros;
-use okerr_sql::{Dialect, Placeholders, Rows, RowsSql, Statements, Value};
+use okerr_sql::{AtOnce, BatchPlan, Dialect, Placeholders, Rows, RowsSql, Statements, Value};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -248,6 +248,12 @@ impl SqliteStorage {
         _ids: &[i64],
     ) -> Result<(), sqlx::Error> {
         Ok(())
+    }
+
+    /// Never: SQLite's statements cannot write in a `WITH`, and its transaction's
+    /// statements are no round trips over a network.
+    async fn commit_at_once(&self, _plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error> {
+        Ok(AtOnce::NotTried)
     }
 
     /// Claims due indicators (rows of `id, version, data`): one writer, so a read and a

@@ -157,8 +157,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "OKERR_DEAD_LETTER_AFTER", value_name = "D")]
     pub(crate) dead_letter_after: Option<okerr::Interval>,
     /// How many batches of updates may be being stored while the next is read and decided
-    /// [default: 0 on SQLite, one batch at a time; 4 on PostgreSQL, whose commits in
-    /// flight share WAL flushes].
+    /// [default: 0, one batch at a time, the next gathering while it is stored: on both
+    /// backends the batches are then the largest and each update costs least; a database
+    /// server with many cores may take more].
     #[arg(long, env = "OKERR_UPDATE_PIPELINE", value_name = "N")]
     pub(crate) update_pipeline: Option<usize>,
     /// A TOML file with any of: listen, public_url, trusted_proxies, admin_token,

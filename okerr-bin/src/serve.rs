@@ -177,13 +177,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
         settings,
         batch_delay: batch_delay.to_chrono(),
         retention,
-        update_pipeline: args.update_pipeline.or(file.update_pipeline).unwrap_or(
-            if store::is_single_node(database) {
-                SQLITE_PIPELINE
-            } else {
-                POSTGRES_PIPELINE
-            },
-        ),
+        update_pipeline: args
+            .update_pipeline
+            .or(file.update_pipeline)
+            .unwrap_or(defaults.update_pipeline),
         check_concurrency: args
             .check_concurrency
             .or(file.check_concurrency)
@@ -325,15 +322,6 @@ fn server_config(args: &ServeArgs, file: &FileConfig) -> okerr_http::ServerConfi
     }
     server
 }
-
-/// Batches of updates stored at once on SQLite: one writer, so a batch is best decided
-/// after the one before is stored (the next one gathers meanwhile and is the larger for
-/// it). Measured in docs/benchmarks.md, "The update pipeline".
-const SQLITE_PIPELINE: usize = 0;
-
-/// Batches of updates stored at once on PostgreSQL: each waits for its WAL flush, and
-/// commits in flight together share one.
-const POSTGRES_PIPELINE: usize = 4;
 
 /// Connections the kernel completes and queues before the server accepts them. tokio's
 /// default (1,024) overflows when thousands of cron jobs connect in the same second: the

@@ -44,11 +44,13 @@ pub struct EngineConfig {
     /// the batch size follows the load. More workers commit smaller batches side by side.
     pub update_workers: usize,
     /// How many batches of updates may be being stored while the next is read and
-    /// decided. 0 (the default): one batch at a time, while it is stored the next gathers
-    /// (best for SQLite's one writer). 1: the next batch is decided while one is stored,
-    /// and stored after it. More: as many commits side by side (on PostgreSQL each waits
-    /// for a WAL flush, which commits in flight share; `okerr serve` takes 4 there). Each
-    /// indicator has at most one commit in flight whatever the depth.
+    /// decided. 0 (the default): one batch at a time, while it is stored the next gathers,
+    /// so batches are as large as the load makes them and each update costs least (best
+    /// on both backends on 2 cores: docs/benchmarks.md). 1: the next batch is decided
+    /// while one is stored, and stored after it. More: as many commits side by side (on
+    /// PostgreSQL each runs in a server process of its own, which a database server with
+    /// many cores can use). Each indicator has at most one commit in flight whatever the
+    /// depth.
     pub update_pipeline: usize,
     /// The most indicators the update path keeps in memory, as it last committed them, so
     /// that an update of a known indicator reads nothing (commits check the version, so a

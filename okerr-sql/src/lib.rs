@@ -21,7 +21,7 @@ mod plan;
 pub mod rows;
 mod statements;
 
-pub use plan::{BatchPlan, Cancel};
+pub use plan::{AtOnce, BatchPlan, Cancel};
 pub use rows::{Placeholders, Rows, RowsSql, Value};
 pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 
@@ -34,6 +34,8 @@ pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
 /// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
 /// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), sqlx::Error>`
 ///   (lock the rows a batch changes, in id order, where the database needs it);
+/// - `async fn commit_at_once(&self, plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error>`
+///   (write a batch in one statement where the database can, else [`AtOnce::NotTried`]);
 /// - `async fn claim_due_rows(&self, now, lease_until, limit) -> Result<Vec<Row>, StorageError>`
 ///   (rows of `id, version, data`) and `async fn claim_notification_rows(&self, now,
 ///   lease_until, limit) -> Result<Vec<Row>, StorageError>` (rows of [`OUTBOX_COLUMNS`]):
@@ -443,15 +445,30 @@ macro_rules! sql_storage {
                     }
                     // The first round is written without a savepoint and without reading
                     // the projects (its statements check their versions): it is almost
-                    // always whole, and each statement is a round trip. When a group fails
-                    // in it, the transaction is rolled back and begun again, the projects
-                    // are read (to tell a project that is gone from a conflict), and the
-                    // rounds after that go in a savepoint each.
-                    let mut tx = self.begin_write().await?;
-                    if !write_round(&mut tx, &mut plan).await? {
-                        tx.rollback().await.map_err(write_error)?;
+                    // always whole, and each statement is a round trip. A backend that can
+                    // writes it as one statement. When a group fails in it, the
+                    // transaction is rolled back and begun again, the projects are read
+                    // (to tell a project that is gone from a conflict), and the rounds
+                    // after that go in a savepoint each.
+                    let mut tx;
+                    let whole = match self.commit_at_once(&mut plan).await.map_err(write_error)? {
+                        $crate::AtOnce::Written => return Ok(plan.finish()),
+                        $crate::AtOnce::NotWhole => {
+                            tx = self.begin_write().await?;
+                            false
+                        }
+                        $crate::AtOnce::NotTried => {
+                            tx = self.begin_write().await?;
+                            let whole = write_round(&mut tx, &mut plan).await?;
+                            if !whole {
+                                tx.rollback().await.map_err(write_error)?;
+                                tx = self.begin_write().await?;
+                            }
+                            whole
+                        }
+                    };
+                    if !whole {
                         plan.restart();
-                        tx = self.begin_write().await?;
                         check_project_versions(&mut tx, &mut plan).await?;
                         while !plan.is_done() {
                             savepoint(&mut tx, "SAVEPOINT okerr_batch").await?;

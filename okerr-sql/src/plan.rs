@@ -46,6 +46,20 @@ pub struct BatchPlan {
 /// time in microseconds.
 pub type Cancel = (usize, i64, String, i64);
 
+/// What a backend did with a batch it was offered to write at once, in one statement
+/// outside any explicit transaction (PostgreSQL: one round trip instead of five).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtOnce {
+    /// It wrote every commit of the batch.
+    Written,
+    /// It wrote nothing: a commit met a newer version (or its project did), so the
+    /// statement failed as a whole. The batch is written round by round.
+    NotWhole,
+    /// It does not write batches at once (SQLite), or not this one
+    /// ([`BatchPlan::write_at_once`] said no).
+    NotTried,
+}
+
 impl BatchPlan {
     /// The plan of `groups`. A group that repeats an indicator of an earlier group (or of
     /// itself) fails at once with `Conflict`.
@@ -156,6 +170,34 @@ impl BatchPlan {
             }
         }
         self.start_round();
+    }
+
+    /// Whether the batch can be written by one statement that fails unless it writes
+    /// every commit (see [`AtOnce`]): it changes stored indicators only and cancels no held
+    /// alert, so every id is known before the write. Then the plan records those ids as
+    /// written (for [`BatchPlan::log_rows`] and [`BatchPlan::outbox_rows`]); a statement
+    /// that fails leaves them to [`BatchPlan::restart`].
+    pub fn write_at_once(&mut self) -> bool {
+        let possible = !self.is_done()
+            && self
+                .live_commits()
+                .all(|(_, _, c)| !is_new(&c.indicator) && c.cancel.is_empty());
+        if possible {
+            let ids: Vec<_> = self
+                .live_commits()
+                .map(|(g, i, c)| (g, i, c.indicator.id.0))
+                .collect();
+            for (g, i, id) in ids {
+                self.ids[g][i] = Some(id);
+            }
+        }
+        possible
+    }
+
+    /// How many commits are still to write: what a statement that writes the batch at once
+    /// must have written.
+    pub fn live_count(&self) -> usize {
+        self.live_commits().count()
     }
 
     /// Begins a round: what a previous round wrote was rolled back.
@@ -372,4 +414,82 @@ fn stored(mut ind: Indicator, id: Option<i64>) -> Indicator {
         ind.id = IndicatorId(id);
     }
     ind
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchPlan;
+    use okerr::storage::Commit;
+    use okerr::{
+        CheckMethod, HeldAlert, Indicator, IndicatorId, IndicatorName, Policy, ProjectId, Settings,
+    };
+
+    /// A commit of indicator `name`, stored with `id` at version 3 (or new when `id` is 0).
+    fn commit(name: &str, id: i64) -> Commit {
+        let name = IndicatorName::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        let method = CheckMethod::with_defaults("heartbeat").unwrap_or_else(|e| panic!("{e}"));
+        let mut indicator = Indicator::new(
+            ProjectId(1),
+            name,
+            &Policy::default_policy(),
+            method,
+            &Settings::default(),
+            chrono::DateTime::UNIX_EPOCH,
+        );
+        if id > 0 {
+            indicator.id = IndicatorId(id);
+            indicator.version = 3;
+        }
+        Commit {
+            indicator,
+            log: Vec::new(),
+            notifications: Vec::new(),
+            cancel: Vec::new(),
+            project_version: None,
+        }
+    }
+
+    #[test]
+    fn only_changes_of_stored_indicators_are_written_at_once() {
+        let mut plan = BatchPlan::new("test", vec![vec![commit("a", 1)], vec![commit("b", 2)]]);
+        assert!(plan.write_at_once());
+        assert_eq!(plan.live_count(), 2);
+        assert_eq!(
+            plan.updates().map(|r| r.ints(0)).ok(),
+            Some(vec![Some(1), Some(2)])
+        );
+        assert_eq!(
+            plan.updates().map(|r| r.ints(1)).ok(),
+            Some(vec![Some(4), Some(4)])
+        );
+
+        let new = vec![vec![commit("a", 1)], vec![commit("c", 0)]];
+        assert!(
+            !BatchPlan::new("test", new).write_at_once(),
+            "a new indicator"
+        );
+
+        let mut cancelling = commit("b", 2);
+        cancelling.cancel.push(HeldAlert {
+            key: "ERR".to_owned(),
+            release_at: chrono::DateTime::UNIX_EPOCH,
+        });
+        let cancels = vec![vec![commit("a", 1)], vec![cancelling]];
+        assert!(
+            !BatchPlan::new("test", cancels).write_at_once(),
+            "a held alert to cancel"
+        );
+
+        let repeated = vec![vec![commit("a", 1)], vec![commit("a", 1)]];
+        let mut plan = BatchPlan::new("test", repeated);
+        assert!(
+            plan.write_at_once(),
+            "the group that repeats it failed at once"
+        );
+        assert_eq!(plan.live_count(), 1);
+        assert!(
+            !BatchPlan::new("test", Vec::new()).write_at_once(),
+            "nothing to write"
+        );
+    }
 }

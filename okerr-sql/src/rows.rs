@@ -134,6 +134,38 @@ impl<'a> Rows<'a> {
         self.values.is_empty()
     }
 
+    /// Column `i` of every row as integers, for a statement that binds a set as one array
+    /// per column (PostgreSQL's `unnest`). NULL where a row holds NULL, or a text (a set
+    /// built wrong, which a debug build catches).
+    pub fn ints(&self, i: usize) -> Vec<Option<i64>> {
+        self.column(i)
+            .map(|v| match v {
+                Value::Int(v) => *v,
+                Value::Text(_) => {
+                    debug_assert!(false, "column {i} of a set of rows holds a text");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Column `i` of every row as texts (see [`Rows::ints`]).
+    pub fn texts(&self, i: usize) -> Vec<Option<&str>> {
+        self.column(i)
+            .map(|v| match v {
+                Value::Text(v) => v.as_deref(),
+                Value::Int(_) => {
+                    debug_assert!(false, "column {i} of a set of rows holds an integer");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn column(&self, i: usize) -> impl Iterator<Item = &Value<'a>> {
+        self.values.iter().skip(i).step_by(self.width)
+    }
+
     /// The set in chunks of at most [`MAX_ROWS`] rows, each padded to a power of two.
     pub fn chunks(&self) -> impl Iterator<Item = Chunk<'_, 'a>> {
         self.values
@@ -325,6 +357,17 @@ mod tests {
         assert_eq!(values[6], Value::Int(None));
         assert_eq!(values[7], Value::Text(None));
         assert_eq!(values[4], Value::from(2));
+    }
+
+    #[test]
+    fn a_set_is_read_column_by_column() {
+        let mut rows = Rows::new(2);
+        rows.push([Value::from(1), Value::from("a")]);
+        rows.push([Value::from(None::<i64>), Value::from(None::<&str>)]);
+        rows.push([Value::from(3), Value::from("c")]);
+        assert_eq!(rows.ints(0), [Some(1), None, Some(3)]);
+        assert_eq!(rows.texts(1), [Some("a"), None, Some("c")]);
+        assert!(Rows::new(3).ints(2).is_empty());
     }
 
     #[test]

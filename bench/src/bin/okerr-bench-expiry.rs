@@ -72,7 +72,7 @@ struct Options {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Batches of updates stored at once (`EngineConfig::update_pipeline`); by default what
-    /// `okerr serve` takes: 0 on SQLite, 4 on PostgreSQL.
+    /// `okerr serve` takes (0).
     #[arg(long)]
     update_pipeline: Option<usize>,
     /// The PostgreSQL database (the run works in the schema `okerr_bench_expiry`).
@@ -244,11 +244,10 @@ async fn one_run(options: &Options) -> Result<Run> {
         Arc::new(clock.clone()),
         EngineConfig {
             settings: Settings::default().unlimited(),
-            // What `okerr serve` takes on each backend.
-            update_pipeline: options.update_pipeline.unwrap_or(match options.backend {
-                Backend::Sqlite => 0,
-                Backend::Postgres => 4,
-            }),
+            // What `okerr serve` takes.
+            update_pipeline: options
+                .update_pipeline
+                .unwrap_or(EngineConfig::default().update_pipeline),
             ..EngineConfig::default()
         },
     );
