@@ -322,3 +322,69 @@ async fn an_unreadable_notification_is_parked() {
         "{error:?}"
     );
 }
+
+/// The log has no foreign key to its indicator (checking it cost a lookup per log line);
+/// deleting an indicator still deletes every log row of it, through a trigger, and leaves
+/// the others.
+#[tokio::test]
+async fn deleting_an_indicator_deletes_its_log_rows() {
+    use okerr_backend_postgres::sqlx;
+    let Some(storage) = common::storage().await else {
+        return;
+    };
+    let project = storage
+        .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
+        .await
+        .unwrap();
+    let clock = ManualClock::at_epoch();
+    let engine = Engine::new(
+        Arc::new(storage.clone()),
+        Arc::new(RecordingNotifier::default()),
+        Arc::new(clock.clone()),
+    );
+    for (name, status) in [("a", "OK"), ("b", "OK"), ("a", "ERR"), ("a", "OK")] {
+        engine
+            .update(UpdateRequest::new("p1", name, status))
+            .await
+            .unwrap();
+    }
+    let rows = |id: i64| {
+        let pool = storage.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM log WHERE indicator_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let id = |name: &str| {
+        let name = IndicatorName::parse(name).unwrap();
+        let storage = storage.clone();
+        async move {
+            storage
+                .indicator(project.id, &name)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .0
+        }
+    };
+    let (a, b) = (id("a").await, id("b").await);
+    assert!(rows(a).await >= 3, "a's updates are logged");
+    let b_rows = rows(b).await;
+    assert!(b_rows >= 1);
+    assert!(
+        storage
+            .delete_indicator(project.id, &IndicatorName::parse("a").unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        rows(a).await,
+        0,
+        "no log row of the deleted indicator is left"
+    );
+    assert_eq!(rows(b).await, b_rows, "the others' stay");
+}
