@@ -127,3 +127,60 @@ async fn an_unreadable_notification_is_parked() {
         "{error:?}"
     );
 }
+
+/// A stream of writes far larger than the WAL's checkpoint mark (8,000 pages) leaves the
+/// WAL no larger than the mark and one batch: the checkpointer beside the writer and the
+/// writer's own checkpoints keep starting it over, and nothing written is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_a_stream_of_writes() {
+    use okerr::testing::{ManualClock, RecordingNotifier};
+    use okerr::{Engine, EngineConfig, IndicatorName, NewProject, Settings, TextId, UpdateRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okerr.db");
+    let wal = dir.path().join("okerr.db-wal");
+    let storage = SqliteStorage::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    storage.migrate().await.unwrap();
+    let project = storage
+        .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
+        .await
+        .unwrap();
+    let engine = Engine::with_config(
+        Arc::new(storage.clone()),
+        Arc::new(RecordingNotifier::new()),
+        Arc::new(ManualClock::at_epoch()),
+        EngineConfig {
+            settings: Settings::default().unlimited(),
+            ..EngineConfig::default()
+        },
+    );
+    let (indicators, per_message, messages) = (5_000, 250, 400);
+    let mut largest = 0;
+    for m in 0..messages {
+        let updates = (0..per_message)
+            .map(|i| {
+                let name = format!("i{}", (m * 7_919 + i * 97) % indicators);
+                UpdateRequest {
+                    details: Some(format!("message {m}")),
+                    ..UpdateRequest::new("p1", &name, "OK")
+                }
+            })
+            .collect();
+        engine.update_all(updates).await.unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    // 8,000 pages of the mark, and the pages of one message beyond it (each a frame of a
+    // 4,096-byte page and its 24-byte header).
+    let bound = (8_000 + 2 * per_message as u64) * (4_096 + 24);
+    assert!(largest > 0, "the database is in WAL mode");
+    assert!(
+        largest <= bound,
+        "the WAL grew to {largest} bytes, more than {bound}"
+    );
+    let name =
+        IndicatorName::parse(&format!("i{}", ((messages - 1) * 7_919) % indicators)).unwrap();
+    let last = storage.indicator(project.id, &name).await.unwrap().unwrap();
+    assert_eq!(last.details, format!("message {}", messages - 1));
+}
