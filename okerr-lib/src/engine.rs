@@ -774,34 +774,54 @@ impl Engine {
     /// # Errors
     /// When storage fails.
     pub async fn tick(&self) -> Result<TickReport, StorageError> {
+        let report = self.pass().await?;
+        self.prune_if_due().await?;
+        Ok(report)
+    }
+
+    /// A tick without the pruning: due work, changed logic, one claim of deliveries.
+    async fn pass(&self) -> Result<TickReport, StorageError> {
         let due = self.run_due().await?;
         let evaluated = due.evaluated + self.evaluate_changed().await?;
         let delivered = self.deliver_claims(1).await?;
-        let now = self.inner.clock.now();
-        let next_prune = *self
-            .inner
-            .next_prune
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if next_prune.is_none_or(|at| at <= now) {
-            let report = self.prune().await?;
-            let next = if report.more {
-                now
-            } else {
-                now + self.inner.config.retention.prune_every
-            };
-            *self
-                .inner
-                .next_prune
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(next);
-        }
         Ok(TickReport {
             expired: due.expired,
             evaluated,
             checks: due.checks,
             ..delivered
         })
+    }
+
+    /// A prune pass when one is due (every `retention.prune_every`, at once again while a
+    /// backlog is left); how long until the next is due, at most `max_sleep`.
+    async fn prune_if_due(&self) -> Result<std::time::Duration, StorageError> {
+        let now = self.inner.clock.now();
+        let due = *self
+            .inner
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = match due {
+            Some(at) if at > now => at,
+            _ => {
+                let report = self.prune().await?;
+                let next = if report.more {
+                    now
+                } else {
+                    now + self.inner.config.retention.prune_every
+                };
+                *self
+                    .inner
+                    .next_prune
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(next);
+                next
+            }
+        };
+        Ok((next - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(self.inner.config.max_sleep))
     }
 
     /// One bounded prune pass (see [`Retention`]): log lines beyond the bounds, then
@@ -847,22 +867,46 @@ impl Engine {
     /// deadline in storage (at most `max_sleep`), waking early when an update or
     /// [`wake`](Engine::wake) brings a deadline forward. Storage errors are logged and
     /// retried after a short pause.
+    ///
+    /// Pruning runs beside the ticks, not inside them: a prune pass of a large log takes
+    /// seconds (each statement finds the lines beyond the newest 1,000 of up to a thousand
+    /// indicators), and expiries and deliveries do not wait for it. On shutdown the pass or
+    /// prune statement in progress finishes first.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let pause = match self.tick().await {
-                Ok(_) => self.until_next_deadline().await,
-                Err(error) => {
-                    tracing::error!(%error, "scheduler pass failed");
-                    std::time::Duration::from_secs(1)
+        let (stop, mut stopping) = tokio::sync::watch::channel(false);
+        let scheduler = async {
+            tokio::pin!(shutdown);
+            loop {
+                let pause = match self.pass().await {
+                    Ok(_) => self.until_next_deadline().await,
+                    Err(error) => {
+                        tracing::error!(%error, "scheduler pass failed");
+                        std::time::Duration::from_secs(1)
+                    }
+                };
+                tokio::select! {
+                    () = &mut shutdown => {
+                        let _ = stop.send(true);
+                        return;
+                    }
+                    () = tokio::time::sleep(pause) => {}
+                    () = self.inner.wake.notified() => {}
                 }
-            };
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(pause) => {}
-                () = self.inner.wake.notified() => {}
             }
-        }
+        };
+        let pruner = async {
+            loop {
+                let pause = self.prune_if_due().await.unwrap_or_else(|error| {
+                    tracing::error!(%error, "prune pass failed");
+                    std::time::Duration::from_secs(1)
+                });
+                tokio::select! {
+                    _ = stopping.changed() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        };
+        tokio::join!(scheduler, pruner);
     }
 
     async fn until_next_deadline(&self) -> std::time::Duration {
@@ -880,13 +924,8 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = next;
         let now = self.inner.clock.now();
-        let prune = *self
-            .inner
-            .next_prune
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let changes = self.inner.next_change_evaluation();
-        let next = next.into_iter().chain(prune).chain(changes).min();
+        let next = next.into_iter().chain(changes).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
         if self.inner.notifier.is_none() && pause.is_zero() {
             // Released notifications wait for a notifier and keep the deadline in the past:
