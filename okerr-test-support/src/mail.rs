@@ -51,13 +51,26 @@ pub fn swaks_send(swaks: &Path, server: SocketAddr, to: &str, data: &str) -> (Op
     (out.status.code(), transcript)
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and never handed out before in this
+/// process: Linux often gives the port just released to the next `bind` to port 0, so two
+/// tests starting side by side would get the same one, and one's server would fail to
+/// listen while its test talked to the other's.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// An `aiosmtpd` server on 127.0.0.1 that stores every message it accepts in a maildir.
@@ -89,13 +102,22 @@ impl SmtpSink {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let start = Instant::now();
+        let mut sink = sink;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "aiosmtpd did not listen on {addr}"
             );
+            assert!(
+                sink.child.try_wait().unwrap().is_none(),
+                "aiosmtpd stopped before it listened on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
+        assert!(
+            sink.child.try_wait().unwrap().is_none(),
+            "aiosmtpd stopped: something else listens on {addr}"
+        );
         sink
     }
 
