@@ -86,7 +86,7 @@ const LOCK_SQL: &str = "SELECT id FROM indicators WHERE id = ANY($1) ORDER BY id
 /// - `$7`–`$10` the log lines (`indicator_id, time, kind, message`), in order;
 /// - `$11`–`$15` the notifications (`project_id, indicator_id, release_at, reduction_key,
 ///   data`), in order;
-/// - `$16` how many indicators it must change.
+/// - `$16` how many indicators it must change (the rows of `$1`).
 ///
 /// When it changes fewer, it divides by zero (SQLSTATE 22012, [`NOT_WHOLE`]): the
 /// statement fails and its transaction writes nothing, and the batch is written round by
@@ -291,8 +291,9 @@ impl PostgresStorage {
         let indicators = plan.updates().map_err(encode)?;
         let log = plan.log_rows().map_err(encode)?;
         let outbox = plan.outbox_rows().map_err(encode)?;
+        // Every commit left is one of these changes (`write_at_once` said so).
         let expected =
-            i64::try_from(plan.live_count()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            i64::try_from(indicators.len()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let written = sqlx::query(AT_ONCE_SQL)
             .bind(indicators.ints(0))
             .bind(indicators.ints(1))

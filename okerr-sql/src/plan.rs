@@ -194,12 +194,6 @@ impl BatchPlan {
         possible
     }
 
-    /// How many commits are still to write: what a statement that writes the batch at once
-    /// must have written.
-    pub fn live_count(&self) -> usize {
-        self.live_commits().count()
-    }
-
     /// Begins a round: what a previous round wrote was rolled back.
     pub fn start_round(&mut self) {
         self.round_failed = false;
@@ -427,12 +421,11 @@ mod tests {
     /// A commit of indicator `name`, stored with `id` at version 3 (or new when `id` is 0).
     fn commit(name: &str, id: i64) -> Commit {
         let name = IndicatorName::parse(name).unwrap_or_else(|e| panic!("{e}"));
-        let method = CheckMethod::with_defaults("heartbeat").unwrap_or_else(|e| panic!("{e}"));
         let mut indicator = Indicator::new(
             ProjectId(1),
             name,
             &Policy::default_policy(),
-            method,
+            CheckMethod::heartbeat(),
             &Settings::default(),
             chrono::DateTime::UNIX_EPOCH,
         );
@@ -453,7 +446,7 @@ mod tests {
     fn only_changes_of_stored_indicators_are_written_at_once() {
         let mut plan = BatchPlan::new("test", vec![vec![commit("a", 1)], vec![commit("b", 2)]]);
         assert!(plan.write_at_once());
-        assert_eq!(plan.live_count(), 2);
+        assert_eq!(plan.updates().map(|r| r.len()).ok(), Some(2));
         assert_eq!(
             plan.updates().map(|r| r.ints(0)).ok(),
             Some(vec![Some(1), Some(2)])
@@ -486,7 +479,7 @@ mod tests {
             plan.write_at_once(),
             "the group that repeats it failed at once"
         );
-        assert_eq!(plan.live_count(), 1);
+        assert_eq!(plan.updates().map(|r| r.len()).ok(), Some(1));
         assert!(
             !BatchPlan::new("test", Vec::new()).write_at_once(),
             "nothing to write"

@@ -95,14 +95,13 @@ impl SmtpSink {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start python -m aiosmtpd");
-        let sink = SmtpSink {
+        let mut sink = SmtpSink {
             child,
             port,
             maildir,
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let start = Instant::now();
-        let mut sink = sink;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
