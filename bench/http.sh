@@ -141,12 +141,15 @@ EOF
     fi
 }
 
-# counts BACKEND URL AFTER_ID: "update_lines alert_lines other_lines" with id > AFTER_ID.
+# counts BACKEND URL AFTER_LOG_ID AFTER_OUTBOX_ID: "update_lines alert_lines other_lines
+# notifications", the log lines with id > AFTER_LOG_ID and the notifications queued in the
+# outbox with id > AFTER_OUTBOX_ID.
 counts() {
     sql "$1" "$2" "SELECT
         COALESCE(SUM(CASE WHEN kind = 'update' THEN 1 ELSE 0 END), 0),
         COALESCE(SUM(CASE WHEN kind = 'alert' THEN 1 ELSE 0 END), 0),
-        COALESCE(SUM(CASE WHEN kind NOT IN ('update', 'alert') THEN 1 ELSE 0 END), 0)
+        COALESCE(SUM(CASE WHEN kind NOT IN ('update', 'alert') THEN 1 ELSE 0 END), 0),
+        (SELECT COUNT(*) FROM outbox WHERE id > $4)
         FROM log WHERE id > $3" | tr '|' ' '
 }
 
@@ -226,6 +229,9 @@ for backend in "${BACKENDS[@]}"; do
         wait_for "$out" "^API key:" "$okerr_pid"
         textid=$(sed -n 's/^TextID: *//p' "$out")
         apikey=$(sed -n 's/^API key: *//p' "$out")
+        # A member who gets the alerts: each flip queues its alert e-mail in the outbox (no
+        # mail relay, so they stay there).
+        "$BIN/okerr" --database "$url" member add "$textid" ops@example.com >&2
         say "$backend: okerr on 127.0.0.1:$port, project $textid; seeding $n indicators"
         "$BIN/okerr-bench-seed" "127.0.0.1:$port" "$textid" "$n" 64 >&2
         found=$(curl -sf -H "X-API-KEY: $apikey" "http://127.0.0.1:$port/api/indicators/$textid" | grep -c '^bench:' || true)
@@ -244,28 +250,30 @@ for backend in "${BACKENDS[@]}"; do
                     run_wrk "$CEILING_PORT" "$mode" "$n" "$textid" "$c" "$errfile" "$TMP/ceiling.txt"
                     ceiling=$(parse_wrk "$TMP/ceiling.txt")
                     last=$(sql "$backend" "$url" "SELECT COALESCE(MAX(id), 0) FROM log")
+                    last_outbox=$(sql "$backend" "$url" "SELECT COALESCE(MAX(id), 0) FROM outbox")
                     run_wrk "$port" "$mode" "$n" "$textid" "$c" "$errfile" "$TMP/okerr.txt"
                     okerr=$(parse_wrk "$TMP/okerr.txt")
                     # Requests still in flight when wrk stopped: let okerr finish them.
                     sleep 1
-                    read -r lines_update lines_alert lines_other <<< "$(counts "$backend" "$url" "$last")"
+                    read -r lines_update lines_alert lines_other queued <<< "$(counts "$backend" "$url" "$last" "$last_outbox")"
                     python3 - "$backend" "$n" "$mode" "$c" "$run" "$ceiling" "$okerr" \
-                        "$lines_update" "$lines_alert" "$lines_other" >> "$RESULTS" << 'EOF'
+                        "$lines_update" "$lines_alert" "$lines_other" "$queued" >> "$RESULTS" << 'EOF'
 import json, sys
-b, n, mode, c, run, ceiling, okerr, up, al, ot = sys.argv[1:]
+b, n, mode, c, run, ceiling, okerr, up, al, ot, q = sys.argv[1:]
 print(json.dumps({"backend": b, "n": int(n), "mode": mode, "c": int(c), "run": int(run),
                   "ceiling": json.loads(ceiling), "okerr": json.loads(okerr),
-                  "lines": {"update": int(up), "alert": int(al), "other": int(ot)}}))
+                  "lines": {"update": int(up), "alert": int(al), "other": int(ot)},
+                  "outbox": int(q)}))
 EOF
-                    python3 - "$tag" "$ceiling" "$okerr" "$lines_update" "$lines_alert" "$lines_other" >&2 << 'EOF'
+                    python3 - "$tag" "$ceiling" "$okerr" "$lines_update" "$lines_alert" "$lines_other" "$queued" >&2 << 'EOF'
 import json, sys
 tag, ceiling, okerr = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-up, al, ot = (int(x) for x in sys.argv[4:7])
+up, al, ot, q = (int(x) for x in sys.argv[4:8])
 verdict = "OK" if okerr["acked"] <= up <= okerr["sent"] else "LOST"
 print(f"[http.sh] {tag}: ceiling {ceiling['rps']:.0f}/s, okerr {okerr['rps']:.0f}/s "
       f"p50 {okerr['p50']:.2f} ms p99 {okerr['p99']:.2f} ms; sent {okerr['sent']} "
       f"acked {okerr['acked']} bad {okerr['bad']} socket errors {okerr['socket_errors']}; "
-      f"log: {up} updates, {al} alerts, {ot} other -> {verdict}")
+      f"log: {up} updates, {al} alerts, {ot} other; outbox: {q} -> {verdict}")
 EOF
                 done
             done
@@ -288,8 +296,9 @@ print(f"wrk -t2, {duration} s per run, median of {runs} run(s) (spread min–max
       "latencies of okerr in ms; acked, found and lost summed over the runs.")
 print()
 print("| backend | indicators | mode | conns | okerr updates/s | p50 | p99 | max | "
-      "ceiling req/s | okerr/ceiling | acked | found in log | log lines/update | lost |")
-print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+      "ceiling req/s | okerr/ceiling | acked | found in log | log lines/update | "
+      "alerts queued/update | lost |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 failed = False
 for (b, n, mode, c), rs in groups.items():
     ok = [r["okerr"] for r in rs]
@@ -300,6 +309,7 @@ for (b, n, mode, c), rs in groups.items():
     errors = sum(o["bad"] + o["socket_errors"] for o in ok)
     found = sum(r["lines"]["update"] for r in rs)
     lines = sum(r["lines"]["update"] + r["lines"]["alert"] + r["lines"]["other"] for r in rs)
+    queued = sum(r.get("outbox", 0) for r in rs)
     lost = [max(0, r["okerr"]["acked"] - r["lines"]["update"]) for r in rs]
     extra = [r["lines"]["update"] > r["okerr"]["sent"] for r in rs]
     verdict = "OK, 0" if not any(lost) and not any(extra) else f"LOST, {sum(lost)}"
@@ -313,6 +323,7 @@ for (b, n, mode, c), rs in groups.items():
     print(f"| {b} | {n:,} | {mode} | {c} | {med(rps):.0f} ({spread}) | "
           f"{med(o['p50'] for o in ok):.2f} | {med(o['p99'] for o in ok):.2f} | "
           f"{med(o['max'] for o in ok):.1f} | {ceil:.0f} | {med(rps) / ceil:.2f} | "
-          f"{acked:,} | {found:,} | {lines / max(found, 1):.2f} | {verdict} |")
+          f"{acked:,} | {found:,} | {lines / max(found, 1):.2f} | "
+          f"{queued / max(found, 1):.2f} | {verdict} |")
 sys.exit(1 if failed else 0)
 EOF

@@ -123,6 +123,7 @@ macro_rules! storage_conformance {
             next_deadline_covers_indicators_and_outbox,
             claim_notifications_and_deliver,
             retry_notification_reschedules,
+            retry_notifications_reschedules_each,
             postpone_notifications_gives_back_without_an_attempt,
             cancel_held_alert,
             commit_batch_mixed,

@@ -2,7 +2,7 @@
 //! [`Storage`], reads the time from a [`Clock`] and hands released notifications to a
 //! [`Notifier`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -631,6 +631,9 @@ impl Engine {
             let outcome = self.deliver_holding(notifier.as_ref(), &batch, now).await;
             let now = self.inner.clock.now();
             let mut delivered: Vec<_> = batch.iter().map(|e| e.id).collect();
+            // Failures to retry at the same time with the same error are written together.
+            let mut retries: BTreeMap<(DateTime<Utc>, String), Vec<NotificationId>> =
+                BTreeMap::new();
             for (id, error) in &outcome.failed {
                 delivered.retain(|d| d != id);
                 let Some(entry) = batch.iter().find(|e| e.id == *id) else {
@@ -655,11 +658,20 @@ impl Engine {
                 } else {
                     backoff(config.retry_base, config.retry_max, entry.attempts)
                 };
-                tracing::warn!(notification = %id, %error, "delivery failed, will retry");
-                storage
-                    .retry_notification(*id, now + delay, &error.to_string())
-                    .await?;
+                retries
+                    .entry((now + delay, error.to_string()))
+                    .or_default()
+                    .push(*id);
                 report.failed += 1;
+            }
+            for ((at, error), ids) in &retries {
+                tracing::warn!(
+                    notifications = ids.len(),
+                    %error,
+                    retry_at = %at,
+                    "delivery failed, will retry"
+                );
+                storage.retry_notifications(ids, *at, error).await?;
             }
             storage.mark_delivered(&delivered, now).await?;
             report.delivered += delivered.len();

@@ -408,6 +408,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         error: &str,
     ) -> Result<(), StorageError>;
 
+    /// Records a failed attempt of each of `ids`, all with the same `error`: as
+    /// [`retry_notification`](Storage::retry_notification) each, in one write where the
+    /// backend can (a relay that refuses a whole claim is one statement, not one
+    /// transaction per notification). Delivered or unknown notifications are left as they
+    /// are.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn retry_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        for id in ids {
+            match self.retry_notification(*id, at, error).await {
+                Err(StorageError::NotFound { .. }) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Gives claimed notifications back undelivered, without counting an attempt: they
     /// may be claimed again from `at` (a mail batch waiting for a burst to settle).
     /// Delivered or unknown notifications are left as they are.
@@ -618,6 +641,14 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         error: &str,
     ) -> Result<(), StorageError> {
         (**self).retry_notification(id, at, error).await
+    }
+    async fn retry_notifications(
+        &self,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        (**self).retry_notifications(ids, at, error).await
     }
     async fn postpone_notifications(
         &self,

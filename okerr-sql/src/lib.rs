@@ -603,6 +603,21 @@ macro_rules! sql_storage {
                     notification_with_error(self, statement, id, error, at).await
                 }
 
+                async fn retry_notifications(
+                    &self,
+                    ids: &[NotificationId],
+                    at: DateTime<Utc>,
+                    error: &str,
+                ) -> Result<(), StorageError> {
+                    let rows = id_rows(ids.iter().map(|id| id.0));
+                    let error = error.to_owned();
+                    let bind = |q: Query| q.bind(micros(at)).bind(error.clone());
+                    for query in rows_queries(&<$ty>::sql().retry_many, &rows, bind) {
+                        query.execute(self.writer()).await.map_err(backend)?;
+                    }
+                    Ok(())
+                }
+
                 async fn postpone_notifications(
                     &self,
                     ids: &[NotificationId],

@@ -76,6 +76,8 @@ pub struct Statements {
     pub postpone: RowsSql,
     /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
     pub retry: String,
+    /// `$1` time, `$2` error; rows `id`: [`Statements::retry`] for each undelivered one.
+    pub retry_many: RowsSql,
     /// `$1` id.
     pub notification_exists: String,
     /// `$1` id, `$2` why, `$3` time: a row that is no notification is a dead letter.
@@ -223,6 +225,12 @@ impl Statements {
             retry: "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
                  WHERE id = $1 AND delivered_at IS NULL RETURNING id"
                 .into(),
+            retry_many: rows(
+                2,
+                IDS,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $1
+                 WHERE id IN (SELECT j.id FROM j) AND delivered_at IS NULL",
+            ),
             notification_exists: "SELECT id FROM outbox WHERE id = $1".into(),
             park:
                 "UPDATE outbox SET available_at = NULL, last_error = $2, dead_at = $3 WHERE id = $1"

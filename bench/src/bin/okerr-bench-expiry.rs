@@ -75,6 +75,10 @@ struct Options {
     /// `okerr serve` takes (0).
     #[arg(long)]
     update_pipeline: Option<usize>,
+    /// Indicators the scheduler claims at once (`EngineConfig::batch`); by default what
+    /// `okerr serve` takes.
+    #[arg(long)]
+    batch: Option<u32>,
     /// The PostgreSQL database (the run works in the schema `okerr_bench_expiry`).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
@@ -248,6 +252,7 @@ async fn one_run(options: &Options) -> Result<Run> {
             update_pipeline: options
                 .update_pipeline
                 .unwrap_or(EngineConfig::default().update_pipeline),
+            batch: options.batch.unwrap_or(EngineConfig::default().batch),
             ..EngineConfig::default()
         },
     );

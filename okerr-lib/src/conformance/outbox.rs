@@ -147,6 +147,71 @@ pub async fn postpone_notifications_gives_back_without_an_attempt(storage: &dyn 
     );
 }
 
+/// `retry_notifications(ids, at, error)` does what `retry_notification` does for each
+/// undelivered one of `ids`, and leaves delivered and unknown ids alone.
+pub async fn retry_notifications_reschedules_each(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let mut x = new_indicator(&p, "x", at(0));
+    x.disabled = true;
+    let mut cx = commit(x);
+    cx.notifications = vec![
+        alert(&p, "x", at(0), at(0), None, "n1"),
+        alert(&p, "x", at(0), at(0), None, "n2"),
+        alert(&p, "x", at(0), at(0), None, "n3"),
+    ];
+    write(storage, &cx, "insert x with three notifications").await;
+    let entries = outbox_of(storage, &p).await;
+    let (e1, e2, e3) = (entries[0].clone(), entries[1].clone(), entries[2].clone());
+    assert_eq!(
+        claim_notes(storage, at(10), at(70), 10).await,
+        vec![e1.clone(), e2.clone(), e3.clone()]
+    );
+    storage
+        .mark_delivered(&[e3.id], at(11))
+        .await
+        .expect("mark_delivered()");
+    let unknown = NotificationId(e3.id.0 + 1000);
+    storage
+        .retry_notifications(&[e1.id, e2.id, e3.id, unknown], at(300), "no relay")
+        .await
+        .expect("retry_notifications()");
+    let retried = |e: &OutboxEntry| OutboxEntry {
+        attempts: 1,
+        last_error: Some("no relay".into()),
+        ..e.clone()
+    };
+    let after = outbox_of(storage, &p).await;
+    assert_eq!(
+        after[..2],
+        [retried(&e1), retried(&e2)],
+        "each counts the attempt and records the error"
+    );
+    assert_eq!(
+        (
+            after[2].delivered_at,
+            after[2].attempts,
+            &after[2].last_error
+        ),
+        (Some(at(11)), 0, &None),
+        "a delivered entry stays as it was"
+    );
+    assert!(
+        claim_notes(storage, at(100), at(160), 10).await.is_empty(),
+        "not claimed after the lease end but before the retry time"
+    );
+    assert_eq!(deadline(storage).await, Some(at(300)));
+    assert_eq!(
+        claim_notes(storage, at(300), at(360), 10).await,
+        vec![retried(&e1), retried(&e2)],
+        "both claimed again from the retry time"
+    );
+    storage
+        .retry_notifications(&[], at(400), "nothing")
+        .await
+        .expect("retry_notifications() of none");
+}
+
 /// `retry_notification(id, at, error)` counts the attempt, records the error and makes
 /// the entry claimable again from `at` only (also when `at` is before its lease end).
 pub async fn retry_notification_reschedules(storage: &dyn Storage) {
