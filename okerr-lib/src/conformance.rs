@@ -306,6 +306,23 @@ async fn write(storage: &dyn Storage, c: &Commit, what: &str) -> Indicator {
     }
 }
 
+/// An empty store with project `p1` and its disabled indicator `x`, which queued `n`
+/// alerts released at t₀ (`n1` … `nN`); the project and its outbox, in id order.
+async fn queued_alerts(storage: &dyn Storage, n: usize) -> (Project, Vec<OutboxEntry>) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let mut x = new_indicator(&p, "x", at(0));
+    x.disabled = true;
+    let mut cx = commit(x);
+    cx.notifications = (1..=n)
+        .map(|i| alert(&p, "x", at(0), at(0), None, &format!("n{i}")))
+        .collect();
+    write(storage, &cx, &format!("insert x with {n} notifications")).await;
+    let entries = outbox_of(storage, &p).await;
+    assert_eq!(entries.len(), n, "the outbox holds the {n} notifications");
+    (p, entries)
+}
+
 #[track_caller]
 fn assert_conflict<T: Debug>(result: Result<T, StorageError>, what: &str) {
     match result {

@@ -100,17 +100,7 @@ pub async fn claim_notifications_and_deliver(storage: &dyn Storage) {
 /// `postpone_notifications(ids, at)` gives claimed entries back: claimable again from `at`
 /// only, attempts and error unchanged; a delivered entry and an unknown id are left alone.
 pub async fn postpone_notifications_gives_back_without_an_attempt(storage: &dyn Storage) {
-    empty_store(storage).await;
-    let p = new_project(storage, "p1").await;
-    let mut x = new_indicator(&p, "x", at(0));
-    x.disabled = true;
-    let mut cx = commit(x);
-    cx.notifications = vec![
-        alert(&p, "x", at(0), at(0), None, "n1"),
-        alert(&p, "x", at(0), at(0), None, "n2"),
-    ];
-    write(storage, &cx, "insert x with two notifications").await;
-    let entries = outbox_of(storage, &p).await;
+    let (p, entries) = queued_alerts(storage, 2).await;
     let (e1, e2) = (entries[0].clone(), entries[1].clone());
     assert_eq!(
         claim_notes(storage, at(10), at(70), 10).await,
@@ -150,18 +140,7 @@ pub async fn postpone_notifications_gives_back_without_an_attempt(storage: &dyn 
 /// `retry_notifications(ids, at, error)` does what `retry_notification` does for each
 /// undelivered one of `ids`, and leaves delivered and unknown ids alone.
 pub async fn retry_notifications_reschedules_each(storage: &dyn Storage) {
-    empty_store(storage).await;
-    let p = new_project(storage, "p1").await;
-    let mut x = new_indicator(&p, "x", at(0));
-    x.disabled = true;
-    let mut cx = commit(x);
-    cx.notifications = vec![
-        alert(&p, "x", at(0), at(0), None, "n1"),
-        alert(&p, "x", at(0), at(0), None, "n2"),
-        alert(&p, "x", at(0), at(0), None, "n3"),
-    ];
-    write(storage, &cx, "insert x with three notifications").await;
-    let entries = outbox_of(storage, &p).await;
+    let (p, entries) = queued_alerts(storage, 3).await;
     let (e1, e2, e3) = (entries[0].clone(), entries[1].clone(), entries[2].clone());
     assert_eq!(
         claim_notes(storage, at(10), at(70), 10).await,
@@ -215,14 +194,8 @@ pub async fn retry_notifications_reschedules_each(storage: &dyn Storage) {
 /// `retry_notification(id, at, error)` counts the attempt, records the error and makes
 /// the entry claimable again from `at` only (also when `at` is before its lease end).
 pub async fn retry_notification_reschedules(storage: &dyn Storage) {
-    empty_store(storage).await;
-    let p = new_project(storage, "p1").await;
-    let mut x = new_indicator(&p, "x", at(0));
-    x.disabled = true;
-    let mut cx = commit(x);
-    cx.notifications = vec![alert(&p, "x", at(0), at(0), None, "n1")];
-    write(storage, &cx, "insert x with a notification").await;
-    let e = outbox_of(storage, &p).await.remove(0);
+    let (p, mut entries) = queued_alerts(storage, 1).await;
+    let e = entries.remove(0);
     assert_eq!(
         claim_notes(storage, at(10), at(70), 10).await,
         vec![e.clone()]

@@ -210,17 +210,7 @@ pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
 /// stays in the outbox with `dead_at`; a delivered notification is left as it is; an
 /// unknown one is `NotFound`.
 pub async fn dead_letters_are_final_and_visible(storage: &dyn Storage) {
-    empty_store(storage).await;
-    let p = new_project(storage, "p1").await;
-    let mut x = new_indicator(&p, "x", at(0));
-    x.disabled = true;
-    let mut cx = commit(x);
-    cx.notifications = vec![
-        alert(&p, "x", at(0), at(0), None, "n1"),
-        alert(&p, "x", at(0), at(0), None, "n2"),
-    ];
-    write(storage, &cx, "insert x with 2 notifications").await;
-    let notes = outbox_of(storage, &p).await;
+    let (p, notes) = queued_alerts(storage, 2).await;
     assert_eq!(claim_notes(storage, at(0), at(10), 10).await.len(), 2);
     storage
         .retry_notification(notes[0].id, at(5), "503")
