@@ -92,7 +92,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "OKERR_MAIL_FROM", value_name = "ADDR")]
     pub(crate) mail_from: Option<String>,
     /// How long a recipient's alerts wait for more before they go in one e-mail: until
-    /// the newest is this old [default: 10s, as okerr].
+    /// the newest is this old, at most until the oldest is six times this old [default:
+    /// 10s, as okerr].
     #[arg(long, env = "OKERR_MAIL_BATCH_DELAY", value_name = "D")]
     pub(crate) mail_batch_delay: Option<okerr::Interval>,
     /// When the daily summary e-mails go out (HH:MM, UTC) to the members who asked for

@@ -74,8 +74,9 @@ pub struct EngineConfig {
     /// The longest retry delay of a failed delivery.
     pub retry_max: TimeDelta,
     /// How long a recipient's released alerts wait for the burst to settle: they are
-    /// delivered together once the newest of them is this old (okerr waits 10 s). Zero
-    /// delivers at once.
+    /// delivered together once the newest of them is this old (okerr waits 10 s), and at
+    /// the latest when the oldest has waited [`BATCH_LONGEST_WAIT`] times this (a steady
+    /// stream of alerts does not hold the mail back for ever). Zero delivers at once.
     pub batch_delay: TimeDelta,
     /// How long after a change in a project its logic indicators are evaluated (okerr
     /// waits for their period): changes within this time are evaluated together. The
@@ -191,6 +192,26 @@ pub(crate) struct Inner {
     /// The sensor and the checks in flight; `None`: active indicators are not checked
     /// (and cannot be made).
     pub(crate) checks: Option<checks::Checks>,
+    /// The bursts of alerts this node is holding back, by batch key (the recipient).
+    batch_waves: Mutex<HashMap<String, Wave>>,
+}
+
+/// How many times `batch_delay` a recipient's oldest held-back alert waits at most.
+pub const BATCH_LONGEST_WAIT: i32 = 6;
+
+/// A burst of one recipient's alerts held back by this node: the release of its oldest
+/// and the time its newest settles (`batch_delay` after its release).
+#[derive(Debug, Clone, Copy)]
+struct Wave {
+    oldest: DateTime<Utc>,
+    settles: DateTime<Utc>,
+}
+
+impl Wave {
+    /// When the burst goes out: once its newest settled, or its oldest waited `longest`.
+    fn goes_at(self, longest: TimeDelta) -> DateTime<Utc> {
+        self.settles.min(self.oldest + longest)
+    }
 }
 
 impl Engine {
@@ -263,6 +284,7 @@ impl Engine {
                 changed: Mutex::new(HashMap::new()),
                 has_logic: Mutex::new(HashMap::new()),
                 checks,
+                batch_waves: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -736,8 +758,15 @@ impl Engine {
     }
 
     /// The entries of `batch` whose burst has settled: a recipient's released alerts wait
-    /// until the newest of them is `batch_delay` old (spec §8.2). The others are given
-    /// back undelivered, to be claimed again when their newest settles.
+    /// until the newest of them is `batch_delay` old (spec §8.2), or until the oldest has
+    /// waited [`BATCH_LONGEST_WAIT`] times that. The others are given back undelivered, to
+    /// be claimed again when their burst goes out.
+    ///
+    /// A burst is usually claimed in several passes (the scheduler claims an alert as soon
+    /// as it is released), so the node remembers each recipient's burst it holds back:
+    /// the alerts claimed later extend it, and the ones claimed earlier come back with it.
+    /// A burst whose alerts another node claims is remembered by each node for its own
+    /// part; each alert still goes out within the longest wait of its release.
     async fn settled(
         &self,
         batch: Vec<OutboxEntry>,
@@ -747,21 +776,52 @@ impl Engine {
         if delay <= TimeDelta::zero() {
             return Ok(batch);
         }
-        let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        let longest = delay * BATCH_LONGEST_WAIT;
+        let mut claimed: HashMap<&str, Wave> = HashMap::new();
         for entry in &batch {
             if let Some(key) = entry.notification.batch_key() {
                 let released = entry.notification.release_at;
-                let slot = newest.entry(key).or_insert(released);
-                *slot = (*slot).max(released);
+                let wave = claimed.entry(key).or_insert(Wave {
+                    oldest: released,
+                    settles: released + delay,
+                });
+                wave.oldest = wave.oldest.min(released);
+                wave.settles = wave.settles.max(released + delay);
+            }
+        }
+        // Each claimed recipient's burst with what this node held back of it before: when
+        // it goes out, or `None` now.
+        let mut goes_at: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
+        {
+            let mut waves = self
+                .inner
+                .batch_waves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            waves.retain(|_, w| w.goes_at(longest) + delay > now);
+            for (key, wave) in claimed {
+                let wave = match waves.get(key) {
+                    Some(held) => Wave {
+                        oldest: held.oldest.min(wave.oldest),
+                        settles: held.settles.max(wave.settles),
+                    },
+                    None => wave,
+                };
+                let at = wave.goes_at(longest);
+                if at > now {
+                    waves.insert(key.to_owned(), wave);
+                    goes_at.insert(key, Some(at));
+                } else {
+                    waves.remove(key);
+                    goes_at.insert(key, None);
+                }
             }
         }
         let mut waiting: HashMap<DateTime<Utc>, Vec<NotificationId>> = HashMap::new();
         for entry in &batch {
-            let newest = entry.notification.batch_key().and_then(|k| newest.get(k));
-            if let Some(&newest) = newest
-                && newest + delay > now
-            {
-                waiting.entry(newest + delay).or_default().push(entry.id);
+            let at = entry.notification.batch_key().and_then(|k| goes_at.get(k));
+            if let Some(&Some(at)) = at {
+                waiting.entry(at).or_default().push(entry.id);
             }
         }
         for (at, ids) in &waiting {

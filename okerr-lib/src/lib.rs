@@ -41,7 +41,8 @@ pub use active::{ActiveArgs, ActiveMethod, METHODS, MethodInfo};
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, Interval, RetrySchedule};
 pub use engine::{
-    EditError, Engine, EngineBuilder, EngineConfig, NoFlap, RefusedUpdate, TickReport,
+    BATCH_LONGEST_WAIT, EditError, Engine, EngineBuilder, EngineConfig, NoFlap, RefusedUpdate,
+    TickReport,
 };
 pub use indicator::{HeldAlert, Indicator, IndicatorId, LogKind, LogLine, Status, Timing};
 pub use memory::{MemorySnapshot, MemoryStorage};

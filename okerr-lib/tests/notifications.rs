@@ -119,6 +119,69 @@ async fn a_burst_is_delivered_in_one_batch_once_the_newest_alert_is_settled() {
 }
 
 #[tokio::test]
+async fn a_burst_claimed_in_several_passes_is_still_one_batch() {
+    // `Engine::run` claims each alert as soon as it is released: the burst's alerts are
+    // claimed and postponed one by one, and still go out together once the newest settles.
+    let w = World::new().await;
+    let engine = batching(&w);
+    w.push("a", "OK").await;
+    assert_eq!(engine.tick().await.unwrap().delivered, 0, "a waits");
+    w.clock.advance(TimeDelta::seconds(6));
+    w.push("b", "OK").await;
+    assert_eq!(engine.tick().await.unwrap().delivered, 0, "b waits");
+    w.clock.advance(TimeDelta::seconds(4));
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        0,
+        "a is 10 s old, but b, of the same recipient, only 4 s"
+    );
+    w.clock.advance(TimeDelta::seconds(6));
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        2,
+        "both at b + 10 s"
+    );
+    assert_eq!(w.notifier.batches(), vec![2]);
+}
+
+#[tokio::test]
+async fn a_steady_stream_of_alerts_still_goes_out_within_the_longest_wait() {
+    // An alert every 5 s to one recipient never lets the newest settle for 10 s: each
+    // alert still goes out once the oldest of its burst has waited 6 x 10 s, in mails of
+    // several alerts.
+    let w = World::new().await;
+    let engine = batching(&w);
+    let longest = TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT;
+    for i in 0..40 {
+        w.push(&format!("i{i}"), "OK").await;
+        let seen = w.notifier.delivered().len();
+        engine.tick().await.unwrap();
+        let now = okerr::Clock::now(&w.clock);
+        for e in &w.notifier.delivered()[seen..] {
+            let waited = now - e.notification.release_at;
+            assert!(waited <= longest, "an alert waited {waited}");
+        }
+        w.clock.advance(TimeDelta::seconds(5));
+    }
+    let now = okerr::Clock::now(&w.clock);
+    let delivered = w.notifier.delivered();
+    assert!(
+        w.outbox()
+            .await
+            .iter()
+            .filter(|e| e.delivered_at.is_none())
+            .all(|e| now - e.notification.release_at <= longest),
+        "only the alerts of the last minute wait"
+    );
+    assert!(delivered.len() >= 25, "{} delivered", delivered.len());
+    let batches = w.notifier.batches();
+    assert!(
+        batches.iter().all(|&n| n > 1),
+        "each mail carries several alerts: {batches:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_next_deadline_wakes_the_scheduler_when_the_burst_settles() {
     let w = World::new().await;
     let engine = batching(&w);
