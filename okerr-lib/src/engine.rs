@@ -210,7 +210,11 @@ struct Wave {
 impl Wave {
     /// When the burst goes out: once its newest settled, or its oldest waited `longest`.
     fn goes_at(self, longest: TimeDelta) -> DateTime<Utc> {
-        self.settles.min(self.oldest + longest)
+        let cap = self
+            .oldest
+            .checked_add_signed(longest)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.settles.min(cap)
     }
 }
 
@@ -776,17 +780,22 @@ impl Engine {
         if delay <= TimeDelta::zero() {
             return Ok(batch);
         }
-        let longest = delay * BATCH_LONGEST_WAIT;
+        let longest = delay
+            .checked_mul(BATCH_LONGEST_WAIT)
+            .unwrap_or(TimeDelta::MAX);
         let mut claimed: HashMap<&str, Wave> = HashMap::new();
         for entry in &batch {
             if let Some(key) = entry.notification.batch_key() {
                 let released = entry.notification.release_at;
+                let settles = released
+                    .checked_add_signed(delay)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let wave = claimed.entry(key).or_insert(Wave {
                     oldest: released,
-                    settles: released + delay,
+                    settles,
                 });
                 wave.oldest = wave.oldest.min(released);
-                wave.settles = wave.settles.max(released + delay);
+                wave.settles = wave.settles.max(settles);
             }
         }
         // Each claimed recipient's burst with what this node held back of it before: when
@@ -798,7 +807,12 @@ impl Engine {
                 .batch_waves
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            waves.retain(|_, w| w.goes_at(longest) + delay > now);
+            // A burst that went out a delay ago has nothing left to hold back.
+            waves.retain(|_, w| {
+                w.goes_at(longest)
+                    .checked_add_signed(delay)
+                    .is_none_or(|t| t > now)
+            });
             for (key, wave) in claimed {
                 let wave = match waves.get(key) {
                     Some(held) => Wave {
