@@ -157,8 +157,19 @@ macro_rules! sql_storage {
                 ids: &[NotificationId],
                 at: DateTime<Utc>,
             ) -> Result<(), StorageError> {
+                outbox_ids(storage, statement, ids, |q| q.bind(micros(at))).await
+            }
+
+            /// Runs `statement` over the rows `id` of `ids`, chunk by chunk, with its plain
+            /// parameters bound by `scalars`.
+            async fn outbox_ids(
+                storage: &$ty,
+                statement: &'static $crate::RowsSql,
+                ids: &[NotificationId],
+                scalars: impl Fn(Query) -> Query,
+            ) -> Result<(), StorageError> {
                 let rows = id_rows(ids.iter().map(|id| id.0));
-                for query in rows_queries(statement, &rows, |q| q.bind(micros(at))) {
+                for query in rows_queries(statement, &rows, scalars) {
                     query.execute(storage.writer()).await.map_err(backend)?;
                 }
                 Ok(())
@@ -609,13 +620,9 @@ macro_rules! sql_storage {
                     at: DateTime<Utc>,
                     error: &str,
                 ) -> Result<(), StorageError> {
-                    let rows = id_rows(ids.iter().map(|id| id.0));
                     let error = error.to_owned();
                     let bind = |q: Query| q.bind(micros(at)).bind(error.clone());
-                    for query in rows_queries(&<$ty>::sql().retry_many, &rows, bind) {
-                        query.execute(self.writer()).await.map_err(backend)?;
-                    }
-                    Ok(())
+                    outbox_ids(self, &<$ty>::sql().retry_many, ids, bind).await
                 }
 
                 async fn postpone_notifications(
