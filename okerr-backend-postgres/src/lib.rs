@@ -99,9 +99,9 @@ const AT_ONCE_SQL: &str = "WITH u AS (
                  SELECT id FROM indicators WHERE id IN (SELECT id FROM u)
                  ORDER BY id FOR UPDATE
              ), updated AS (
-                 UPDATE indicators SET version = u.version, due_at = u.due_at, data = u.data,
-                     name = u.name
+                 UPDATE indicators SET version = u.version, due_at = u.due_at, data = u.data
                  FROM u WHERE indicators.id = u.id AND indicators.version = u.version - 1
+                 AND indicators.name = u.name
                  AND (u.project_version IS NULL OR u.project_version =
                      (SELECT p.version FROM projects p WHERE p.id = indicators.project_id))
                  AND EXISTS (SELECT 1 FROM locked WHERE locked.id = u.id)

@@ -130,6 +130,7 @@ macro_rules! storage_conformance {
             commit_batch_groups_are_all_or_none,
             commit_batch_checks_the_project_version,
             commit_batch_with_a_bad_row,
+            commit_batch_does_not_rename,
             commit_batch_larger_than_a_statement,
             indicators_by_name_reads_a_batch,
             delete_indicator_removes_it_and_its_log,

@@ -84,7 +84,9 @@ impl StorageError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     /// The indicator's new state. Its `version` is the version it was read at, 0 for a new
-    /// indicator; storage writes `version + 1`.
+    /// indicator; storage writes `version + 1`. Its project and name say which indicator
+    /// it is: a commit never renames (one whose name is not the stored indicator's fails
+    /// with `Conflict`).
     pub indicator: Indicator,
     /// Log lines to append to the indicator's log.
     pub log: Vec<LogLine>,

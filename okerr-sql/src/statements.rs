@@ -50,8 +50,11 @@ pub struct Statements {
     /// `$1` project id; the count.
     pub count_indicators: String,
     /// Rows `id, version (the new one), due_at, data, name, project_version`: the ids
-    /// updated (those at the version before, in a project at `project_version` unless it is
-    /// NULL).
+    /// updated (those at the version before and of that name, in a project at
+    /// `project_version` unless it is NULL). The name is matched, never set: a commit does
+    /// not rename, and SQLite rewrites the entry of every index on a column the `SET`
+    /// names, even to its own value (`UNIQUE (project_id, name)` was a page written per
+    /// update).
     pub update_indicators: RowsSql,
     /// Rows `project_id, name, due_at, data, project_version`: id, project id, name of those
     /// inserted (in a project that exists, at `project_version` unless it is NULL). They
@@ -160,9 +163,9 @@ impl Statements {
             update_indicators: rows(
                 0,
                 &["id", "version", "due_at", "data", "name", "project_version"],
-                "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data,
-                     name = j.name
+                "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data
                  FROM j WHERE indicators.id = j.id AND indicators.version = j.version - 1
+                 AND indicators.name = j.name
                  AND (j.project_version IS NULL OR j.project_version =
                      (SELECT p.version FROM projects p WHERE p.id = indicators.project_id))
                  RETURNING indicators.id",

@@ -9,7 +9,7 @@ use crate::indicator::{HeldAlert, Indicator, IndicatorId, LogKind, Status};
 use crate::method::{
     CheckMethod, DiffLimit, Limit, MethodKind, NumericalArgs, StringArgs, StringOptions,
 };
-use crate::name::Secret;
+use crate::name::{IndicatorName, Secret};
 use crate::outbox::{Notification, Payload, StatusChange};
 use crate::project::{Policy, ProjectId};
 use crate::settings::Settings;
@@ -784,6 +784,26 @@ pub async fn commit_batch_checks_the_project_version(storage: &dyn Storage) {
         get(storage, &p, "a").await.map(|a| a.details),
         Some("on the old project".to_owned())
     );
+}
+
+/// A commit names its indicator by project and name: one that carries a stored
+/// indicator's id and version under another name renames nothing and creates nothing; it
+/// fails with `Conflict`, and both names read as before.
+pub async fn commit_batch_does_not_rename(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let a1 = write(storage, &commit(new_indicator(&p, "a", at(0))), "insert a").await;
+    let mut renamed = a1.clone();
+    renamed.name = IndicatorName::parse("b").expect("a valid name");
+    renamed.details = "under another name".into();
+    let results = batch(storage, vec![vec![commit(renamed)]]).await;
+    assert!(
+        results[0].as_ref().is_err_and(StorageError::is_conflict),
+        "a commit under another name: expected Conflict, got {:?}",
+        results[0]
+    );
+    assert_eq!(get(storage, &p, "a").await, Some(a1));
+    assert_eq!(get(storage, &p, "b").await, None);
 }
 
 /// One bad row does not sink the batch: a commit for a project that does not exist, and
