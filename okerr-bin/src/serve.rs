@@ -168,7 +168,12 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> Result<(), Error> {
             *slot = d.to_chrono();
         }
     }
-    let defaults = EngineConfig::default();
+    // PostgreSQL's writers work side by side: the scheduler claims in several loops.
+    let defaults = if store::is_single_node(database) {
+        EngineConfig::default()
+    } else {
+        EngineConfig::default().with_parallel_claims()
+    };
     let check_timeout = args
         .check_timeout
         .or(file.check_timeout)

@@ -757,3 +757,37 @@ async fn a_refusal_is_decided_on_the_stored_indicator() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn several_claim_loops_expire_each_due_indicator_once() {
+    let w = World::new().await;
+    let engine = Engine::with_config(
+        w.storage.clone(),
+        Arc::new(w.notifier.clone()),
+        Arc::new(w.clock.clone()),
+        EngineConfig {
+            due_workers: 3,
+            batch: 7,
+            ..EngineConfig::default()
+        },
+    );
+    for i in 0..50 {
+        w.push(&format!("srv{i}"), "OK").await;
+    }
+    w.clock.advance(minutes(81));
+    let report = engine.tick().await.unwrap();
+    assert_eq!(report.expired, 50, "claims of 7 in three loops take all 50");
+    for i in 0..50 {
+        let ind = w.indicator(&format!("srv{i}")).await.unwrap();
+        assert_eq!((ind.status, ind.dead), (Status::Err, true), "srv{i}");
+    }
+    engine.deliver_released().await.unwrap();
+    let expiries = w
+        .notifier
+        .alerts()
+        .iter()
+        .filter(|a| a.ends_with("ERR (No heartbeat)"))
+        .count();
+    assert_eq!(expiries, 50, "one alert per expiry");
+    assert_eq!(engine.tick().await.unwrap().expired, 0);
+}

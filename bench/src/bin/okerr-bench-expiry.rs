@@ -76,9 +76,13 @@ struct Options {
     #[arg(long)]
     update_pipeline: Option<usize>,
     /// Indicators the scheduler claims at once (`EngineConfig::batch`); by default what
-    /// `okerr serve` takes.
+    /// `okerr serve` takes (250 on PostgreSQL, 500 on SQLite).
     #[arg(long)]
     batch: Option<u32>,
+    /// Loops of the scheduler claiming side by side (`EngineConfig::due_workers`); by
+    /// default what `okerr serve` takes (4 on PostgreSQL, 1 on SQLite).
+    #[arg(long)]
+    due_workers: Option<usize>,
     /// The PostgreSQL database (the run works in the schema `okerr_bench_expiry`).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
@@ -242,18 +246,21 @@ async fn one_run(options: &Options) -> Result<Run> {
         .await?;
     let t0 = okerr::Clock::now(&okerr::SystemClock);
     let clock = ManualClock::new(t0);
+    // What `okerr serve` takes, unless an option says otherwise.
+    let served = match options.backend {
+        Backend::Postgres => EngineConfig::default().with_parallel_claims(),
+        Backend::Sqlite => EngineConfig::default(),
+    };
     let engine = Engine::with_config(
         storage,
         Arc::new(RecordingNotifier::new()),
         Arc::new(clock.clone()),
         EngineConfig {
             settings: Settings::default().unlimited(),
-            // What `okerr serve` takes.
-            update_pipeline: options
-                .update_pipeline
-                .unwrap_or(EngineConfig::default().update_pipeline),
-            batch: options.batch.unwrap_or(EngineConfig::default().batch),
-            ..EngineConfig::default()
+            update_pipeline: options.update_pipeline.unwrap_or(served.update_pipeline),
+            batch: options.batch.unwrap_or(served.batch),
+            due_workers: options.due_workers.unwrap_or(served.due_workers),
+            ..served
         },
     );
     eprintln!("creating {} indicators due at once", options.due);
