@@ -286,41 +286,10 @@ async fn two_nodes_one_database() {
 
 #[tokio::test]
 async fn an_unreadable_notification_is_parked() {
-    use okerr_backend_postgres::sqlx;
     let Some(storage) = common::storage().await else {
         return;
     };
-    let pool = storage.pool().clone();
-    let insert_pool = pool.clone();
-    okerr::conformance::unreadable_notifications_are_parked(
-        Arc::new(storage),
-        |project, indicator| async move {
-            sqlx::query(
-                "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, data)
-                 VALUES ($1, $2, 0, 0, '{\"type\": \"from the future\"}')",
-            )
-            .bind(project.0)
-            .bind(indicator.0)
-            .execute(&insert_pool)
-            .await
-            .unwrap();
-        },
-    )
-    .await;
-    let (available, error): (Option<i64>, Option<String>) = sqlx::query_as(
-        "SELECT available_at, last_error FROM outbox WHERE data LIKE '%from the future%'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(available, None, "never claimed again");
-    assert!(
-        error
-            .as_deref()
-            .unwrap_or_default()
-            .starts_with("unreadable, parked: "),
-        "{error:?}"
-    );
+    okerr_sql::check_unreadable_notifications_are_parked!(storage);
 }
 
 /// The log has no foreign key to its indicator (checking it cost a lookup per log line);

@@ -92,40 +92,9 @@ async fn concurrent_writers_on_one_file_never_see_locked() {
 
 #[tokio::test]
 async fn an_unreadable_notification_is_parked() {
-    use okerr_backend_sqlite::sqlx;
     let storage = SqliteStorage::connect("sqlite::memory:").await.unwrap();
     storage.migrate().await.unwrap();
-    let pool = storage.pool().clone();
-    let insert_pool = pool.clone();
-    okerr::conformance::unreadable_notifications_are_parked(
-        Arc::new(storage),
-        |project, indicator| async move {
-            sqlx::query(
-                "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, data)
-                 VALUES (?, ?, 0, 0, '{\"type\": \"from the future\"}')",
-            )
-            .bind(project.0)
-            .bind(indicator.0)
-            .execute(&insert_pool)
-            .await
-            .unwrap();
-        },
-    )
-    .await;
-    let (available, error): (Option<i64>, Option<String>) = sqlx::query_as(
-        "SELECT available_at, last_error FROM outbox WHERE data LIKE '%from the future%'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(available, None, "never claimed again");
-    assert!(
-        error
-            .as_deref()
-            .unwrap_or_default()
-            .starts_with("unreadable, parked: "),
-        "{error:?}"
-    );
+    okerr_sql::check_unreadable_notifications_are_parked!(storage);
 }
 
 /// A stream of writes far larger than the WAL's checkpoint mark (8,000 pages) leaves the

@@ -832,3 +832,33 @@ macro_rules! sql_storage {
         };
     };
 }
+
+/// The backend half of `okerr::conformance::unreadable_notifications_are_parked` (feature
+/// `test-util` of okerr-lib), for a storage of [`sql_storage!`] with
+/// `fn pool(&self) -> &sqlx::Pool<_>`: runs the check's SQL on that pool. Both backends' tests invoke it, as
+/// `okerr_sql::check_unreadable_notifications_are_parked!(storage)`; the crate that does
+/// depends on `sqlx` and `okerr-lib`.
+#[macro_export]
+macro_rules! check_unreadable_notifications_are_parked {
+    ($storage:expr) => {{
+        let storage = $storage;
+        let (pool, query_pool) = (storage.pool().clone(), storage.pool().clone());
+        ::okerr::conformance::unreadable_notifications_are_parked(
+            ::std::sync::Arc::new(storage),
+            |sql| async move {
+                ::sqlx::raw_sql(::sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .map(drop)
+                    .expect("store the unreadable row");
+            },
+            |sql| async move {
+                ::sqlx::query_as(::sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&query_pool)
+                    .await
+                    .expect("read the parked row")
+            },
+        )
+        .await;
+    }};
+}

@@ -3,8 +3,8 @@
 use chrono::TimeDelta;
 
 use crate::Reduction;
-use crate::indicator::{IndicatorId, Status};
-use crate::project::{NewProject, ProjectId};
+use crate::indicator::Status;
+use crate::project::NewProject;
 use crate::storage::Storage;
 
 use super::*;
@@ -160,16 +160,21 @@ pub async fn engine_reduction_cancels_with_nanosecond_clock(storage: &std::sync:
 }
 
 /// A stored notification that cannot be read (written by another version, damaged) does
-/// not hold up the others: `insert_unreadable(project, indicator)` must store such a row,
-/// released long ago, by the backend's own means; the good alert next to it is delivered
-/// and the bad row is not handed out (the backend's test then looks at the parked row).
-/// Not in the macro, since only the backend can write a bad row.
-pub async fn unreadable_notifications_are_parked<F, Fut>(
+/// not hold up the others. The check hands the backend SQL that both dialects run as it
+/// is: `run(sql)` must run a statement (it stores such a row, released long ago), and
+/// `parked(sql)` must return the one row of a query, `available_at` and `last_error` of the
+/// bad row. The good alert next to it is delivered, the bad row is not handed out, and it
+/// is parked: never available again, with the cause in `last_error`. Not in the macro,
+/// since only the backend can write a bad row.
+pub async fn unreadable_notifications_are_parked<R, RunFut, P, ParkedFut>(
     storage: std::sync::Arc<dyn Storage>,
-    insert_unreadable: F,
+    run: R,
+    parked: P,
 ) where
-    F: FnOnce(ProjectId, IndicatorId) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    R: FnOnce(String) -> RunFut,
+    RunFut: std::future::Future<Output = ()>,
+    P: FnOnce(String) -> ParkedFut,
+    ParkedFut: std::future::Future<Output = (Option<i64>, Option<String>)>,
 {
     let clock = crate::testing::ManualClock::new(t0());
     let notifier = crate::testing::RecordingNotifier::new();
@@ -183,7 +188,12 @@ pub async fn unreadable_notifications_are_parked<F, Fut>(
         .await
         .expect("update");
     let a = get(&*storage, &project, "a").await.expect("stored");
-    insert_unreadable(project.id, a.id).await;
+    run(format!(
+        "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, data)
+         VALUES ({}, {}, 0, 0, '{{\"type\": \"from the future\"}}')",
+        project.id.0, a.id.0
+    ))
+    .await;
     clock.advance(TimeDelta::seconds(1));
     let report = engine
         .tick()
@@ -202,6 +212,18 @@ pub async fn unreadable_notifications_are_parked<F, Fut>(
         report,
         crate::TickReport::default(),
         "the bad row is parked"
+    );
+    let (available, error) = parked(
+        "SELECT available_at, last_error FROM outbox WHERE data LIKE '%from the future%'".into(),
+    )
+    .await;
+    assert_eq!(available, None, "never claimed again");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("unreadable, parked: "),
+        "{error:?}"
     );
 }
 
