@@ -542,7 +542,10 @@ impl Engine {
                     report.checks += one.checks;
                 }
                 Ok(Err(e)) => failed = Some(e),
-                Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down; what the loop committed stays,
+                // and what it held comes back when its lease ends.
+                Err(_) => {}
             }
         }
         match failed {
