@@ -7,6 +7,7 @@
 # acknowledged update and the top functions (inclusive).
 #
 #   bash bench/callgrind.sh [--pipeline N] [--out DIR]
+#   OKERR_BIN_DIR=/path/to/release bash bench/callgrind.sh   (binaries built elsewhere)
 #
 # Needs valgrind (Debian's package) and the release binaries (built here).
 set -euo pipefail
@@ -25,8 +26,13 @@ ROOT=$PWD
 for tool in valgrind callgrind_control callgrind_annotate wrk python3 curl; do
     command -v $tool > /dev/null || { echo "callgrind.sh needs $tool" >&2; exit 1; }
 done
-cargo build --release -p okerr-bin -p okerr-bench >&2
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+# OKERR_BIN_DIR: measure the binaries there (another tree's build), building nothing.
+if [[ -n ${OKERR_BIN_DIR:-} ]]; then
+    BIN=$OKERR_BIN_DIR
+else
+    cargo build --release -p okerr-bin -p okerr-bench >&2
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/okerr-callgrind.XXXXXX")
 OUT=${OUT:-$TMP}
 mkdir -p "$OUT"

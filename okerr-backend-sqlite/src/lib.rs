@@ -225,7 +225,11 @@ impl SqliteStorage {
                 options
                     .clone()
                     .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                    // A statement over many rows inside a transaction keeps the pages it
+                    // changes in a statement journal, in a temporary file once past 64 KiB:
+                    // an open, writes and a close in every batch. In memory it is copies.
+                    .pragma("temp_store", "MEMORY"),
             )
             .await
             .map_err(backend)?;
@@ -403,6 +407,20 @@ okerr_sql::sql_storage!(SqliteStorage, Sqlite);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer keeps its statement journals in memory (a batch's statements journal
+    /// the pages they change; in a file, that is an open, writes and a close per batch).
+    #[tokio::test]
+    async fn the_writer_journals_statements_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("okerr.db").display());
+        let storage = SqliteStorage::connect(&url).await.expect("connect");
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(storage.pool())
+            .await
+            .expect("pragma");
+        assert_eq!(temp_store, 2, "MEMORY");
+    }
 
     /// Due work and the next deadline come from the partial indexes, never a table scan.
     #[tokio::test]

@@ -404,9 +404,7 @@ fn set_actions(mut fields: Fields) -> Result<(Vec<Action>, Vec<String>), Error> 
         shown.push(format!("'maintenance': {n}"));
         actions.push(Action::Maintenance(n != 0));
     }
-    let mut rest: Vec<(String, String)> = fields.0.into_iter().collect();
-    rest.sort();
-    for (k, v) in rest {
+    for (k, v) in fields.into_rest() {
         shown.push(format!("{}: {}", str_repr(&k), str_repr(&v)));
         actions.push(Action::Arg(k, v));
     }

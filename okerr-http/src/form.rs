@@ -1,23 +1,45 @@
 //! okerr's form fields from an `application/x-www-form-urlencoded` or `multipart/form-data`
 //! body: every field a string, the last of repeated names wins (as Django's `POST.get`).
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
 
 use crate::Error;
 
-/// The fields of a form; a body-less request (a GET) has none. Hashed with foldhash
-/// (randomly seeded per map): a form's dozen fields are hashed on every update, and
-/// SipHash was a tenth of the front end's instructions.
+/// The fields of a form, in the order sent; a body-less request (a GET) has none.
+///
+/// A list, not a map: a form has a dozen fields, each taken once, and comparing a dozen
+/// short names costs less than hashing them into a map and out again (the map was a
+/// visible share of an update's instructions).
 #[derive(Debug, Default)]
-pub(crate) struct Fields(pub(crate) HashMap<String, String, foldhash::fast::RandomState>);
+pub(crate) struct Fields(Vec<(String, String)>);
 
 impl Fields {
+    /// The value of `name` (the last one sent, as Django's `POST.get`), taken out: a
+    /// second `take` of the same name is `None`.
     pub(crate) fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
+        let last = self.0.iter().rposition(|(n, _)| n == name)?;
+        let (_, value) = self.0.remove(last);
+        // Repeated names are rare; the earlier values are dropped with the last one.
+        if self.0.iter().any(|(n, _)| n == name) {
+            self.0.retain(|(n, _)| n != name);
+        }
+        Some(value)
+    }
+
+    /// The fields not taken, one per name (the last value sent), sorted by name.
+    pub(crate) fn into_rest(mut self) -> Vec<(String, String)> {
+        // A stable sort keeps the order sent among equal names: the last one wins.
+        self.0.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut rest: Vec<(String, String)> = Vec::with_capacity(self.0.len());
+        for (name, value) in self.0 {
+            match rest.last_mut() {
+                Some(last) if last.0 == name => last.1 = value,
+                _ => rest.push((name, value)),
+            }
+        }
+        rest
     }
 }
 
@@ -32,20 +54,19 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("multipart/form-data"));
-        let mut fields =
-            HashMap::with_capacity_and_hasher(16, foldhash::fast::RandomState::default());
         if multipart {
+            let mut fields = Vec::new();
             let mut form = Multipart::from_request(req, state).await?;
             while let Some(field) = form.next_field().await? {
                 let name = field.name().unwrap_or_default().to_owned();
                 let value = utf8(&name, field.bytes().await?.to_vec())?;
-                fields.insert(name, value);
+                fields.push((name, value));
             }
+            Ok(Fields(fields))
         } else {
             let body = Bytes::from_request(req, state).await?;
-            fields.extend(parse_urlencoded(&body)?);
+            Ok(Fields(parse_urlencoded(&body)?))
         }
-        Ok(Fields(fields))
     }
 }
 
@@ -63,7 +84,7 @@ fn parse_urlencoded(body: &[u8]) -> Result<Vec<(String, String)>, Error> {
             .collect();
         percent_encoding::percent_decode(&plus).collect()
     };
-    let mut pairs = Vec::new();
+    let mut pairs = Vec::with_capacity(16);
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -115,6 +136,17 @@ mod tests {
             parse_urlencoded(b"a=%3D%26").unwrap(),
             vec![("a".to_owned(), "=&".to_owned())]
         );
+    }
+
+    #[test]
+    fn the_last_of_repeated_names_wins_and_is_taken_once() {
+        let mut fields = super::Fields(parse_urlencoded(b"a=1&b=2&a=3&c=4&a=5&b=6").unwrap());
+        assert_eq!(fields.take("a").as_deref(), Some("5"));
+        assert_eq!(fields.take("a"), None);
+        assert_eq!(fields.take("missing"), None);
+        let rest = fields.into_rest();
+        let rest: Vec<(&str, &str)> = rest.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(rest, [("b", "6"), ("c", "4")]);
     }
 
     #[test]

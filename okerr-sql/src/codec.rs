@@ -57,7 +57,11 @@ pub fn to_json<T: serde::Serialize + ?Sized>(
     backend: &'static str,
     v: &T,
 ) -> Result<String, StorageError> {
-    serde_json::to_string(v).map_err(|e| StorageError::backend(backend, e))
+    // Room for an indicator (about 600 bytes) from the start: `to_string` starts at 128
+    // bytes and copies the text each time it doubles.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, v).map_err(|e| StorageError::backend(backend, e))?;
+    String::from_utf8(out).map_err(|e| StorageError::backend(backend, e))
 }
 
 /// A value from JSON text.
