@@ -41,6 +41,7 @@ const DIALECT: Dialect = Dialect {
     name: "postgres",
     begin: "BEGIN",
     placeholders: Placeholders::Numbered,
+    update_batch: "UPDATE",
 };
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));

@@ -67,6 +67,7 @@ const DIALECT: Dialect = Dialect {
     name: "sqlite",
     begin: "BEGIN IMMEDIATE",
     placeholders: Placeholders::Anonymous,
+    update_batch: "UPDATE OR FAIL",
 };
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIALECT));

@@ -18,6 +18,10 @@ pub struct Dialect {
     pub begin: &'static str,
     /// How statements over sets of rows write their parameters.
     pub placeholders: Placeholders,
+    /// How a batch's `UPDATE` of indicators begins. SQLite's `UPDATE OR FAIL` needs no
+    /// statement journal (a copy of every page the statement changes, in case it must be
+    /// undone alone): a statement that fails fails its whole transaction here anyway.
+    pub update_batch: &'static str,
 }
 
 /// The statements of one dialect.
@@ -163,12 +167,15 @@ impl Statements {
             update_indicators: rows(
                 0,
                 &["id", "version", "due_at", "data", "name", "project_version"],
-                "UPDATE indicators SET version = j.version, due_at = j.due_at, data = j.data
+                &format!(
+                    "{} indicators SET version = j.version, due_at = j.due_at, data = j.data
                  FROM j WHERE indicators.id = j.id AND indicators.version = j.version - 1
                  AND indicators.name = j.name
                  AND (j.project_version IS NULL OR j.project_version =
                      (SELECT p.version FROM projects p WHERE p.id = indicators.project_id))
                  RETURNING indicators.id",
+                    dialect.update_batch
+                ),
             ),
             insert_indicators: rows(
                 0,
