@@ -23,9 +23,11 @@ use crate::settings::{Bucket, Settings};
 use crate::storage::{Commit, Storage, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest};
 
+mod bursts;
 mod checks;
 mod edit;
 mod logic;
+pub use bursts::BATCH_LONGEST_WAIT;
 pub use checks::CHECK_MARGIN;
 pub use edit::{EditError, MAX_EDIT_ATTEMPTS};
 pub use logic::NoFlap;
@@ -216,29 +218,7 @@ pub(crate) struct Inner {
     /// (and cannot be made).
     pub(crate) checks: Option<checks::Checks>,
     /// The bursts of alerts this node is holding back, by batch key (the recipient).
-    batch_waves: Mutex<HashMap<String, Wave>>,
-}
-
-/// How many times `batch_delay` a recipient's oldest held-back alert waits at most.
-pub const BATCH_LONGEST_WAIT: i32 = 6;
-
-/// A burst of one recipient's alerts held back by this node: the release of its oldest
-/// and the time its newest settles (`batch_delay` after its release).
-#[derive(Debug, Clone, Copy)]
-struct Wave {
-    oldest: DateTime<Utc>,
-    settles: DateTime<Utc>,
-}
-
-impl Wave {
-    /// When the burst goes out: once its newest settled, or its oldest waited `longest`.
-    fn goes_at(self, longest: TimeDelta) -> DateTime<Utc> {
-        let cap = self
-            .oldest
-            .checked_add_signed(longest)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        self.settles.min(cap)
-    }
+    batch_waves: Mutex<HashMap<String, bursts::Wave>>,
 }
 
 impl Engine {
@@ -699,6 +679,7 @@ impl Engine {
         };
         for _ in 0..claims {
             let now = self.inner.clock.now();
+            self.release_settled_bursts(now).await?;
             let batch = storage
                 .claim_notifications(now, now + config.lease, config.batch)
                 .await?;
@@ -818,94 +799,6 @@ impl Engine {
                 }
             }
         }
-    }
-
-    /// The entries of `batch` whose burst has settled: a recipient's released alerts wait
-    /// until the newest of them is `batch_delay` old (spec §8.2), or until the oldest has
-    /// waited [`BATCH_LONGEST_WAIT`] times that. The others are given back undelivered, to
-    /// be claimed again when their burst goes out.
-    ///
-    /// A burst is usually claimed in several passes (the scheduler claims an alert as soon
-    /// as it is released), so the node remembers each recipient's burst it holds back:
-    /// the alerts claimed later extend it, and the ones claimed earlier come back with it.
-    /// A burst whose alerts another node claims is remembered by each node for its own
-    /// part; each alert still goes out within the longest wait of its release.
-    async fn settled(
-        &self,
-        batch: Vec<OutboxEntry>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<OutboxEntry>, StorageError> {
-        let delay = self.inner.config.batch_delay;
-        if delay <= TimeDelta::zero() {
-            return Ok(batch);
-        }
-        let longest = delay
-            .checked_mul(BATCH_LONGEST_WAIT)
-            .unwrap_or(TimeDelta::MAX);
-        let mut claimed: HashMap<&str, Wave> = HashMap::new();
-        for entry in &batch {
-            if let Some(key) = entry.notification.batch_key() {
-                let released = entry.notification.release_at;
-                let settles = released
-                    .checked_add_signed(delay)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                let wave = claimed.entry(key).or_insert(Wave {
-                    oldest: released,
-                    settles,
-                });
-                wave.oldest = wave.oldest.min(released);
-                wave.settles = wave.settles.max(settles);
-            }
-        }
-        // Each claimed recipient's burst with what this node held back of it before: when
-        // it goes out, or `None` now.
-        let mut goes_at: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
-        {
-            let mut waves = self
-                .inner
-                .batch_waves
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // A burst that went out a delay ago has nothing left to hold back.
-            waves.retain(|_, w| {
-                w.goes_at(longest)
-                    .checked_add_signed(delay)
-                    .is_none_or(|t| t > now)
-            });
-            for (key, wave) in claimed {
-                let wave = match waves.get(key) {
-                    Some(held) => Wave {
-                        oldest: held.oldest.min(wave.oldest),
-                        settles: held.settles.max(wave.settles),
-                    },
-                    None => wave,
-                };
-                let at = wave.goes_at(longest);
-                if at > now {
-                    waves.insert(key.to_owned(), wave);
-                    goes_at.insert(key, Some(at));
-                } else {
-                    waves.remove(key);
-                    goes_at.insert(key, None);
-                }
-            }
-        }
-        let mut waiting: HashMap<DateTime<Utc>, Vec<NotificationId>> = HashMap::new();
-        for entry in &batch {
-            let at = entry.notification.batch_key().and_then(|k| goes_at.get(k));
-            if let Some(&Some(at)) = at {
-                waiting.entry(at).or_default().push(entry.id);
-            }
-        }
-        for (at, ids) in &waiting {
-            self.inner.storage.postpone_notifications(ids, *at).await?;
-        }
-        let waiting: std::collections::HashSet<NotificationId> =
-            waiting.into_values().flatten().collect();
-        Ok(batch
-            .into_iter()
-            .filter(|e| !waiting.contains(&e.id))
-            .collect())
     }
 
     /// One pass of the scheduler: expire and evaluate what is due, start the due active
@@ -1054,23 +947,29 @@ impl Engine {
         tokio::join!(scheduler, pruner);
     }
 
+    /// When the scheduler has work next, as far as this node knows: the earliest due
+    /// indicator or released notification in storage, a change to evaluate logic
+    /// indicators on, a held-back burst of alerts that goes out. `None`: nothing planned.
+    ///
+    /// # Errors
+    /// When storage fails.
+    pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let stored = self.inner.storage.next_deadline().await?;
+        Ok(stored.into_iter().chain(self.inner.next_in_memory()).min())
+    }
+
     async fn until_next_deadline(&self) -> std::time::Duration {
         let max = self.inner.config.max_sleep;
-        let next = match self.inner.storage.next_deadline().await {
-            Ok(next) => next,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the next deadline");
-                None
-            }
-        };
+        let next = self.next_deadline().await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the next deadline");
+            self.inner.next_in_memory()
+        });
         *self
             .inner
             .planned_wake
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = next;
         let now = self.inner.clock.now();
-        let changes = self.inner.next_change_evaluation();
-        let next = next.into_iter().chain(changes).min();
         let pause = next.map_or(max, |t| (t - now).to_std().unwrap_or_default().min(max));
         if self.inner.notifier.is_none() && pause.is_zero() {
             // Released notifications wait for a notifier and keep the deadline in the past:
@@ -1115,6 +1014,15 @@ impl Inner {
             .entry(project.id)
             .or_insert_with(|| Bucket::full(rate, now))
             .take(rate, now)
+    }
+
+    /// The earliest work only this node's memory knows of: a change to evaluate logic
+    /// indicators on, a held-back burst that goes out.
+    fn next_in_memory(&self) -> Option<DateTime<Utc>> {
+        self.next_change_evaluation()
+            .into_iter()
+            .chain(self.next_burst_release())
+            .min()
     }
 
     /// Wakes the run loop when `at` comes before the time it plans to wake.

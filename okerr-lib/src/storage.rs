@@ -480,10 +480,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// When the backend fails.
     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
 
-    /// Extends the lease of the notifications among `ids` that are still leased until
+    /// Moves the lease of the notifications among `ids` that are still leased until
     /// `held_until` (as [`claim_notifications`](Storage::claim_notifications) or an
-    /// earlier renewal left them) to `lease_until`, and returns those. A notification
-    /// delivered, retried, postponed, dead or claimed by another node since is left out.
+    /// earlier renewal left them) to `lease_until`, later (a delivery that takes long, a
+    /// burst of alerts held back) or earlier (a held burst that settled: claimable from
+    /// then), and returns those. A notification delivered, retried, postponed, dead or
+    /// claimed by another node since is left out.
     ///
     /// # Errors
     /// When the backend fails.

@@ -189,8 +189,69 @@ async fn the_next_deadline_wakes_the_scheduler_when_the_burst_settles() {
     let created = okerr::Clock::now(&w.clock);
     w.clock.advance(TimeDelta::seconds(2));
     engine.tick().await.unwrap();
-    let next = okerr::Storage::next_deadline(&*w.storage).await.unwrap();
-    assert_eq!(next, Some(created + TimeDelta::seconds(10)));
+    assert_eq!(
+        engine.next_deadline().await.unwrap(),
+        Some(created + TimeDelta::seconds(10)),
+        "the node that holds the burst wakes when it settles"
+    );
+    let longest = TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT;
+    assert_eq!(
+        okerr::Storage::next_deadline(&*w.storage).await.unwrap(),
+        Some(created + longest),
+        "in storage, the alert is held to the burst's cap"
+    );
+}
+
+#[tokio::test]
+async fn a_steady_burst_holds_each_alert_once_to_its_cap() {
+    // Each alert of a burst is claimed when released and held to the burst's cap in one
+    // renewal: in storage, nothing of the burst falls due again before the cap, however
+    // many alerts join it (held to their settling time instead, each would be claimed and
+    // given back once per delay).
+    let w = World::new().await;
+    let engine = batching(&w);
+    let longest = TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT;
+    w.push("i0", "OK").await;
+    let first = okerr::Clock::now(&w.clock);
+    for i in 1..11 {
+        engine.tick().await.unwrap();
+        assert_eq!(
+            okerr::Storage::next_deadline(&*w.storage).await.unwrap(),
+            Some(first + longest),
+            "after alert {i}"
+        );
+        w.clock.advance(TimeDelta::seconds(5));
+        w.push(&format!("i{i}"), "OK").await;
+    }
+    assert!(
+        w.notifier.delivered().is_empty(),
+        "the burst has not settled"
+    );
+    w.clock.set(first + longest);
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        11,
+        "all of it at the cap, the newest too"
+    );
+    assert_eq!(w.notifier.batches(), vec![11]);
+}
+
+#[tokio::test]
+async fn a_burst_held_by_a_node_that_is_gone_goes_out_at_its_cap() {
+    let w = World::new().await;
+    let holder = batching(&w);
+    w.push("a", "OK").await;
+    let created = okerr::Clock::now(&w.clock);
+    holder.tick().await.unwrap();
+    drop(holder);
+    // Another node (or this one restarted) knows nothing of the burst: the alert is
+    // claimed by its lease until the cap, then delivered.
+    let other = batching(&w);
+    w.clock.advance(TimeDelta::seconds(30));
+    assert_eq!(other.tick().await.unwrap().delivered, 0, "still held");
+    w.clock
+        .set(created + TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT);
+    assert_eq!(other.tick().await.unwrap().delivered, 1, "at the cap");
 }
 
 #[tokio::test]

@@ -113,8 +113,9 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
 }
 
 /// A lease ends at `lease_until`: another node claims the rows from then on (the handover
-/// bound is one lease). `renew_notifications` extends only leases still held as claimed,
-/// so a node whose lease ended and was taken cannot extend the new holder's.
+/// bound is one lease). `renew_notifications` moves only leases still held as claimed,
+/// so a node whose lease ended and was taken cannot extend the new holder's; the holder
+/// may move its lease to a later end or to an earlier one.
 pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
     empty_store(storage).await;
     let p = new_project(storage, "p1").await;
@@ -204,6 +205,21 @@ pub async fn leases_pass_to_another_node_when_they_end(storage: &dyn Storage) {
     );
     assert!(claim_notes(storage, at(49), at(60), 10).await.is_empty());
     assert_eq!(claim_notes(storage, at(50), at(60), 10).await.len(), 1);
+    // A holder may also end its lease early (a held-back burst of alerts that settled).
+    assert_eq!(
+        storage
+            .renew_notifications(&ids, at(60), at(52))
+            .await
+            .expect("renew_notifications()"),
+        vec![ids[1]],
+        "a lease moved to an earlier end"
+    );
+    assert!(claim_notes(storage, at(51), at(60), 10).await.is_empty());
+    assert_eq!(
+        claim_notes(storage, at(52), at(62), 10).await.len(),
+        1,
+        "claimable from its new, earlier end"
+    );
 }
 
 /// A dead letter is never claimed again, keeps its error and counts its last attempt, and

@@ -1,0 +1,253 @@
+//! A recipient's burst of alerts, held back until it settles (spec §8.2: okerr sends a
+//! recipient's alerts together once the newest is `batch_delay` old).
+//!
+//! The scheduler claims an alert as soon as it is released. An alert whose burst has not
+//! settled is kept claimed by this node until the burst's cap (its oldest alert plus
+//! [`BATCH_LONGEST_WAIT`] delays): one renewal of its lease, however long the burst goes
+//! on. The node remembers the alerts it holds, by recipient; when the burst settles before
+//! its cap (no newer alert for a delay), one renewal ends their leases at once and the next
+//! claim delivers them together. A node that dies while holding alerts loses only that
+//! memory: its leases end at the cap, and any node delivers them then.
+//!
+//! Holding an alert to the settling time instead (as up to 2026-12) claimed and gave back
+//! each alert of a steady burst once per delay, up to six times: under a stream of flips,
+//! most of the outbox's work was that (docs/benchmarks.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::PoisonError;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Engine, Inner};
+use crate::outbox::{NotificationId, OutboxEntry};
+use crate::storage::StorageError;
+
+/// How many times `batch_delay` a recipient's oldest held-back alert waits at most.
+pub const BATCH_LONGEST_WAIT: i32 = 6;
+
+/// A burst of one recipient's alerts held back by this node.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wave {
+    /// The release of its oldest alert.
+    oldest: Option<DateTime<Utc>>,
+    /// When its newest alert settles (`batch_delay` after its release).
+    settles: Option<DateTime<Utc>>,
+    /// The alerts this node holds claimed, by the end of their lease (the cap of the wave
+    /// when they were held).
+    held: BTreeMap<DateTime<Utc>, Vec<NotificationId>>,
+}
+
+impl Wave {
+    /// Takes in an alert released at `released`.
+    fn extend(&mut self, released: DateTime<Utc>, delay: TimeDelta) {
+        let settles = released
+            .checked_add_signed(delay)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.oldest = Some(self.oldest.map_or(released, |o| o.min(released)));
+        self.settles = Some(self.settles.map_or(settles, |s| s.max(settles)));
+    }
+
+    /// Takes in the alerts of `other` (not what it holds).
+    fn absorb(&mut self, other: &Wave) {
+        self.oldest = self.oldest.into_iter().chain(other.oldest).min();
+        self.settles = self.settles.into_iter().chain(other.settles).max();
+    }
+
+    /// When its oldest alert has waited `longest`.
+    fn cap(&self, longest: TimeDelta) -> DateTime<Utc> {
+        self.oldest
+            .and_then(|o| o.checked_add_signed(longest))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// When the burst goes out: once its newest settled, or its oldest waited `longest`.
+    fn goes_at(&self, longest: TimeDelta) -> DateTime<Utc> {
+        self.settles
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .min(self.cap(longest))
+    }
+}
+
+impl Inner {
+    /// `batch_delay` and the longest wait, or `None` when alerts are not held back.
+    fn burst_delays(&self) -> Option<(TimeDelta, TimeDelta)> {
+        let delay = self.config.batch_delay;
+        (delay > TimeDelta::zero()).then(|| {
+            let longest = delay
+                .checked_mul(BATCH_LONGEST_WAIT)
+                .unwrap_or(TimeDelta::MAX);
+            (delay, longest)
+        })
+    }
+
+    /// When the earliest burst this node holds alerts of goes out.
+    pub(crate) fn next_burst_release(&self) -> Option<DateTime<Utc>> {
+        let (_, longest) = self.burst_delays()?;
+        let waves = self
+            .batch_waves
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        waves
+            .values()
+            .filter(|w| !w.held.is_empty())
+            .map(|w| w.goes_at(longest))
+            .min()
+    }
+}
+
+impl Engine {
+    /// Ends the leases of the alerts this node holds of the bursts that go out at `now`,
+    /// so that the next claim takes them.
+    ///
+    /// # Errors
+    /// When storage fails; the alerts then go out when their leases end.
+    pub(super) async fn release_settled_bursts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let Some((_, longest)) = self.inner.burst_delays() else {
+            return Ok(());
+        };
+        let due: Vec<(DateTime<Utc>, Vec<NotificationId>)> = {
+            let mut waves = self
+                .inner
+                .batch_waves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            waves
+                .values_mut()
+                .filter(|w| !w.held.is_empty() && w.goes_at(longest) <= now)
+                .flat_map(|w| std::mem::take(&mut w.held))
+                .filter(|(until, _)| *until > now)
+                .collect()
+        };
+        for (until, ids) in &due {
+            self.inner
+                .storage
+                .renew_notifications(ids, *until, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The entries of `batch`, claimed at `claimed` (leased until `claimed + lease`), whose
+    /// burst has settled: a recipient's released alerts wait until the newest of them is
+    /// `batch_delay` old, or until the oldest has waited [`BATCH_LONGEST_WAIT`] times that.
+    /// The others stay claimed by this node until the burst's cap and are left out.
+    ///
+    /// A burst is usually claimed in several passes, so the node remembers each
+    /// recipient's burst it holds back: the alerts claimed later extend it, and the ones
+    /// held earlier come back with it ([`release_settled_bursts`]). A burst whose alerts
+    /// another node claims is remembered by each node for its own part; each alert still
+    /// goes out within the longest wait of its release.
+    ///
+    /// [`release_settled_bursts`]: Engine::release_settled_bursts
+    pub(super) async fn settled(
+        &self,
+        batch: Vec<OutboxEntry>,
+        claimed: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEntry>, StorageError> {
+        let Some((delay, longest)) = self.inner.burst_delays() else {
+            return Ok(batch);
+        };
+        let mut claimed_waves: HashMap<&str, Wave> = HashMap::new();
+        for entry in &batch {
+            if let Some(key) = entry.notification.batch_key() {
+                claimed_waves
+                    .entry(key)
+                    .or_default()
+                    .extend(entry.notification.release_at, delay);
+            }
+        }
+        // Each claimed recipient's burst with what this node held back of it before: the
+        // cap to hold its alerts to, or `None` when it goes out now.
+        let mut hold_until: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
+        {
+            let mut waves = self
+                .inner
+                .batch_waves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // A burst that went out a delay ago, holding nothing, is forgotten.
+            waves.retain(|_, w| {
+                !w.held.is_empty()
+                    || w.goes_at(longest)
+                        .checked_add_signed(delay)
+                        .is_none_or(|t| t > claimed)
+            });
+            for (key, new) in claimed_waves {
+                let wave = waves.entry(key.to_owned()).or_default();
+                wave.absorb(&new);
+                if wave.goes_at(longest) > claimed {
+                    hold_until.insert(key, Some(wave.cap(longest)));
+                } else {
+                    // What the node held of it was released before this claim.
+                    waves.remove(key);
+                    hold_until.insert(key, None);
+                }
+            }
+        }
+        let mut waiting: BTreeMap<(DateTime<Utc>, &str), Vec<NotificationId>> = BTreeMap::new();
+        for entry in &batch {
+            let Some(key) = entry.notification.batch_key() else {
+                continue;
+            };
+            if let Some(&Some(until)) = hold_until.get(key) {
+                waiting.entry((until, key)).or_default().push(entry.id);
+            }
+        }
+        let lease = claimed + self.inner.config.lease;
+        let mut left_out = HashSet::new();
+        for ((until, key), ids) in waiting {
+            left_out.extend(ids.iter().copied());
+            let held = self
+                .inner
+                .storage
+                .renew_notifications(&ids, lease, until)
+                .await?;
+            if held.is_empty() {
+                continue;
+            }
+            let mut waves = self
+                .inner
+                .batch_waves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            waves
+                .entry(key.to_owned())
+                .or_default()
+                .held
+                .entry(until)
+                .or_default()
+                .extend(held);
+        }
+        Ok(batch
+            .into_iter()
+            .filter(|e| !left_out.contains(&e.id))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(s)
+    }
+
+    #[test]
+    fn a_wave_goes_when_its_newest_settles_or_at_its_cap() {
+        let delay = TimeDelta::seconds(10);
+        let longest = delay * BATCH_LONGEST_WAIT;
+        let mut w = Wave::default();
+        w.extend(at(100), delay);
+        assert_eq!(w.goes_at(longest), at(110));
+        w.extend(at(105), delay);
+        w.extend(at(95), delay);
+        assert_eq!(w.goes_at(longest), at(115));
+        assert_eq!(w.cap(longest), at(155));
+        w.extend(at(150), delay);
+        assert_eq!(w.goes_at(longest), at(155), "the cap of the oldest");
+    }
+}
