@@ -3,7 +3,11 @@
 # against a ceiling (okerr-ceiling: the same axum and runtime, no engine, no storage), in
 # the same run, interleaved. See docs/benchmarks.md, "The HTTP benchmark".
 #
-#   bash bench/http.sh [--quick] [--backend sqlite|postgres|all] [--duration SECONDS] [--runs N]
+#   bash bench/http.sh [--quick] [--backend sqlite|postgres|all] [--mode confirm|flip|all]
+#                      [--connections "32 256"] [--duration SECONDS] [--runs N]
+#
+# OKERR_BIN_DIR=DIR takes okerr, okerr-ceiling and okerr-bench-seed from DIR instead of
+# building them (to compare two builds side by side).
 #
 # Matrix: backend x indicators {1,000, 100,000} x mode {confirm, flip} x connections
 # {32, 256}; --quick: 1 run of 5 s, 1,000 indicators only. Each configuration is measured
@@ -17,6 +21,7 @@ set -euo pipefail
 
 QUICK=0
 BACKEND=all
+MODE=all
 DURATION=
 RUNS=
 THREADS=2
@@ -26,13 +31,15 @@ PG_URL=postgres://postgres@127.0.0.1:5432/okerr_bench
 PSQL=(psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1)
 
 usage() {
-    echo "usage: bash bench/http.sh [--quick] [--backend sqlite|postgres|all] [--duration SECONDS] [--runs N]" >&2
+    echo "usage: bash bench/http.sh [--quick] [--backend sqlite|postgres|all] [--mode confirm|flip|all] [--connections \"32 256\"] [--duration SECONDS] [--runs N]" >&2
     exit 2
 }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1 ;;
         --backend) BACKEND=${2:-}; shift ;;
+        --mode) MODE=${2:-}; shift ;;
+        --connections) read -r -a CONNECTIONS <<< "${2:-}"; shift ;;
         --duration) DURATION=${2:-}; shift ;;
         --runs) RUNS=${2:-}; shift ;;
         -h|--help) usage ;;
@@ -40,6 +47,12 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
+case $MODE in
+    confirm|flip) MODES=("$MODE") ;;
+    all) ;;
+    *) usage ;;
+esac
+for c in "${CONNECTIONS[@]}"; do [[ $c =~ ^[0-9]+$ ]] || usage; done
 case $BACKEND in
     sqlite) BACKENDS=(sqlite) ;;
     postgres) BACKENDS=(postgres) ;;
@@ -74,9 +87,13 @@ done
 if [[ " ${BACKENDS[*]} " == *" postgres "* ]]; then
     command -v psql > /dev/null || { echo "http.sh needs psql for --backend postgres" >&2; exit 1; }
 fi
-say "building the release binaries"
-cargo build --release -p okerr-bin -p okerr-bench >&2
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+if [[ -n ${OKERR_BIN_DIR:-} ]]; then
+    BIN=$OKERR_BIN_DIR
+else
+    say "building the release binaries"
+    cargo build --release -p okerr-bin -p okerr-bench >&2
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+fi
 LUA=$ROOT/bench/wrk/update.lua
 
 # --- servers, cleaned up on exit ----------------------------------------------------

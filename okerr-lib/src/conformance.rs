@@ -124,7 +124,6 @@ macro_rules! storage_conformance {
             claim_notifications_and_deliver,
             retry_notification_reschedules,
             retry_notifications_reschedules_each,
-            postpone_notifications_gives_back_without_an_attempt,
             cancel_held_alert,
             commit_batch_mixed,
             commit_batch_groups_are_all_or_none,

@@ -46,7 +46,7 @@ struct OutboxRow {
     entry: OutboxEntry,
     available_at: DateTime<Utc>,
     claims: u32,
-    /// The lease end while claimed and not delivered, retried, postponed or dead since.
+    /// The lease end while claimed and not delivered, retried or dead since.
     lease: Option<DateTime<Utc>>,
 }
 
@@ -423,23 +423,6 @@ impl Storage for MemoryStorage {
         row.entry.attempts += 1;
         row.entry.last_error = Some(error.to_owned());
         s.set_available(id, Some(at));
-        Ok(())
-    }
-
-    async fn postpone_notifications(
-        &self,
-        ids: &[NotificationId],
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let mut s = self.lock();
-        for id in ids {
-            if s.outbox
-                .get(id)
-                .is_some_and(|r| r.entry.delivered_at.is_none())
-            {
-                s.set_available(*id, Some(at));
-            }
-        }
         Ok(())
     }
 

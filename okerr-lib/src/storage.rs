@@ -175,11 +175,11 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 ///   their stored deadline (a lease end counts as one), ties unspecified.
 /// - `retry_notification` ends the lease: the entry is claimable again from `at`.
 /// - [`release_claims`](Storage::release_claims) ends every lease that is still held (a
-///   node restarting after a crash takes back its own claims); a commit, delivery, retry,
-///   postponement or dead letter ends a lease before that, and `release_claims` leaves
-///   those rows as they are.
-/// - [`renew_notifications`](Storage::renew_notifications) extends only leases still held
-///   as claimed: not those another node claimed after the lease ended.
+///   node restarting after a crash takes back its own claims); a commit, delivery, retry
+///   or dead letter ends a lease before that, and `release_claims` leaves those rows as
+///   they are.
+/// - [`renew_notifications`](Storage::renew_notifications) moves only leases still held
+///   as claimed (later or earlier): not those another node claimed after the lease ended.
 /// - A dead letter ([`dead_letter`](Storage::dead_letter)) is never claimed again and
 ///   stays visible in [`outbox`](Storage::outbox) with its `dead_at` until purged.
 /// - [`prune_log`](Storage::prune_log) and [`purge_outbox`](Storage::purge_outbox) delete
@@ -224,7 +224,6 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 ///     async fn claim_notifications(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.claim_notifications(now, until, limit).await }
 ///     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
 ///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
-///     async fn postpone_notifications(&self, ids: &[NotificationId], at: DateTime<Utc>) -> Result<(), StorageError> { self.inner.postpone_notifications(ids, at).await }
 ///     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_claims(now).await }
 ///     async fn renew_notifications(&self, ids: &[NotificationId], held: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<NotificationId>, StorageError> { self.inner.renew_notifications(ids, held, until).await }
 ///     async fn dead_letter(&self, id: NotificationId, now: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.dead_letter(id, now, error).await }
@@ -433,18 +432,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         Ok(())
     }
 
-    /// Gives claimed notifications back undelivered, without counting an attempt: they
-    /// may be claimed again from `at` (a mail batch waiting for a burst to settle).
-    /// Delivered or unknown notifications are left as they are.
-    ///
-    /// # Errors
-    /// When the backend fails.
-    async fn postpone_notifications(
-        &self,
-        ids: &[NotificationId],
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError>;
-
     /// Every notification of the project still in the outbox or delivered, oldest first.
     ///
     /// # Errors
@@ -484,8 +471,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// `held_until` (as [`claim_notifications`](Storage::claim_notifications) or an
     /// earlier renewal left them) to `lease_until`, later (a delivery that takes long, a
     /// burst of alerts held back) or earlier (a held burst that settled: claimable from
-    /// then), and returns those. A notification delivered, retried, postponed, dead or
-    /// claimed by another node since is left out.
+    /// then), and returns those. A notification delivered, retried, dead or claimed by
+    /// another node since is left out.
     ///
     /// # Errors
     /// When the backend fails.
@@ -653,13 +640,6 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         error: &str,
     ) -> Result<(), StorageError> {
         (**self).retry_notifications(ids, at, error).await
-    }
-    async fn postpone_notifications(
-        &self,
-        ids: &[NotificationId],
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        (**self).postpone_notifications(ids, at).await
     }
     async fn outbox(&self, project: ProjectId) -> Result<Vec<OutboxEntry>, StorageError> {
         (**self).outbox(project).await

@@ -121,7 +121,7 @@ async fn a_burst_is_delivered_in_one_batch_once_the_newest_alert_is_settled() {
 #[tokio::test]
 async fn a_burst_claimed_in_several_passes_is_still_one_batch() {
     // `Engine::run` claims each alert as soon as it is released: the burst's alerts are
-    // claimed and postponed one by one, and still go out together once the newest settles.
+    // claimed and held one by one, and still go out together once the newest settles.
     let w = World::new().await;
     let engine = batching(&w);
     w.push("a", "OK").await;

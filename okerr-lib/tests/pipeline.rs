@@ -94,7 +94,6 @@ impl Storage for Gated {
     async fn claim_notifications(&self, now: DateTime<Utc>, until: DateTime<Utc>, limit: u32) -> Result<Vec<OutboxEntry>, StorageError> { self.inner.claim_notifications(now, until, limit).await }
     async fn mark_delivered(&self, ids: &[NotificationId], now: DateTime<Utc>) -> Result<(), StorageError> { self.inner.mark_delivered(ids, now).await }
     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
-    async fn postpone_notifications(&self, ids: &[NotificationId], at: DateTime<Utc>) -> Result<(), StorageError> { self.inner.postpone_notifications(ids, at).await }
     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_claims(now).await }
     async fn renew_notifications(&self, ids: &[NotificationId], held: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<NotificationId>, StorageError> { self.inner.renew_notifications(ids, held, until).await }
     async fn dead_letter(&self, id: NotificationId, now: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.dead_letter(id, now, error).await }

@@ -625,14 +625,6 @@ macro_rules! sql_storage {
                     outbox_ids(self, &<$ty>::sql().retry_many, ids, bind).await
                 }
 
-                async fn postpone_notifications(
-                    &self,
-                    ids: &[NotificationId],
-                    at: DateTime<Utc>,
-                ) -> Result<(), StorageError> {
-                    outbox_ids_at(self, &<$ty>::sql().postpone, ids, at).await
-                }
-
                 async fn outbox(
                     &self,
                     project: ProjectId,

@@ -79,8 +79,6 @@ pub struct Statements {
     pub next_deadline: String,
     /// `$1` time; rows `id`.
     pub mark_delivered: RowsSql,
-    /// `$1` time; rows `id`.
-    pub postpone: RowsSql,
     /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
     pub retry: String,
     /// `$1` time, `$2` error; rows `id`: [`Statements::retry`] for each undelivered one.
@@ -225,12 +223,6 @@ impl Statements {
                 IDS,
                 "UPDATE outbox SET delivered_at = $1, available_at = NULL
                  WHERE id IN (SELECT j.id FROM j)",
-            ),
-            postpone: rows(
-                1,
-                IDS,
-                "UPDATE outbox SET available_at = $1
-                 WHERE id IN (SELECT j.id FROM j) AND delivered_at IS NULL",
             ),
             retry: "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
                  WHERE id = $1 AND delivered_at IS NULL RETURNING id"

@@ -97,46 +97,6 @@ pub async fn claim_notifications_and_deliver(storage: &dyn Storage) {
     );
 }
 
-/// `postpone_notifications(ids, at)` gives claimed entries back: claimable again from `at`
-/// only, attempts and error unchanged; a delivered entry and an unknown id are left alone.
-pub async fn postpone_notifications_gives_back_without_an_attempt(storage: &dyn Storage) {
-    let (p, entries) = queued_alerts(storage, 2).await;
-    let (e1, e2) = (entries[0].clone(), entries[1].clone());
-    assert_eq!(
-        claim_notes(storage, at(10), at(70), 10).await,
-        vec![e1.clone(), e2.clone()]
-    );
-    storage
-        .mark_delivered(&[e2.id], at(11))
-        .await
-        .expect("mark_delivered()");
-    storage
-        .postpone_notifications(&[e1.id, e2.id, NotificationId(e2.id.0 + 1000)], at(40))
-        .await
-        .expect("postpone_notifications()");
-    let after = outbox_of(storage, &p).await;
-    assert_eq!(after[0], e1, "attempts and error unchanged");
-    assert_eq!(
-        after[1].delivered_at,
-        Some(at(11)),
-        "a delivered entry stays delivered"
-    );
-    assert_eq!(
-        deadline(storage).await,
-        Some(at(40)),
-        "the new time is a deadline"
-    );
-    assert!(
-        claim_notes(storage, at(39), at(100), 10).await.is_empty(),
-        "not claimable before the new time, though before the lease end"
-    );
-    assert_eq!(
-        claim_notes(storage, at(40), at(100), 10).await,
-        vec![e1],
-        "claimable again from the new time, the delivered one never"
-    );
-}
-
 /// `retry_notifications(ids, at, error)` does what `retry_notification` does for each
 /// undelivered one of `ids`, and leaves delivered and unknown ids alone.
 pub async fn retry_notifications_reschedules_each(storage: &dyn Storage) {

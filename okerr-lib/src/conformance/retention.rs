@@ -11,7 +11,8 @@ use crate::outbox::NotificationId;
 
 /// `release_claims` ends the leases still held, of indicators and notifications, so that
 /// what a crashed node claimed is claimable at once; rows whose lease a commit, delivery,
-/// retry or postponement ended keep their own deadline; a second call finds nothing.
+/// retry or dead letter ended keep their own deadline (or none); a second call finds
+/// nothing.
 pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
     empty_store(storage).await;
     let p = new_project(storage, "p1").await;
@@ -46,9 +47,9 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
         .await
         .expect("retry_notification()");
     storage
-        .postpone_notifications(&[notes[2].id], at(400))
+        .dead_letter(notes[2].id, at(12), "410 Gone")
         .await
-        .expect("postpone_notifications()");
+        .expect("dead_letter()");
 
     assert_eq!(
         storage
@@ -72,8 +73,8 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
     assert_eq!(
         claim_notes(storage, at(20), at(80), 10).await,
         vec![notes[3].clone()],
-        "the notification still leased is claimable at once; delivered, retried and \
-         postponed ones are not"
+        "the notification still leased is claimable at once; delivered, retried and dead \
+         ones are not"
     );
     assert_eq!(
         storage
@@ -106,9 +107,9 @@ pub async fn release_claims_takes_back_held_leases(storage: &dyn Storage) {
         "the retried notification at its own time"
     );
     assert_eq!(
-        claim_notes(storage, at(400), at(600), 10).await.len(),
-        1,
-        "the postponed notification at its own time"
+        outbox_of(storage, &p).await[2].dead_at,
+        Some(at(12)),
+        "the dead letter stays dead"
     );
 }
 
