@@ -48,28 +48,36 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(&DIAL
 
 /// Claims up to `$3` indicators due by `$1` until `$2`, earliest first, skipping rows
 /// another node holds: a range scan of the partial index `indicators_due`.
-const CLAIM_DUE_SQL: &str = "WITH due AS (
+///
+/// The claimed rows are changed by their ids as an array (`= ANY(ARRAY(…))`), not by a join
+/// with the selection: a prepared statement soon runs a generic plan, which does not know
+/// the limit, expects a tenth of the table and joins by hashing a scan of the whole table.
+/// By an array, the rows are found through the primary key whatever the plan expects.
+const CLAIM_DUE_SQL: &str = "WITH due AS MATERIALIZED (
                  SELECT id, due_at FROM indicators
                  WHERE due_at IS NOT NULL AND due_at <= $1
                  ORDER BY due_at LIMIT $3
                  FOR UPDATE SKIP LOCKED
              ), claimed AS (
                  UPDATE indicators i SET due_at = $2, lease_until = $2
-                 FROM due WHERE i.id = due.id
-                 RETURNING i.id, i.version, i.data, due.due_at AS was_due
+                 WHERE i.id = ANY(ARRAY(SELECT id FROM due))
+                 RETURNING i.id, i.version, i.data
              )
-             SELECT id, version, data FROM claimed ORDER BY was_due, id";
+             SELECT c.id, c.version, c.data FROM claimed c JOIN due ON due.id = c.id
+             ORDER BY due.due_at, c.id";
 
 /// Claims up to `$3` notifications released by `$1` until `$2`, skipping rows another
-/// node holds: a range scan of the partial index `outbox_available`.
+/// node holds: a range scan of the partial index `outbox_available`, in the index's order
+/// (ties, such as a burst of alerts held to one time, in no given order: sorting them by id
+/// read every row of the tie first). Changed by ids as an array, as [`CLAIM_DUE_SQL`].
 const CLAIM_NOTIFICATIONS_SQL: &str = "WITH released AS (
                  SELECT id FROM outbox
                  WHERE available_at IS NOT NULL AND available_at <= $1
-                 ORDER BY available_at, id LIMIT $3
+                 ORDER BY available_at LIMIT $3
                  FOR UPDATE SKIP LOCKED
              )
              UPDATE outbox o SET available_at = $2, lease_until = $2, claims = claims + 1
-             FROM released WHERE o.id = released.id
+             WHERE o.id = ANY(ARRAY(SELECT id FROM released))
              RETURNING o.id, o.indicator_id, o.attempts, o.delivered_at, o.last_error, o.data,
                  o.dead_at";
 
@@ -228,7 +236,8 @@ impl PostgresStorage {
     }
 
     /// `EXPLAIN` of the scheduler's queries (claim due indicators, claim released
-    /// notifications, next deadline), one line of the plan per entry. On a table with
+    /// notifications, next deadline), one line of the plan per entry: their generic plans,
+    /// which a prepared statement runs after its first few executions. On a table with
     /// statistics they are index scans of the partial indexes `indicators_due` and
     /// `outbox_available`; on a tiny table the planner may prefer a sequential scan.
     ///
@@ -237,19 +246,43 @@ impl PostgresStorage {
     pub async fn scheduler_query_plans(
         &self,
     ) -> Result<Vec<(&'static str, Vec<String>)>, StorageError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let mut plans = Vec::new();
         for (name, sql, binds) in [
             ("claim_due", CLAIM_DUE_SQL, 3),
             ("claim_notifications", CLAIM_NOTIFICATIONS_SQL, 3),
             ("next_deadline", okerr_sql::NEXT_DEADLINE, 0),
         ] {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
-            for _ in 0..binds {
-                query = query.bind(0_i64);
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+            // A statement prepared in SQL, so that its plan is the generic one (a statement
+            // sent with its parameters is planned for their values).
+            let types = vec!["bigint"; binds].join(", ");
+            let params = vec!["0"; binds].join(", ");
+            let (types, params) = if binds == 0 {
+                (String::new(), String::new())
+            } else {
+                (format!("({types})"), format!("({params})"))
+            };
+            let prepare = format!("PREPARE okerr_plan{types} AS {sql}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let explain = format!("EXPLAIN EXECUTE okerr_plan{params}");
+            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(explain))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::raw_sql("DEALLOCATE okerr_plan")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             plans.push((name, rows.iter().map(|r| r.get::<String, _>(0)).collect()));
         }
+        tx.rollback().await.map_err(backend)?;
         Ok(plans)
     }
 

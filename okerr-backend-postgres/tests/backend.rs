@@ -32,8 +32,8 @@ async fn restart_keeps_deadlines_flags_and_held_alerts() {
     .await;
 }
 
-/// With 20,000 indicators and statistics, the scheduler's queries are index scans of the
-/// partial indexes.
+/// With 20,000 indicators, 20,000 notifications and statistics, the scheduler's queries
+/// are index scans of the partial indexes, in their generic plans too.
 #[tokio::test]
 async fn due_work_is_found_through_indexes() {
     let Some(storage) = common::storage().await else {
@@ -75,6 +75,16 @@ async fn due_work_is_found_through_indexes() {
             result.unwrap();
         }
     }
+    // 20,000 alerts held to one time (a burst held to its cap): a tie of the claim's order.
+    sqlx::query(
+        "INSERT INTO outbox (project_id, indicator_id, release_at, available_at, data)
+         SELECT $1, (SELECT MIN(id) FROM indicators), 0, 1000000, '{}'
+         FROM generate_series(1, 20000)",
+    )
+    .bind(project.id.0)
+    .execute(storage.pool())
+    .await
+    .unwrap();
     sqlx::query("ANALYZE")
         .execute(storage.pool())
         .await
@@ -97,6 +107,12 @@ async fn due_work_is_found_through_indexes() {
     assert!(
         !text("claim_due").contains("Seq Scan on indicators"),
         "{plans:?}"
+    );
+    assert!(
+        !text("claim_notifications").contains("Seq Scan on outbox")
+            && !text("claim_notifications").contains("Sort"),
+        "the claim reads the index in its order, so a tie of 20,000 rows is not sorted \
+         first, and finds the rows it changes by the primary key: {plans:?}"
     );
     assert!(
         text("next_deadline").contains("indicators_due"),
