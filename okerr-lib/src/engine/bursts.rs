@@ -14,7 +14,7 @@
 //! most of the outbox's work was that (docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::PoisonError;
+use std::sync::{MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -80,13 +80,17 @@ impl Inner {
         })
     }
 
+    /// The bursts this node holds back, by recipient.
+    fn waves(&self) -> MutexGuard<'_, HashMap<String, Wave>> {
+        self.batch_waves
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// When the earliest burst this node holds alerts of goes out.
     pub(crate) fn next_burst_release(&self) -> Option<DateTime<Utc>> {
         let (_, longest) = self.burst_delays()?;
-        let waves = self
-            .batch_waves
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let waves = self.waves();
         waves
             .values()
             .filter(|w| !w.held.is_empty())
@@ -109,11 +113,7 @@ impl Engine {
             return Ok(());
         };
         let due: Vec<(DateTime<Utc>, Vec<NotificationId>)> = {
-            let mut waves = self
-                .inner
-                .batch_waves
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut waves = self.inner.waves();
             waves
                 .values_mut()
                 .filter(|w| !w.held.is_empty() && w.goes_at(longest) <= now)
@@ -163,11 +163,7 @@ impl Engine {
         // cap to hold its alerts to, or `None` when it goes out now.
         let mut hold_until: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
         {
-            let mut waves = self
-                .inner
-                .batch_waves
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut waves = self.inner.waves();
             // A burst that went out a delay ago, holding nothing, is forgotten.
             waves.retain(|_, w| {
                 !w.held.is_empty()
@@ -208,11 +204,7 @@ impl Engine {
             if held.is_empty() {
                 continue;
             }
-            let mut waves = self
-                .inner
-                .batch_waves
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut waves = self.inner.waves();
             waves
                 .entry(key.to_owned())
                 .or_default()
