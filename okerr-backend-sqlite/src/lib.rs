@@ -130,8 +130,12 @@ const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
 /// random indicators changes, and the indexes above them, stay in it.
 const WRITER_CACHE_KIB: u32 = 32_768;
 
-/// How often [`Checkpointer`] copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often [`Checkpointer`] copies the WAL into the database. At full load the writer
+/// appends about 80,000 pages a second: every 100 ms left the writer's own checkpoint
+/// (every [`WRITER_CHECKPOINT_PAGES`]) most of the copying, inside a commit, and that
+/// commit's wait was the p99 (14 ms at 32 connections; 6 ms at 20 ms, at the same rate).
+/// Every 5 ms the p99 is 4.4 ms, but 8 % fewer updates get through.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
 /// A connection of its own that runs `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`]: it copies committed WAL pages into the database without waiting
