@@ -259,12 +259,12 @@ impl PostgresStorage {
         ] {
             // A statement prepared in SQL, so that its plan is the generic one (a statement
             // sent with its parameters is planned for their values).
-            let types = vec!["bigint"; binds].join(", ");
-            let params = vec!["0"; binds].join(", ");
-            let (types, params) = if binds == 0 {
-                (String::new(), String::new())
-            } else {
-                (format!("({types})"), format!("({params})"))
+            let (types, params) = match binds {
+                0 => (String::new(), String::new()),
+                n => (
+                    format!("({})", vec!["bigint"; n].join(", ")),
+                    format!("({})", vec!["0"; n].join(", ")),
+                ),
             };
             let prepare = format!("PREPARE okerr_plan{types} AS {sql}");
             sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))

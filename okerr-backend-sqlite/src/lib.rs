@@ -143,10 +143,10 @@ const CHECKPOINT_IDLE_EVERY: Duration = Duration::from_millis(100);
 
 /// A connection of its own that runs `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`] while the WAL grows ([`CHECKPOINT_IDLE_EVERY`] while it does not):
-/// it copies committed WAL pages into the database without waiting
-/// for the writer or the readers and without making them wait, on another core than the
-/// writer's. Without it the writer copies them itself every 1,000 pages, inside the commit
-/// that crossed the mark, while every update of the next batch waits. A passive checkpoint
+/// it copies committed WAL pages into the database without waiting for the writer or the
+/// readers and without making them wait, on another core than the writer's. Without it
+/// the writer copies them itself every 1,000 pages, inside the commit that crossed the
+/// mark, while every update of the next batch waits. A passive checkpoint
 /// never starts the WAL over (the writer keeps appending), so the writer still checkpoints
 /// every [`WRITER_CHECKPOINT_PAGES`]: by then almost every page is copied, and its next
 /// transaction starts the WAL from the beginning. Stops when the storage is dropped.

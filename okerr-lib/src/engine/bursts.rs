@@ -159,9 +159,9 @@ impl Engine {
                     .extend(entry.notification.release_at, delay);
             }
         }
-        // Each claimed recipient's burst with what this node held back of it before: the
-        // cap to hold its alerts to, or `None` when it goes out now.
-        let mut hold_until: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
+        // The claimed recipients whose burst (with what this node held back of it before)
+        // does not go out now: the cap to hold their alerts to.
+        let mut hold_until: HashMap<&str, DateTime<Utc>> = HashMap::new();
         {
             let mut waves = self.inner.waves();
             // A burst that went out a delay ago, holding nothing, is forgotten.
@@ -175,11 +175,10 @@ impl Engine {
                 let wave = waves.entry(key.to_owned()).or_default();
                 wave.absorb(&new);
                 if wave.goes_at(longest) > claimed {
-                    hold_until.insert(key, Some(wave.cap(longest)));
+                    hold_until.insert(key, wave.cap(longest));
                 } else {
                     // What the node held of it was released before this claim.
                     waves.remove(key);
-                    hold_until.insert(key, None);
                 }
             }
         }
@@ -188,7 +187,7 @@ impl Engine {
             let Some(key) = entry.notification.batch_key() else {
                 continue;
             };
-            if let Some(&Some(until)) = hold_until.get(key) {
+            if let Some(&until) = hold_until.get(key) {
                 waiting.entry((until, key)).or_default().push(entry.id);
             }
         }
