@@ -26,9 +26,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
 use okerr_sql::codec::micros;
-use okerr_sql::{AtOnce, BatchPlan, Dialect, Placeholders, Statements};
+use okerr_sql::{AtOnce, BatchPlan, Dialect, Placeholders, Statements, WriteConn, WriteTx};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Row};
 
 pub use sqlx;
 
@@ -296,19 +296,18 @@ impl PostgresStorage {
         &self.pool
     }
 
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    async fn write_conn(&self) -> Result<WriteConn<Postgres>, StorageError> {
+        Ok(Box::new(self.pool.acquire().await.map_err(backend)?))
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
-        self.pool.begin_with(DIALECT.begin).await.map_err(backend)
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>, StorageError> {
+        WriteTx::begin(self.write_conn().await?, DIALECT.begin)
+            .await
+            .map_err(backend)
     }
 
     /// Locks the rows a batch changes in id order (see [`LOCK_SQL`]).
-    async fn lock_indicators(
-        tx: &mut Transaction<'static, Postgres>,
-        ids: &[i64],
-    ) -> Result<(), sqlx::Error> {
+    async fn lock_indicators(tx: &mut WriteTx<Postgres>, ids: &[i64]) -> Result<(), sqlx::Error> {
         if ids.len() > 1 {
             sqlx::query(LOCK_SQL).bind(ids).execute(&mut **tx).await?;
         }

@@ -23,18 +23,20 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use okerr::storage::StorageError;
 use okerr_sql::codec::micros;
-use okerr_sql::{AtOnce, BatchPlan, Dialect, Placeholders, Rows, RowsSql, Statements, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+use okerr_sql::{
+    AtOnce, BatchPlan, Dialect, Placeholders, Rows, RowsSql, Statements, Value, WriteConn, WriteTx,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite};
 
 pub use sqlx;
 
@@ -116,9 +118,99 @@ pub struct SqliteStorage {
     /// Connections for reads; in WAL mode they never wait for the writer.
     reader: SqlitePool,
     /// One connection for every write, so writers queue instead of failing.
-    writer: SqlitePool,
+    writer: Writer,
+    /// A pool for tools and tests ([`SqliteStorage::pool`]): the writer's settings, connected
+    /// when first used. Its writes wait for the writer's (the busy timeout).
+    tools: SqlitePool,
     /// Copies the WAL into the database beside the writer (none for a database in memory).
     checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// The one connection every write goes through.
+#[derive(Debug, Clone)]
+enum Writer {
+    /// A database in memory lives in one connection, which the readers share: a pool's.
+    Shared(SqlitePool),
+    /// A file's writer: one connection behind a lock, so that the next transaction does not
+    /// wait for a pool to take the last one back (sqlx spawns a task and pings the
+    /// connection's thread for it; `okerr_sql::WriteTx`).
+    Owned {
+        slot: Arc<tokio::sync::Mutex<Slot>>,
+        options: Arc<SqliteConnectOptions>,
+    },
+}
+
+/// The writer's connection and what is left to do on it before its next use.
+#[derive(Debug)]
+struct Slot {
+    /// `None` after a connection was dropped as stuck, until the next write connects.
+    connection: Option<SqliteConnection>,
+    /// A batch written in one script ([`SqliteStorage::commit_at_once`]) began a
+    /// transaction that sqlx does not count: set while the script runs, so that a caller
+    /// that gave up in the middle leaves a `ROLLBACK` to the next use.
+    script_open: bool,
+}
+
+/// The table that [`SqliteStorage::commit_at_once`] checks a batch's count of changed
+/// indicators in: a row that says 0 fails its `CHECK`, and the script stops before its
+/// `COMMIT`. Temporary, so each connection has its own, in memory.
+const WHOLE_TABLE_SQL: &str = "CREATE TEMP TABLE IF NOT EXISTS okerr_batch (
+    id INTEGER PRIMARY KEY, whole INTEGER NOT NULL CONSTRAINT okerr_batch_whole CHECK (whole))";
+
+impl Writer {
+    /// The writer's connection, ready for a statement: a script left open is rolled back,
+    /// and a connection stuck in a transaction is replaced.
+    async fn slot(&self) -> Result<tokio::sync::OwnedMutexGuard<Slot>, StorageError> {
+        let (slot, options) = match self {
+            Writer::Shared(_) => {
+                return Err(backend(std::io::Error::other(
+                    "a shared writer has no slot",
+                )));
+            }
+            Writer::Owned { slot, options } => (slot, options),
+        };
+        let mut held = slot.clone().lock_owned().await;
+        let script_open = held.script_open;
+        if let Some(conn) = held.connection.as_mut() {
+            if script_open {
+                // Fails when SQLite ended the transaction itself: nothing is left open then.
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            }
+            if conn.is_in_transaction() {
+                // A transaction was dropped (an error, a cancelled caller): its queued
+                // rollback runs with the ping. When SQLite had rolled back by itself (a full
+                // disk: `SQLITE_FULL` at commit), sqlx's rollback fails and it still counts a
+                // transaction; every later `BEGIN` would fail, so the connection is replaced.
+                let _ = conn.ping().await;
+            }
+        }
+        if held
+            .connection
+            .as_ref()
+            .is_some_and(sqlx::Connection::is_in_transaction)
+        {
+            held.connection = None;
+        }
+        held.script_open = false;
+        if held.connection.is_none() {
+            let mut conn = options.connect().await.map_err(backend)?;
+            sqlx::raw_sql(WHOLE_TABLE_SQL)
+                .execute(&mut conn)
+                .await
+                .map_err(backend)?;
+            held.connection = Some(conn);
+        }
+        Ok(held)
+    }
+
+    async fn connection(&self) -> Result<WriteConn<Sqlite>, StorageError> {
+        if let Writer::Shared(pool) = self {
+            return Ok(Box::new(pool.acquire().await.map_err(backend)?));
+        }
+        tokio::sync::OwnedMutexGuard::try_map(self.slot().await?, |s| s.connection.as_mut())
+            .map(|conn| Box::new(conn) as WriteConn<Sqlite>)
+            .map_err(|_| backend(std::io::Error::other("the writer has no connection")))
+    }
 }
 
 /// The WAL pages after which the writer checkpoints itself, at the end of a commit. SQLite's
@@ -226,31 +318,33 @@ impl SqliteStorage {
                 .map_err(backend)?;
             return Ok(SqliteStorage {
                 reader: pool.clone(),
-                writer: pool,
+                writer: Writer::Shared(pool.clone()),
+                tools: pool,
                 checkpointer: None,
             });
         }
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
-        // No ping before each use: a connection to a file does not break the way a network
-        // one does, and the ping is a round trip to the connection's thread per statement
-        // or batch.
-        let writer = not_stuck_in_a_transaction(SqlitePoolOptions::new())
-            .test_before_acquire(false)
+        let writer_options = options
+            .clone()
+            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            // A statement over many rows inside a transaction keeps the pages it changes in
+            // a statement journal, in a temporary file once past 64 KiB: an open, writes
+            // and a close in every batch. In memory it is copies.
+            .pragma("temp_store", "MEMORY");
+        let writer = Writer::Owned {
+            slot: Arc::new(tokio::sync::Mutex::new(Slot {
+                connection: None,
+                script_open: false,
+            })),
+            options: Arc::new(writer_options.clone()),
+        };
+        drop(writer.slot().await?);
+        let tools = not_stuck_in_a_transaction(SqlitePoolOptions::new())
             .max_connections(1)
-            .connect_with(
-                options
-                    .clone()
-                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-                    // A statement over many rows inside a transaction keeps the pages it
-                    // changes in a statement journal, in a temporary file once past 64 KiB:
-                    // an open, writes and a close in every batch. In memory it is copies.
-                    .pragma("temp_store", "MEMORY"),
-            )
-            .await
-            .map_err(backend)?;
+            .connect_lazy_with(writer_options);
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
@@ -261,6 +355,7 @@ impl SqliteStorage {
         Ok(SqliteStorage {
             reader,
             writer,
+            tools,
             checkpointer: Some(Arc::new(checkpointer)),
         })
     }
@@ -270,7 +365,8 @@ impl SqliteStorage {
     /// # Errors
     /// When a migration fails.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        MIGRATOR.run(&self.writer).await.map_err(backend)
+        let mut conn = self.write_conn().await?;
+        MIGRATOR.run(&mut **conn).await.map_err(backend)
     }
 
     /// The embedded migrations.
@@ -284,12 +380,22 @@ impl SqliteStorage {
             checkpointer.pool.close().await;
         }
         self.reader.close().await;
-        self.writer.close().await;
+        self.tools.close().await;
+        match &self.writer {
+            Writer::Shared(pool) => pool.close().await,
+            Writer::Owned { slot, .. } => {
+                if let Some(conn) = slot.lock().await.connection.take() {
+                    let _ = conn.close().await;
+                }
+            }
+        }
     }
 
-    /// The pool that writes, for tools and tests (e.g. `EXPLAIN QUERY PLAN`).
+    /// A pool for tools and tests (e.g. `EXPLAIN QUERY PLAN`), with the writer's settings.
+    /// It is not the storage's writer: its writes wait for the writer's (up to the busy
+    /// timeout).
     pub fn pool(&self) -> &SqlitePool {
-        &self.writer
+        &self.tools
     }
 
     /// `EXPLAIN QUERY PLAN` of the scheduler's queries (claim due indicators, claim released
@@ -330,29 +436,80 @@ impl SqliteStorage {
         &self.reader
     }
 
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
+    async fn write_conn(&self) -> Result<WriteConn<Sqlite>, StorageError> {
+        self.writer.connection().await
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to
     /// the busy timeout), so a transaction that reads before it writes cannot fail with
     /// `database is locked` when another process wrote meanwhile.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.writer.begin_with(DIALECT.begin).await.map_err(backend)
+    async fn begin_write(&self) -> Result<WriteTx<Sqlite>, StorageError> {
+        WriteTx::begin(self.write_conn().await?, DIALECT.begin)
+            .await
+            .map_err(backend)
     }
 
     /// Nothing to lock: the write transaction holds the whole database.
-    async fn lock_indicators(
-        _tx: &mut Transaction<'static, Sqlite>,
-        _ids: &[i64],
-    ) -> Result<(), sqlx::Error> {
+    async fn lock_indicators(_tx: &mut WriteTx<Sqlite>, _ids: &[i64]) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
-    /// Never: SQLite's statements cannot write in a `WITH`, and its transaction's
-    /// statements are no round trips over a network.
-    async fn commit_at_once(&self, _plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error> {
-        Ok(AtOnce::NotTried)
+    /// Writes a batch of changes to stored indicators as one script, in one round trip to
+    /// the writer's thread ([`at_once_script`]): each statement run alone is one, and under
+    /// load each waited for a core. The script fails before its `COMMIT` unless the
+    /// `UPDATE` changed every indicator; then it is rolled back and the batch is written
+    /// round by round. Not for a database in memory (its writer is a pool's), nor for a
+    /// batch of more than [`okerr_sql::rows::MAX_ROWS`] rows of a kind.
+    async fn commit_at_once(&self, plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error> {
+        if matches!(self.writer, Writer::Shared(_)) || !plan.write_at_once() {
+            return Ok(AtOnce::NotTried);
+        }
+        let encode = |e: StorageError| sqlx::Error::Encode(Box::new(e));
+        let indicators = plan.updates().map_err(encode)?;
+        let log = plan.log_rows().map_err(encode)?;
+        let outbox = plan.outbox_rows().map_err(encode)?;
+        let (Some(changes), Some(lines), Some(alerts)) =
+            (one_chunk(&indicators), one_chunk(&log), one_chunk(&outbox))
+        else {
+            return Ok(AtOnce::NotTried);
+        };
+        let Some(script) = at_once_script(changes, lines, alerts) else {
+            return Ok(AtOnce::NotTried);
+        };
+        let expected =
+            i64::try_from(indicators.len()).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let mut query = sqlx::query(script);
+        for value in indicators.chunks().flat_map(|c| c.values()) {
+            query = bind_value(query, value);
+        }
+        query = query.bind(expected);
+        for value in log.chunks().chain(outbox.chunks()).flat_map(|c| c.values()) {
+            query = bind_value(query, value);
+        }
+        let mut slot = self
+            .writer
+            .slot()
+            .await
+            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
+        slot.script_open = true;
+        let Some(conn) = slot.connection.as_mut() else {
+            return Ok(AtOnce::NotTried);
+        };
+        let written = query.execute(&mut *conn).await;
+        let outcome = match written {
+            Ok(_) => {
+                slot.script_open = false;
+                return Ok(AtOnce::Written);
+            }
+            Err(sqlx::Error::Database(e)) if e.message().contains("okerr_batch_whole") => {
+                Ok(AtOnce::NotWhole)
+            }
+            Err(e) => Err(e),
+        };
+        // Fails when SQLite ended the transaction itself (a full disk at `COMMIT`).
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        slot.script_open = false;
+        outcome
     }
 
     /// Claims due indicators (rows of `id, version, data`): one writer, so a read and a
@@ -414,6 +571,76 @@ impl SqliteStorage {
         tx.commit().await.map_err(backend)?;
         Ok(rows)
     }
+}
+
+/// The rows of `rows` as one statement binds them (0 for none), or `None` when they take
+/// more than one statement.
+fn one_chunk(rows: &Rows<'_>) -> Option<usize> {
+    match rows.chunks().count() {
+        0 => Some(0),
+        1 => rows.chunks().next().map(|c| c.padded_rows()),
+        _ => None,
+    }
+}
+
+fn bind_value<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    value: Value<'q>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    match value {
+        Value::Int(v) => query.bind(v),
+        Value::Text(v) => query.bind(v),
+    }
+}
+
+/// The texts of [`at_once_script`], by the padded sizes of its three sets of rows.
+static SCRIPTS: [OnceLock<String>; SCRIPT_SIZES * SCRIPT_SIZES * SCRIPT_SIZES] =
+    [const { OnceLock::new() }; SCRIPT_SIZES * SCRIPT_SIZES * SCRIPT_SIZES];
+
+/// The padded sizes of a set of rows in a script: none, or a power of two up to
+/// [`okerr_sql::rows::MAX_ROWS`].
+const SCRIPT_SIZES: usize = okerr_sql::rows::MAX_ROWS.trailing_zeros() as usize + 2;
+
+/// A batch's changes to stored indicators as one script, for `changes` rows of changed
+/// indicators, `lines` log lines and `alerts` notifications (each padded as
+/// [`okerr_sql::rows::Chunk::padded_rows`], 0 for none): the shared statements between
+/// `BEGIN IMMEDIATE` and `COMMIT`, and after the `UPDATE` a row of [`WHOLE_TABLE_SQL`]
+/// that fails its `CHECK` unless the `UPDATE` changed as many indicators as its
+/// parameter says. The parameters, in order: the indicators' rows, that count, the log
+/// lines' rows, the notifications' rows. `None` for sizes that are no such padding.
+fn at_once_script(changes: usize, lines: usize, alerts: usize) -> Option<&'static str> {
+    let slot = |n: usize| {
+        if n == 0 {
+            0
+        } else {
+            n.trailing_zeros() as usize + 1
+        }
+    };
+    let at = (slot(changes) * SCRIPT_SIZES + slot(lines)) * SCRIPT_SIZES + slot(alerts);
+    if [changes, lines, alerts]
+        .iter()
+        .any(|&n| n > okerr_sql::rows::MAX_ROWS || (n > 0 && !n.is_power_of_two()))
+    {
+        return None;
+    }
+    let text = SCRIPTS.get(at)?;
+    Some(text.get_or_init(|| {
+        let sql = SqliteStorage::sql();
+        let mut script = format!(
+            "{}; {}; INSERT OR REPLACE INTO temp.okerr_batch (id, whole) VALUES (1, changes() = ?);",
+            DIALECT.begin,
+            sql.update_indicators.text(changes),
+        );
+        for (rows, statement) in [(lines, &sql.insert_log), (alerts, &sql.insert_outbox)] {
+            if rows > 0 {
+                script.push(' ');
+                script.push_str(statement.text(rows));
+                script.push(';');
+            }
+        }
+        script.push_str(" COMMIT");
+        script
+    }))
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {

@@ -153,3 +153,77 @@ async fn the_wal_stays_bounded_under_a_stream_of_writes() {
     let last = storage.indicator(project.id, &name).await.unwrap().unwrap();
     assert_eq!(last.details, format!("message {}", messages - 1));
 }
+
+/// A batch of changes to stored indicators goes to the writer as one script, with a
+/// transaction of its own. A caller that gives up once the script is sent (the future is
+/// dropped after its first poll) leaves nothing half done: the next write finds the writer
+/// out of that transaction, and the indicator's state and its log agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_up_in_its_script_leaves_the_writer_usable() {
+    use chrono::{TimeZone, Utc};
+    use okerr::{
+        CheckMethod, Commit, Indicator, IndicatorName, LogKind, LogLine, NewProject, Policy,
+        Settings, TextId,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("okerr.db").display());
+    let storage = SqliteStorage::connect(&url).await.unwrap();
+    storage.migrate().await.unwrap();
+    let project = storage
+        .create_project(NewProject::new("p", TextId::parse("p1").unwrap()))
+        .await
+        .unwrap();
+    let at = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+    let name = IndicatorName::parse("a").unwrap();
+    let commit = |indicator: Indicator, message: &str, time| Commit {
+        indicator,
+        log: vec![LogLine {
+            time,
+            kind: LogKind::Update,
+            message: message.into(),
+        }],
+        notifications: Vec::new(),
+        cancel: Vec::new(),
+        project_version: None,
+    };
+    let new = Indicator::new(
+        project.id,
+        name.clone(),
+        &Policy::default_policy(),
+        CheckMethod::heartbeat(),
+        &Settings::default(),
+        at(0),
+    );
+    let results = storage
+        .commit_batch(vec![vec![commit(new, "created", at(0))]])
+        .await
+        .unwrap();
+    let stored = results.into_iter().next().unwrap().unwrap().remove(0);
+
+    for round in 1..=20 {
+        let current = storage.indicator(project.id, &name).await.unwrap().unwrap();
+        let mut next = current.clone();
+        next.details = format!("given up {round}");
+        let given_up = storage.commit_batch(vec![vec![commit(next, "given up", at(round))]]);
+        // One poll sends the script; then the caller is gone.
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, given_up).await;
+
+        let now = storage.indicator(project.id, &name).await.unwrap().unwrap();
+        let mut after = now.clone();
+        after.details = format!("after {round}");
+        let results = storage
+            .commit_batch(vec![vec![commit(after, "after", at(round))]])
+            .await
+            .unwrap();
+        let written = results.into_iter().next().unwrap().unwrap().remove(0);
+        assert_eq!(written.version, now.version + 1, "round {round}");
+        // The indicator's version counts exactly the commits its log holds.
+        let log = storage.log(project.id, &name, 1_000).await.unwrap();
+        assert_eq!(
+            written.version - stored.version + 1,
+            log.len() as u64,
+            "round {round}: {log:?}"
+        );
+    }
+}

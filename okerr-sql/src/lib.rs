@@ -20,19 +20,23 @@ pub mod codec;
 mod plan;
 pub mod rows;
 mod statements;
+mod write;
 
 pub use plan::{AtOnce, BatchPlan, Cancel};
 pub use rows::{Placeholders, Rows, RowsSql, Value};
 pub use statements::{Dialect, NEXT_DEADLINE, OUTBOX_COLUMNS, Statements};
+pub use write::{WriteConn, WriteTx};
 
 /// Implements [`okerr::Storage`] for a backend type on the shared statements.
 ///
 /// `sql_storage!(Type, Database)` expects, as inherent items of `Type`:
 /// - `const BACKEND: &'static str` (the backend's name in errors);
 /// - `fn sql() -> &'static Statements`;
-/// - `fn reader(&self) -> &sqlx::Pool<Database>` and `fn writer(&self) -> &sqlx::Pool<Database>`;
-/// - `async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Database>, StorageError>`;
-/// - `async fn lock_indicators(tx: &mut sqlx::Transaction<'static, Database>, ids: &[i64]) -> Result<(), sqlx::Error>`
+/// - `fn reader(&self) -> &sqlx::Pool<Database>` (reads);
+/// - `async fn write_conn(&self) -> Result<WriteConn<Database>, StorageError>` (a connection
+///   to write on, held until dropped: [`WriteConn`]);
+/// - `async fn begin_write(&self) -> Result<WriteTx<Database>, StorageError>`;
+/// - `async fn lock_indicators(tx: &mut WriteTx<Database>, ids: &[i64]) -> Result<(), sqlx::Error>`
 ///   (lock the rows a batch changes, in id order, where the database needs it);
 /// - `async fn commit_at_once(&self, plan: &mut BatchPlan) -> Result<AtOnce, sqlx::Error>`
 ///   (write a batch in one statement where the database can, else [`AtOnce::NotTried`]);
@@ -55,7 +59,7 @@ macro_rules! sql_storage {
             use ::sqlx::Row as _;
             use $crate::codec::{self, micros};
 
-            type Tx = ::sqlx::Transaction<'static, $db>;
+            type Tx = $crate::WriteTx<$db>;
             type DbRow = <$db as ::sqlx::Database>::Row;
             type Query = ::sqlx::query::Query<'static, $db, <$db as ::sqlx::Database>::Arguments>;
 
@@ -169,8 +173,9 @@ macro_rules! sql_storage {
                 scalars: impl Fn(Query) -> Query,
             ) -> Result<(), StorageError> {
                 let rows = id_rows(ids.iter().map(|id| id.0));
+                let mut conn = storage.write_conn().await?;
                 for query in rows_queries(statement, &rows, scalars) {
-                    query.execute(storage.writer()).await.map_err(backend)?;
+                    query.execute(&mut **conn).await.map_err(backend)?;
                 }
                 Ok(())
             }
@@ -185,17 +190,18 @@ macro_rules! sql_storage {
                 error: &str,
                 at: DateTime<Utc>,
             ) -> Result<(), StorageError> {
+                let mut conn = storage.write_conn().await?;
                 let done = ::sqlx::query(statement)
                     .bind(id.0)
                     .bind(error)
                     .bind(micros(at))
-                    .fetch_optional(storage.writer())
+                    .fetch_optional(&mut **conn)
                     .await
                     .map_err(backend)?;
                 if done.is_none() {
                     let exists = ::sqlx::query(<$ty>::sql().notification_exists.as_str())
                         .bind(id.0)
-                        .fetch_optional(storage.writer())
+                        .fetch_optional(&mut **conn)
                         .await
                         .map_err(backend)?;
                     if exists.is_none() {
@@ -586,7 +592,7 @@ macro_rules! sql_storage {
                                     .bind(get::<i64>(row, 0)?)
                                     .bind(format!("unreadable, parked: {e}"))
                                     .bind(micros(now))
-                                    .execute(self.writer())
+                                    .execute(&mut **self.write_conn().await?)
                                     .await
                                     .map_err(backend)?;
                             }
@@ -653,7 +659,7 @@ macro_rules! sql_storage {
                     ::sqlx::query(<$ty>::sql().put_setting.as_str())
                         .bind(key)
                         .bind(value)
-                        .execute(self.writer())
+                        .execute(&mut **self.write_conn().await?)
                         .await
                         .map(|_| ())
                         .map_err(backend)
@@ -667,7 +673,7 @@ macro_rules! sql_storage {
                     let stored = ::sqlx::query(<$ty>::sql().put_setting_if_absent.as_str())
                         .bind(key)
                         .bind(value)
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut **self.write_conn().await?)
                         .await
                         .map_err(backend)?;
                     Ok(stored.is_some())
@@ -707,7 +713,8 @@ macro_rules! sql_storage {
                     let rows = id_rows(ids.iter().map(|id| id.0));
                     let bind = |q: Query| q.bind(micros(held_until)).bind(micros(lease_until));
                     let sql = <$ty>::sql();
-                    let renewed = fetch_rows!(&sql.renew_notifications, &rows, bind, self.writer());
+                    let mut conn = self.write_conn().await?;
+                    let renewed = fetch_rows!(&sql.renew_notifications, &rows, bind, &mut **conn);
                     let mut ids = renewed
                         .iter()
                         .map(|r| get::<i64>(r, 0).map(NotificationId))
@@ -740,7 +747,7 @@ macro_rules! sql_storage {
                     let aged = ::sqlx::query(sql.prune_log_age.as_str())
                         .bind(micros(before))
                         .bind(limit)
-                        .execute(self.writer())
+                        .execute(&mut **self.write_conn().await?)
                         .await
                         .map_err(backend)?
                         .rows_affected();
@@ -780,7 +787,7 @@ macro_rules! sql_storage {
                     let bind = |q: Query| q.bind(i64::from(keep)).bind(limit);
                     for query in rows_queries(&sql.prune_log_lines, &inds, bind) {
                         cut += query
-                            .execute(self.writer())
+                            .execute(&mut **self.write_conn().await?)
                             .await
                             .map_err(backend)?
                             .rows_affected();
@@ -813,7 +820,7 @@ macro_rules! sql_storage {
                         purged += ::sqlx::query(statement.as_str())
                             .bind(micros(before))
                             .bind(i64::try_from(left).map_err(backend)?)
-                            .execute(self.writer())
+                            .execute(&mut **self.write_conn().await?)
                             .await
                             .map_err(backend)?
                             .rows_affected();
