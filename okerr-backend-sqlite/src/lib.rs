@@ -219,8 +219,12 @@ impl Writer {
 const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
 
 /// The writer's page cache, in KiB (SQLite's default is 2,000): the pages a batch of
-/// random indicators changes, and the indexes above them, stay in it.
-const WRITER_CACHE_KIB: u32 = 32_768;
+/// random indicators changes, and the indexes above them, stay in it. Not larger: SQLite
+/// scans the cache's whole hash table at the end of many transactions
+/// (`pager_end_transaction`), and with 32 MiB that was a tenth of the writer's time in a
+/// stream of flips (docs/benchmarks.md); 4 MiB was as fast for confirmations and faster
+/// for flips, with 1,000 and with 100,000 indicators.
+const WRITER_CACHE_KIB: u32 = 4_096;
 
 /// How often [`Checkpointer`] copies the WAL into the database. At full load the writer
 /// appends about 80,000 pages a second: every 100 ms left the writer's own checkpoint
