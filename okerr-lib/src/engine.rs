@@ -99,6 +99,15 @@ pub struct EngineConfig {
     /// by then, ERR `Check did not finish in {n} s`. The claims of a node with a sensor
     /// last `lease + check_timeout + 5 s`, so they outlast every check they start.
     pub check_timeout: std::time::Duration,
+    /// The shortest time from one scheduler pass to the next when a commit wakes the run
+    /// loop (a released alert, a deadline brought forward): what commits bring meanwhile
+    /// is handled by one pass. Without it, every batch of updates that releases an alert
+    /// runs a pass of its own (a claim of due indicators, a claim of notifications, their
+    /// outcome and a read of the next deadline), and on SQLite's one writer those
+    /// transactions cost flips a third of their rate (docs/benchmarks.md, "The scheduler
+    /// woken by commits"). Deadlines the loop sleeps to and [`Engine::wake`] are not held
+    /// back. 50 ms.
+    pub pass_gap: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -138,6 +147,7 @@ impl Default for EngineConfig {
             logic_debounce: TimeDelta::milliseconds(500),
             check_concurrency: 64,
             check_timeout: std::time::Duration::from_secs(20),
+            pass_gap: std::time::Duration::from_millis(50),
         }
     }
 }
@@ -192,7 +202,10 @@ pub(crate) struct Inner {
     notifier: Option<Arc<dyn Notifier>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
+    /// Wakes the run loop now ([`Engine::wake`]).
     wake: Notify,
+    /// Wakes the run loop for what a commit brought, `pass_gap` after its last pass.
+    wake_after_gap: Notify,
     /// When the run loop plans to wake next; an earlier deadline wakes it now.
     planned_wake: Mutex<Option<DateTime<Utc>>>,
     /// The queue of the update batcher, started by the first update.
@@ -282,6 +295,7 @@ impl Engine {
                 clock,
                 config,
                 wake: Notify::new(),
+                wake_after_gap: Notify::new(),
                 planned_wake: Mutex::new(None),
                 batcher: OnceLock::new(),
                 projects: batch::ProjectCache::default(),
@@ -915,6 +929,7 @@ impl Engine {
         let scheduler = async {
             tokio::pin!(shutdown);
             loop {
+                let started = tokio::time::Instant::now();
                 let pause = match self.pass().await {
                     Ok(_) => self.until_next_deadline().await,
                     Err(error) => {
@@ -922,13 +937,24 @@ impl Engine {
                         std::time::Duration::from_secs(1)
                     }
                 };
-                tokio::select! {
-                    () = &mut shutdown => {
-                        let _ = stop.send(true);
-                        return;
+                let deadline = tokio::time::Instant::now() + pause;
+                let stop_now = tokio::select! {
+                    () = &mut shutdown => true,
+                    () = tokio::time::sleep_until(deadline) => false,
+                    () = self.inner.wake.notified() => false,
+                    () = self.inner.wake_after_gap.notified() => {
+                        // What the commits bring until the gap ends is one pass.
+                        let gap_end = deadline.min(started + self.inner.config.pass_gap);
+                        tokio::select! {
+                            () = &mut shutdown => true,
+                            () = tokio::time::sleep_until(gap_end) => false,
+                            () = self.inner.wake.notified() => false,
+                        }
                     }
-                    () = tokio::time::sleep(pause) => {}
-                    () = self.inner.wake.notified() => {}
+                };
+                if stop_now {
+                    let _ = stop.send(true);
+                    return;
                 }
             }
         };
@@ -1033,7 +1059,7 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if planned.is_none_or(|p| at < p) {
-            self.wake.notify_one();
+            self.wake_after_gap.notify_one();
         }
     }
 }

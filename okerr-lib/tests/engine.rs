@@ -563,6 +563,53 @@ async fn the_run_loop_expires_and_delivers_when_woken() {
     assert!(stored.dead);
 }
 
+/// Alerts that commits release within `pass_gap` of the last pass go out in one pass (one
+/// delivery), not one pass each; with no gap, each commit wakes a pass of its own.
+#[tokio::test(start_paused = true)]
+async fn commits_within_the_pass_gap_are_delivered_by_one_pass() {
+    for (gap, expected) in [
+        (Duration::from_millis(50), vec![3, 1, 2]),
+        (Duration::ZERO, vec![3, 1, 1, 1]),
+    ] {
+        let w = World::new().await;
+        let engine = Engine::builder(w.storage.clone(), Arc::new(w.clock.clone()))
+            .notifier(Arc::new(w.notifier.clone()))
+            .config(EngineConfig {
+                pass_gap: gap,
+                ..EngineConfig::default()
+            })
+            .build();
+        for n in ["a", "b", "c"] {
+            engine.update(req(n, "OK")).await.unwrap();
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runner = tokio::spawn({
+            let engine = engine.clone();
+            async move {
+                engine
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            }
+        });
+        // The first pass delivers the three "autocreated" alerts.
+        guard(w.notifier.wait_for(3)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The first flip's pass runs at once; the two after it, 10 and 20 ms later, wait
+        // for the gap and share one pass.
+        for n in ["a", "b", "c"] {
+            engine.update(req(n, "ERR")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        guard(w.notifier.wait_for(6)).await;
+        let batches = w.notifier.batches();
+        assert_eq!(batches, expected, "gap {gap:?}");
+        stop.send(()).unwrap();
+        guard(runner).await.unwrap();
+    }
+}
+
 /// A bound on waiting for an event, so a broken run loop fails instead of hanging.
 async fn guard<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), f)
