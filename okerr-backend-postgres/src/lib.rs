@@ -93,9 +93,9 @@ const LOCK_SQL: &str = "SELECT id FROM indicators WHERE id = ANY($1) ORDER BY id
 ///   in id order first, then changed where their version and their project's still are
 ///   the ones decided on, as [`Statements::update_indicators`] does;
 /// - `$7`–`$10` the log lines (`indicator_id, time, kind, message`), in order;
-/// - `$11`–`$15` the notifications (`project_id, indicator_id, release_at, reduction_key,
-///   data`), in order;
-/// - `$16` how many indicators it must change (the rows of `$1`).
+/// - `$11`–`$16` the notifications (`project_id, indicator_id, release_at, reduction_key,
+///   data, available_at`), in order;
+/// - `$17` how many indicators it must change (the rows of `$1`).
 ///
 /// When it changes fewer, it divides by zero (SQLSTATE 22012, [`NOT_WHOLE`]): the
 /// statement fails and its transaction writes nothing, and the batch is written round by
@@ -124,14 +124,15 @@ const AT_ONCE_SQL: &str = "WITH u AS (
              ), queued AS (
                  INSERT INTO outbox
                      (project_id, indicator_id, release_at, available_at, reduction_key, data)
-                 SELECT o.project_id, o.indicator_id, o.release_at, o.release_at,
+                 SELECT o.project_id, o.indicator_id, o.release_at, o.available_at,
                      o.reduction_key, o.data
-                 FROM unnest($11::int8[], $12::int8[], $13::int8[], $14::text[], $15::text[])
+                 FROM unnest($11::int8[], $12::int8[], $13::int8[], $14::text[], $15::text[],
+                     $16::int8[])
                      WITH ORDINALITY AS o (project_id, indicator_id, release_at, reduction_key,
-                         data, pos)
+                         data, available_at, pos)
                  ORDER BY o.pos
              )
-             SELECT 1 / ((SELECT count(*) FROM updated) = $16)::int";
+             SELECT 1 / ((SELECT count(*) FROM updated) = $17)::int";
 
 /// The errors of [`AT_ONCE_SQL`] that mean a commit of the batch was not written (its
 /// indicator or project moved, or it is gone): division by zero, and a log line or
@@ -343,6 +344,7 @@ impl PostgresStorage {
             .bind(outbox.ints(2))
             .bind(outbox.texts(3))
             .bind(outbox.texts(4))
+            .bind(outbox.ints(5))
             .bind(expected)
             .execute(&self.pool)
             .await;

@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::{Inner, RefusedUpdate};
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
+use crate::outbox::Notification;
 use crate::project::{Project, ProjectId};
 use crate::storage::{Commit, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
@@ -578,18 +579,24 @@ async fn prepare(engine: &Inner, batch: Vec<Job>, busy: &Busy) -> (Option<Prepar
 /// Commits a prepared batch and answers its callers; returns the jobs to try again.
 async fn commit(engine: Arc<Inner>, prepared: Prepared) -> Vec<Job> {
     let Prepared {
-        groups,
+        mut groups,
         waiting,
         now,
     } = prepared;
     let engine = &*engine;
     let storage = &engine.storage;
     let mut retry = Vec::new();
+    engine.hold_for_bursts(
+        groups
+            .iter_mut()
+            .flatten()
+            .flat_map(|c| c.notifications.iter_mut()),
+    );
     let releases: Vec<_> = groups
         .iter()
         .map(|g| {
             g.iter()
-                .flat_map(|c| c.notifications.iter().map(|n| n.release_at))
+                .flat_map(|c| c.notifications.iter().map(Notification::first_attempt))
                 .min()
         })
         .collect();

@@ -125,6 +125,7 @@ macro_rules! storage_conformance {
             retry_notification_reschedules,
             retry_notifications_reschedules_each,
             cancel_held_alert,
+            held_notification_waits_for_its_first_attempt,
             commit_batch_mixed,
             commit_batch_groups_are_all_or_none,
             commit_batch_checks_the_project_version,
@@ -282,6 +283,7 @@ fn alert(
         created,
         release_at,
         reduction_key: key.map(str::to_owned),
+        hold_until: None,
         payload: Payload::Alert {
             to: Some(ops()),
             message: message.to_owned(),

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
 use crate::notify::{DeliveryReport, Notifier, NotifyError};
-use crate::outbox::{NotificationId, OutboxEntry};
+use crate::outbox::{Notification, NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::retention::{self, PruneReport, Retention};
 use crate::sensor::Sensor;
@@ -417,7 +417,7 @@ impl Engine {
             else {
                 return Ok(ind);
             };
-            if let Some(stored) = self.commit(&commit, &mut attempt).await? {
+            if let Some(stored) = self.commit(commit, &mut attempt).await? {
                 // A user's change (a flag, a status) can change what the project's logic
                 // indicators see.
                 if stored.method.is_logic() {
@@ -460,7 +460,7 @@ impl Engine {
             &self.inner.config.settings,
             now,
         )?;
-        match self.commit_once(&commit).await {
+        match self.commit_once(commit).await {
             Err(e) if e.is_conflict() => Err(ActionError::AlreadyExists(name.to_owned())),
             result => {
                 let stored = result?;
@@ -471,11 +471,16 @@ impl Engine {
     }
 
     /// Commits a decision once, and wakes the run loop when it brings a deadline forward.
-    async fn commit_once(&self, commit: &Commit) -> Result<Indicator, StorageError> {
+    async fn commit_once(&self, mut commit: Commit) -> Result<Indicator, StorageError> {
         let ind = &commit.indicator;
         self.inner.indicators.forget(ind.project, &ind.name);
-        let stored = self.inner.storage.commit(commit).await?;
-        let release = commit.notifications.iter().map(|n| n.release_at).min();
+        self.inner.hold_for_bursts(&mut commit.notifications);
+        let stored = self.inner.storage.commit(&commit).await?;
+        let release = commit
+            .notifications
+            .iter()
+            .map(Notification::first_attempt)
+            .min();
         self.wake_for(stored.due_at().into_iter().chain(release).min());
         Ok(stored)
     }
@@ -484,7 +489,7 @@ impl Engine {
     /// indicator moved); after `max_conflict_retries` the conflict is returned.
     async fn commit(
         &self,
-        commit: &Commit,
+        commit: Commit,
         attempt: &mut u32,
     ) -> Result<Option<Indicator>, StorageError> {
         match self.commit_once(commit).await {
@@ -600,10 +605,16 @@ impl Engine {
             }
             // The whole claim is committed in one batch; an indicator that moved since it
             // was claimed (an update came) is read again and decided on its own.
+            self.inner
+                .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
             let keys: Vec<_> = commits
                 .iter()
                 .map(|c| {
-                    let release = c.notifications.iter().map(|n| n.release_at).min();
+                    let release = c
+                        .notifications
+                        .iter()
+                        .map(Notification::first_attempt)
+                        .min();
                     let passive = c.indicator.method.is_passive();
                     let changed = c.indicator.changed == now;
                     (

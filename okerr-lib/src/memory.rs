@@ -169,7 +169,7 @@ impl MemorySnapshot {
         }
         for notification in &commit.notifications {
             let nid = NotificationId(self.next_id());
-            let at = notification.release_at;
+            let at = notification.first_attempt();
             let entry = OutboxEntry {
                 id: nid,
                 indicator_id: id,
@@ -497,6 +497,28 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(renewed)
+    }
+
+    async fn release_held_notifications(
+        &self,
+        held_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let mut s = self.lock();
+        let held: Vec<NotificationId> = s
+            .available_index
+            .range((held_until, NotificationId(i64::MIN))..=(held_until, NotificationId(i64::MAX)))
+            .map(|&(_, id)| id)
+            .filter(|id| {
+                s.outbox.get(id).is_some_and(|r| {
+                    r.lease.is_none() && r.entry.delivered_at.is_none() && r.entry.dead_at.is_none()
+                })
+            })
+            .collect();
+        for id in &held {
+            s.set_available(*id, Some(now));
+        }
+        Ok(held.len() as u64)
     }
 
     async fn dead_letter(

@@ -35,6 +35,11 @@ pub struct Notification {
     pub release_at: DateTime<Utc>,
     /// The alert reduction key; an opposite flip before release cancels it.
     pub reduction_key: Option<String>,
+    /// When it is first tried, when that is later than `release_at`: the engine holds a
+    /// recipient's alerts back until their burst can go out together (its `batch_delay`),
+    /// so that storage does not hand them out before (`None`: from `release_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<DateTime<Utc>>,
     /// What to tell.
     pub payload: Payload,
 }
@@ -78,6 +83,12 @@ pub struct StatusChange {
 }
 
 impl Notification {
+    /// When storage first hands it out: `release_at`, or `hold_until` when later.
+    pub fn first_attempt(&self) -> DateTime<Utc> {
+        self.hold_until
+            .map_or(self.release_at, |h| h.max(self.release_at))
+    }
+
     /// Notifications with the same key are delivered together (one e-mail per recipient);
     /// `None` for those delivered one by one.
     pub fn batch_key(&self) -> Option<&str> {
@@ -144,6 +155,7 @@ pub(crate) fn build_commit(
         created: now,
         release_at,
         reduction_key,
+        hold_until: None,
         payload,
     };
     let suppressed = indicator.silent || indicator.maintenance.is_some();

@@ -226,6 +226,7 @@ pub type GroupResult = Result<Vec<Indicator>, StorageError>;
 ///     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
 ///     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_claims(now).await }
 ///     async fn renew_notifications(&self, ids: &[NotificationId], held: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<NotificationId>, StorageError> { self.inner.renew_notifications(ids, held, until).await }
+///     async fn release_held_notifications(&self, held: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_held_notifications(held, now).await }
 ///     async fn dead_letter(&self, id: NotificationId, now: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.dead_letter(id, now, error).await }
 ///     async fn prune_log(&self, keep: u32, before: DateTime<Utc>, limit: u32) -> Result<Pruned, StorageError> { self.inner.prune_log(keep, before, limit).await }
 ///     async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> { self.inner.purge_outbox(before, limit).await }
@@ -483,6 +484,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<NotificationId>, StorageError>;
 
+    /// Makes the notifications held back until exactly `held_until` (committed with that
+    /// [`hold_until`](crate::Notification::hold_until), or given back to it, and not
+    /// leased, delivered or dead) claimable from `now`, and returns how many: a burst of
+    /// alerts that settled before the cap they were held to.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn release_held_notifications(
+        &self,
+        held_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError>;
+
     /// Records the last failed attempt of a notification that okerr gives up on: it
     /// becomes a dead letter (`dead_at = now`, the error in `last_error`), never claimed
     /// again. A delivered notification is left as it is.
@@ -665,6 +679,13 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         (**self)
             .renew_notifications(ids, held_until, lease_until)
             .await
+    }
+    async fn release_held_notifications(
+        &self,
+        held_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        (**self).release_held_notifications(held_until, now).await
     }
     async fn dead_letter(
         &self,

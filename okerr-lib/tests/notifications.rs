@@ -254,6 +254,101 @@ async fn a_burst_held_by_a_node_that_is_gone_goes_out_at_its_cap() {
     assert_eq!(other.tick().await.unwrap().delivered, 1, "at the cap");
 }
 
+/// Updates `name` to `status` through `engine` (whose bursts then know the alert).
+async fn push_through(engine: &Engine, name: &str, status: &str) {
+    engine.update(common::req(name, status)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_node_that_batches_does_not_claim_its_own_alert_before_the_burst_may_go_out() {
+    // The alert is stored held back until it settles: storage does not hand it out
+    // before, so a lone alert is claimed once, and delivered by that claim.
+    let w = World::new().await;
+    let engine = batching(&w);
+    push_through(&engine, "a", "OK").await;
+    let created = okerr::Clock::now(&w.clock);
+    let settles = created + TimeDelta::seconds(10);
+    assert_eq!(w.outbox().await[0].notification.hold_until, Some(settles));
+    w.clock.advance(TimeDelta::seconds(2));
+    assert_eq!(engine.tick().await.unwrap().delivered, 0);
+    assert_eq!(
+        okerr::Storage::next_deadline(&*w.storage).await.unwrap(),
+        Some(settles),
+        "not claimed and held to the cap: nothing handed it out yet"
+    );
+    w.clock.set(settles);
+    assert_eq!(engine.tick().await.unwrap().delivered, 1, "when it settles");
+    assert_eq!(w.notifier.batches(), vec![1]);
+}
+
+#[tokio::test]
+async fn a_node_that_batches_holds_its_burst_until_the_newest_of_its_own_alerts_settles() {
+    let w = World::new().await;
+    let engine = batching(&w);
+    push_through(&engine, "a", "OK").await;
+    let first = okerr::Clock::now(&w.clock);
+    w.clock.advance(TimeDelta::seconds(6));
+    push_through(&engine, "b", "OK").await;
+    let longest = TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT;
+    let holds: Vec<_> = w
+        .outbox()
+        .await
+        .iter()
+        .map(|e| e.notification.hold_until)
+        .collect();
+    assert_eq!(
+        holds,
+        vec![Some(first + TimeDelta::seconds(10)), Some(first + longest)],
+        "the first until it settles, the later one until the cap"
+    );
+    w.clock.set(first + TimeDelta::seconds(10));
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        0,
+        "a may go, but b, which storage still holds back, is 4 s old"
+    );
+    w.clock.set(first + TimeDelta::seconds(15));
+    assert_eq!(engine.tick().await.unwrap().delivered, 0);
+    w.clock.set(first + TimeDelta::seconds(16));
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        2,
+        "both at b + 10 s: b, stored held to the cap, is made claimable then"
+    );
+    assert_eq!(w.notifier.batches(), vec![2]);
+}
+
+#[tokio::test]
+async fn the_newest_alerts_of_a_steady_burst_go_out_with_it_at_its_cap() {
+    // An alert every 5 s: the ones of the last delay before the cap are held back by
+    // storage only until the cap, and go out in the same mail as the rest.
+    let w = World::new().await;
+    let engine = batching(&w);
+    let longest = TimeDelta::seconds(10) * okerr::BATCH_LONGEST_WAIT;
+    let first = okerr::Clock::now(&w.clock);
+    for i in 0..12 {
+        w.clock.set(first + TimeDelta::seconds(5 * i));
+        push_through(&engine, &format!("i{i}"), "OK").await;
+        engine.tick().await.unwrap();
+    }
+    assert!(w.notifier.delivered().is_empty(), "the burst never settled");
+    let holds: Vec<_> = w
+        .outbox()
+        .await
+        .iter()
+        .filter_map(|e| e.notification.hold_until)
+        .collect();
+    assert_eq!(holds.len(), 12);
+    assert!(holds.iter().all(|&h| h <= first + longest), "{holds:?}");
+    w.clock.set(first + longest);
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        12,
+        "all of it at the cap, the one released 5 s before too"
+    );
+    assert_eq!(w.notifier.batches(), vec![12]);
+}
+
 #[tokio::test]
 async fn a_message_of_updates_applies_all_or_none() {
     let w = World::new().await;

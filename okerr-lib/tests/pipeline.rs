@@ -96,6 +96,7 @@ impl Storage for Gated {
     async fn retry_notification(&self, id: NotificationId, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.retry_notification(id, at, error).await }
     async fn release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_claims(now).await }
     async fn renew_notifications(&self, ids: &[NotificationId], held: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<NotificationId>, StorageError> { self.inner.renew_notifications(ids, held, until).await }
+    async fn release_held_notifications(&self, held: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StorageError> { self.inner.release_held_notifications(held, now).await }
     async fn dead_letter(&self, id: NotificationId, now: DateTime<Utc>, error: &str) -> Result<(), StorageError> { self.inner.dead_letter(id, now, error).await }
     async fn prune_log(&self, keep: u32, before: DateTime<Utc>, limit: u32) -> Result<Pruned, StorageError> { self.inner.prune_log(keep, before, limit).await }
     async fn purge_outbox(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> { self.inner.purge_outbox(before, limit).await }

@@ -375,6 +375,7 @@ async fn an_alert_stored_without_a_recipient_goes_to_every_member_who_wants_aler
         created: okerr::Clock::now(&clock),
         release_at: okerr::Clock::now(&clock),
         reduction_key: None,
+        hold_until: None,
         payload: okerr::Payload::Alert {
             to: None,
             message: "Changed status OK (1m) -> ERR (No heartbeat)".to_owned(),

@@ -723,6 +723,20 @@ macro_rules! sql_storage {
                     Ok(ids)
                 }
 
+                async fn release_held_notifications(
+                    &self,
+                    held_until: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> Result<u64, StorageError> {
+                    ::sqlx::query(<$ty>::sql().release_held_notifications.as_str())
+                        .bind(micros(held_until))
+                        .bind(micros(now))
+                        .execute(&mut **self.write_conn().await?)
+                        .await
+                        .map(|done| done.rows_affected())
+                        .map_err(backend)
+                }
+
                 async fn dead_letter(
                     &self,
                     id: NotificationId,

@@ -329,13 +329,13 @@ impl BatchPlan {
         Ok(rows)
     }
 
-    /// Rows `project id, indicator id, release_at, reduction key, data` of the batch's
-    /// notifications, in order.
+    /// Rows `project id, indicator id, release_at, reduction key, data, available_at` of
+    /// the batch's notifications, in order (`available_at` their first attempt).
     ///
     /// # Errors
     /// When a notification cannot be written as JSON.
     pub fn outbox_rows(&self) -> Result<Rows<'_>, StorageError> {
-        let mut rows = Rows::new(5);
+        let mut rows = Rows::new(6);
         for (g, i, c) in self.live_commits() {
             let id = self.id(g, i)?;
             for n in &c.notifications {
@@ -345,6 +345,7 @@ impl BatchPlan {
                     Value::from(micros(n.release_at)),
                     Value::from(n.reduction_key.as_deref()),
                     Value::from(to_json(self.backend, n)?),
+                    Value::from(micros(n.first_attempt())),
                 ]);
             }
         }

@@ -105,6 +105,9 @@ pub struct Statements {
     pub clear_notification_leases: String,
     /// `$1` the lease held, `$2` the new lease end; rows `id`: the ids renewed.
     pub renew_notifications: RowsSql,
+    /// `$1` the time held back to, `$2` now: the notifications held back to `$1` become
+    /// claimable from `$2`.
+    pub release_held_notifications: String,
     /// `$1` id, `$2` error, `$3` time; the id when it was undelivered.
     pub dead_letter: String,
     /// `$1` time, `$2` limit: the log lines older than `$1` among the oldest `$2`.
@@ -204,10 +207,11 @@ impl Statements {
                     "release_at",
                     "reduction_key",
                     "data",
+                    "available_at",
                 ],
                 "INSERT INTO outbox
                      (project_id, indicator_id, release_at, available_at, reduction_key, data)
-                 SELECT j.project_id, j.indicator_id, j.release_at, j.release_at,
+                 SELECT j.project_id, j.indicator_id, j.release_at, j.available_at,
                      j.reduction_key, j.data
                  FROM j WHERE j.project_id IS NOT NULL ORDER BY j.pos",
             ),
@@ -258,6 +262,10 @@ impl Statements {
                 .into(),
             clear_notification_leases:
                 "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL".into(),
+            release_held_notifications: "UPDATE outbox SET available_at = $2
+                 WHERE available_at = $1 AND lease_until IS NULL
+                 AND delivered_at IS NULL AND dead_at IS NULL"
+                .into(),
             renew_notifications: rows(
                 2,
                 IDS,

@@ -160,6 +160,7 @@ pub async fn roundtrip_of_all_fields(storage: &dyn Storage) {
         created: now + us(10),
         release_at: now + us(10),
         reduction_key: None,
+        hold_until: None,
         payload: Payload::Webhook {
             url: Url::parse("https://hooks.example.com/okerr?x=1&y=%C3%BC").expect("url"),
             change: StatusChange {

@@ -97,6 +97,87 @@ pub async fn claim_notifications_and_deliver(storage: &dyn Storage) {
     );
 }
 
+/// A notification whose `hold_until` is later than its release (a recipient's burst held
+/// back) is stored as it was committed, yet is not handed out before `hold_until`, and
+/// `next_deadline` says when it is: written with a new indicator and with a change to a
+/// stored one (SQL backends write those two by different statements).
+/// `release_held_notifications(t, now)` makes the ones held back to exactly `t`, unleased,
+/// claimable from `now`.
+pub async fn held_notification_waits_for_its_first_attempt(storage: &dyn Storage) {
+    empty_store(storage).await;
+    let p = new_project(storage, "p1").await;
+    let mut x = new_indicator(&p, "x", at(0));
+    x.disabled = true;
+    let mut cx = commit(x);
+    let mut n1 = alert(&p, "x", at(0), at(0), None, "n1, held until 10");
+    n1.hold_until = Some(at(10));
+    cx.notifications = vec![n1];
+    let x1 = write(storage, &cx, "insert x with a held-back alert").await;
+    let mut up = x1.clone();
+    up.details = "again".into();
+    let mut cu = commit(up);
+    let mut n2 = alert(&p, "x", at(5), at(5), None, "n2, held until 15");
+    n2.hold_until = Some(at(15));
+    let mut n3 = alert(
+        &p,
+        "x",
+        at(5),
+        at(5),
+        None,
+        "n3, held until before its release",
+    );
+    n3.hold_until = Some(at(1));
+    cu.notifications = vec![n2.clone(), n3];
+    write(storage, &cu, "update x with alerts").await;
+    let outbox = outbox_of(storage, &p).await;
+    let notes: Vec<_> = outbox.iter().map(|e| e.notification.clone()).collect();
+    assert_eq!(
+        notes,
+        cx.notifications
+            .iter()
+            .chain(&cu.notifications)
+            .cloned()
+            .collect::<Vec<_>>(),
+        "stored as committed, hold_until too"
+    );
+    assert_eq!(deadline(storage).await, Some(at(5)), "n3 from its release");
+    assert_eq!(
+        claim_notes(storage, at(9), at(100), 10).await,
+        vec![outbox[2].clone()],
+        "before 10, only n3, which is not held past its release"
+    );
+    assert_eq!(deadline(storage).await, Some(at(10)), "n1 at 10");
+    assert_eq!(
+        claim_notes(storage, at(10), at(100), 10).await,
+        vec![outbox[0].clone()],
+        "n1 at 10, n2 still held"
+    );
+    assert_eq!(deadline(storage).await, Some(at(15)));
+    assert_eq!(
+        storage
+            .release_held_notifications(at(15), at(12))
+            .await
+            .expect("release_held_notifications()"),
+        1,
+        "n2, held to 15; n1, leased until 100 and held to 10 before, is not"
+    );
+    assert_eq!(deadline(storage).await, Some(at(12)));
+    assert_eq!(
+        claim_notes(storage, at(12), at(100), 10).await,
+        vec![outbox[1].clone()],
+        "n2 from 12"
+    );
+    assert_eq!(
+        storage
+            .release_held_notifications(at(100), at(13))
+            .await
+            .expect("release_held_notifications()"),
+        0,
+        "leased notifications are not held back"
+    );
+    assert!(claim_notes(storage, at(13), at(100), 10).await.is_empty());
+}
+
 /// `retry_notifications(ids, at, error)` does what `retry_notification` does for each
 /// undelivered one of `ids`, and leaves delivered and unknown ids alone.
 pub async fn retry_notifications_reschedules_each(storage: &dyn Storage) {

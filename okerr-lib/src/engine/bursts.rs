@@ -13,13 +13,13 @@
 //! each alert of a steady burst once per delay, up to six times: under a stream of flips,
 //! most of the outbox's work was that (docs/benchmarks.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{MutexGuard, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Engine, Inner};
-use crate::outbox::{NotificationId, OutboxEntry};
+use crate::outbox::{Notification, NotificationId, OutboxEntry};
 use crate::storage::StorageError;
 
 /// How many times `batch_delay` a recipient's oldest held-back alert waits at most.
@@ -35,6 +35,10 @@ pub(crate) struct Wave {
     /// The alerts this node holds claimed, by the end of their lease (the cap of the wave
     /// when they were held).
     held: BTreeMap<DateTime<Utc>, Vec<NotificationId>>,
+    /// The caps this node's own later alerts of the burst were committed held back to
+    /// ([`Inner::hold_for_bursts`]): when the burst settles before, they are made
+    /// claimable at once.
+    stored_to: BTreeSet<DateTime<Utc>>,
 }
 
 impl Wave {
@@ -51,6 +55,11 @@ impl Wave {
     fn absorb(&mut self, other: &Wave) {
         self.oldest = self.oldest.into_iter().chain(other.oldest).min();
         self.settles = self.settles.into_iter().chain(other.settles).max();
+    }
+
+    /// Whether this node holds, claimed or in storage, alerts of it.
+    fn holds_any(&self) -> bool {
+        !self.held.is_empty() || !self.stored_to.is_empty()
     }
 
     /// When its oldest alert has waited `longest`.
@@ -87,13 +96,74 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Holds back each of `notifications` that has a batch key until its burst may go out
+    /// ([`Notification::hold_until`]), so that storage does not hand it out before and a
+    /// held-back alert is written once or twice, not claimed and held at once (up to
+    /// 2026-12, each alert was claimed, held to its burst's cap, given back and claimed
+    /// again: five writes to its row, however the burst went on).
+    ///
+    /// The first alert of a recipient's burst is held until it settles (`batch_delay`
+    /// after its release); the later ones, until the burst's cap: while they come, the
+    /// burst cannot go before the cap or before they settle, and when it settles earlier
+    /// this node makes them claimable at once ([`release_settled_bursts`]). This node's
+    /// bursts take the alerts in, so that it knows a burst has not settled while storage
+    /// still holds newer alerts back; a burst that went out and holds nothing starts
+    /// afresh. Call it before the alerts are committed: an alert whose commit then fails
+    /// only makes its burst wait for it.
+    ///
+    /// [`release_settled_bursts`]: Engine::release_settled_bursts
+    pub(crate) fn hold_for_bursts<'a>(
+        &self,
+        notifications: impl IntoIterator<Item = &'a mut Notification>,
+    ) {
+        let Some((delay, longest)) = self.burst_delays() else {
+            return;
+        };
+        if self.notifier.is_none() {
+            return;
+        }
+        let mut alerts = notifications
+            .into_iter()
+            .filter(|n| n.batch_key().is_some())
+            .peekable();
+        if alerts.peek().is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut waves = self.waves();
+        for n in alerts {
+            let Some(key) = n.batch_key() else {
+                continue;
+            };
+            let wave = match waves.get_mut(key) {
+                Some(wave) => wave,
+                None => waves.entry(key.to_owned()).or_default(),
+            };
+            if !wave.holds_any() && wave.goes_at(longest) <= now {
+                *wave = Wave::default();
+            }
+            let first = wave.oldest.is_none();
+            wave.extend(n.release_at, delay);
+            let cap = wave.cap(longest);
+            let hold = if first {
+                wave.settles.map_or(cap, |s| s.min(cap))
+            } else {
+                cap
+            };
+            if !first && hold > n.release_at && hold > now {
+                wave.stored_to.insert(hold);
+            }
+            n.hold_until = Some(hold);
+        }
+    }
+
     /// When the earliest burst this node holds alerts of goes out.
     pub(crate) fn next_burst_release(&self) -> Option<DateTime<Utc>> {
         let (_, longest) = self.burst_delays()?;
         let waves = self.waves();
         waves
             .values()
-            .filter(|w| !w.held.is_empty())
+            .filter(|w| w.holds_any())
             .map(|w| w.goes_at(longest))
             .min()
     }
@@ -112,19 +182,30 @@ impl Engine {
         let Some((_, longest)) = self.inner.burst_delays() else {
             return Ok(());
         };
-        let due: Vec<(DateTime<Utc>, Vec<NotificationId>)> = {
+        let mut due: Vec<(DateTime<Utc>, Vec<NotificationId>)> = Vec::new();
+        let mut stored = BTreeSet::new();
+        {
             let mut waves = self.inner.waves();
-            waves
+            for wave in waves
                 .values_mut()
-                .filter(|w| !w.held.is_empty() && w.goes_at(longest) <= now)
-                .flat_map(|w| std::mem::take(&mut w.held))
-                .filter(|(until, _)| *until > now)
-                .collect()
-        };
+                .filter(|w| w.holds_any() && w.goes_at(longest) <= now)
+            {
+                due.extend(std::mem::take(&mut wave.held));
+                stored.extend(std::mem::take(&mut wave.stored_to));
+            }
+        }
+        due.retain(|(until, _)| *until > now);
+        stored.retain(|until| *until > now);
         for (until, ids) in &due {
             self.inner
                 .storage
                 .renew_notifications(ids, *until, now)
+                .await?;
+        }
+        for until in stored {
+            self.inner
+                .storage
+                .release_held_notifications(until, now)
                 .await?;
         }
         Ok(())
@@ -166,7 +247,7 @@ impl Engine {
             let mut waves = self.inner.waves();
             // A burst that went out a delay ago, holding nothing, is forgotten.
             waves.retain(|_, w| {
-                !w.held.is_empty()
+                w.holds_any()
                     || w.goes_at(longest)
                         .checked_add_signed(delay)
                         .is_none_or(|t| t > claimed)

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::{Engine, Inner};
 use crate::indicator::{Indicator, IndicatorId};
 use crate::method::MethodKind;
+use crate::outbox::Notification;
 use crate::project::Project;
 use crate::sensor::{CheckResult, Sensor, decide_check};
 use crate::storage::{Commit, StorageError};
@@ -189,10 +190,16 @@ impl Engine {
                 decided.push((ready, result));
             }
         }
+        self.inner
+            .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
         let keys: Vec<_> = commits
             .iter()
             .map(|c| {
-                let release = c.notifications.iter().map(|n| n.release_at).min();
+                let release = c
+                    .notifications
+                    .iter()
+                    .map(Notification::first_attempt)
+                    .min();
                 (release, c.indicator.changed == now)
             })
             .collect();
@@ -258,7 +265,7 @@ impl Engine {
                 return Ok(false);
             };
             let changed = commit.indicator.changed == now;
-            if self.commit(&commit, &mut attempt).await?.is_some() {
+            if self.commit(commit, &mut attempt).await?.is_some() {
                 if changed {
                     self.inner.note_change(project.id, now);
                 }

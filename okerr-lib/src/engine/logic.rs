@@ -137,7 +137,7 @@ impl Engine {
             return Ok(0);
         }
         let settings = &self.inner.config.settings;
-        let commits: Vec<_> = all
+        let mut commits: Vec<_> = all
             .iter()
             .filter(|i| i.method.is_logic() && i.updated < at && i.retry == 0)
             .filter_map(|i| decide_evaluation(&project, i, &all, settings, Trigger::Changed, now))
@@ -145,6 +145,8 @@ impl Engine {
         if commits.is_empty() {
             return Ok(0);
         }
+        self.inner
+            .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
         let changed: Vec<bool> = commits.iter().map(|c| c.indicator.changed == now).collect();
         let names: Vec<_> = commits.iter().map(|c| c.indicator.name.clone()).collect();
         let results = storage
