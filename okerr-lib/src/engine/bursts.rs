@@ -1,13 +1,19 @@
 //! A recipient's burst of alerts, held back until it settles (spec §8.2: okerr sends a
 //! recipient's alerts together once the newest is `batch_delay` old).
 //!
-//! The scheduler claims an alert as soon as it is released. An alert whose burst has not
-//! settled is kept claimed by this node until the burst's cap (its oldest alert plus
-//! [`BATCH_LONGEST_WAIT`] delays): one renewal of its lease, however long the burst goes
-//! on. The node remembers the alerts it holds, by recipient; when the burst settles before
-//! its cap (no newer alert for a delay), one renewal ends their leases at once and the next
-//! claim delivers them together. A node that dies while holding alerts loses only that
-//! memory: its leases end at the cap, and any node delivers them then.
+//! The node that commits an alert stores it held back ([`Inner::hold_for_bursts`]):
+//! storage hands the first alert of a recipient's burst out once it settles, and the
+//! later ones at the burst's cap (its oldest alert plus [`BATCH_LONGEST_WAIT`] delays).
+//! The node remembers each recipient's burst, from what it commits and what it claims.
+//!
+//! A claimed alert whose burst has not settled (the first one while newer ones come, or
+//! one committed by another node, which storage hands out at its release) is kept claimed
+//! by this node until the burst's cap: one renewal of its lease, however long the burst
+//! goes on. When the burst settles before its cap (no newer alert for a delay), one
+//! renewal ends the leases this node holds and one statement makes the alerts it stored
+//! held back claimable, and the next claim delivers them together. A node that dies
+//! loses only that memory: its leases and the alerts it held back end at the cap, and any
+//! node delivers them then.
 //!
 //! Holding an alert to the settling time instead (as up to 2026-12) claimed and gave back
 //! each alert of a steady burst once per delay, up to six times: under a stream of flips,
