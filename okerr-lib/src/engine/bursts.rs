@@ -117,6 +117,10 @@ impl Inner {
     /// afresh. Call it before the alerts are committed: an alert whose commit then fails
     /// only makes its burst wait for it.
     ///
+    /// An alert that alert reduction releases later is left alone: a burst is made of
+    /// released alerts only (okerr looks at the newest *released* one), so it joins one
+    /// when it is claimed at its release.
+    ///
     /// [`release_settled_bursts`]: Engine::release_settled_bursts
     pub(crate) fn hold_for_bursts<'a>(
         &self,
@@ -128,14 +132,14 @@ impl Inner {
         if self.notifier.is_none() {
             return;
         }
+        let now = self.clock.now();
         let mut alerts = notifications
             .into_iter()
-            .filter(|n| n.batch_key().is_some())
+            .filter(|n| n.batch_key().is_some() && n.release_at <= now)
             .peekable();
         if alerts.peek().is_none() {
             return;
         }
-        let now = self.clock.now();
         let mut waves = self.waves();
         for n in alerts {
             let Some(key) = n.batch_key() else {
