@@ -350,6 +350,50 @@ async fn the_newest_alerts_of_a_steady_burst_go_out_with_it_at_its_cap() {
 }
 
 #[tokio::test]
+async fn an_alert_that_reduction_releases_later_does_not_hold_back_a_released_one() {
+    // okerr batches a recipient's *released* alerts: one that alert reduction holds for
+    // 5 minutes is no part of the burst until then.
+    let w = World::with(|p| {
+        p.policies[0].reduction = Some(Reduction::parse("5m").unwrap());
+    })
+    .await;
+    let engine = batching(&w);
+    w.push("held", "OK").await;
+    engine
+        .update(UpdateRequest {
+            policy: Some("Daily".into()),
+            ..common::req("quick", "OK")
+        })
+        .await
+        .unwrap();
+    // The alerts of the creations (reduction holds the one of `held` too) go first.
+    w.clock.advance(TimeDelta::seconds(400));
+    engine.tick().await.unwrap();
+    engine.tick().await.unwrap();
+    assert!(w.outbox().await.iter().all(|e| e.delivered_at.is_some()));
+    let created = w.notifier.delivered().len();
+    push_through(&engine, "held", "ERR").await;
+    push_through(&engine, "quick", "ERR").await;
+    w.clock.advance(TimeDelta::seconds(10));
+    assert_eq!(engine.tick().await.unwrap().delivered, 1, "quick, settled");
+    assert_eq!(
+        w.notifier.delivered()[created]
+            .notification
+            .indicator
+            .as_str(),
+        "quick"
+    );
+    w.clock.advance(TimeDelta::seconds(290));
+    assert_eq!(
+        engine.tick().await.unwrap().delivered,
+        0,
+        "held, released, settling"
+    );
+    w.clock.advance(TimeDelta::seconds(10));
+    assert_eq!(engine.tick().await.unwrap().delivered, 1, "held, settled");
+}
+
+#[tokio::test]
 async fn a_message_of_updates_applies_all_or_none() {
     let w = World::new().await;
     w.push("a", "ERR").await;
