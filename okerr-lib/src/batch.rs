@@ -43,7 +43,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::{Inner, RefusedUpdate};
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
-use crate::outbox::Notification;
 use crate::project::{Project, ProjectId};
 use crate::storage::{Commit, StorageError};
 use crate::update::{UpdateError, UpdateOutcome, UpdateRequest, decide_update};
@@ -586,19 +585,10 @@ async fn commit(engine: Arc<Inner>, prepared: Prepared) -> Vec<Job> {
     let engine = &*engine;
     let storage = &engine.storage;
     let mut retry = Vec::new();
-    engine.hold_for_bursts(
-        groups
-            .iter_mut()
-            .flatten()
-            .flat_map(|c| c.notifications.iter_mut()),
-    );
+    engine.hold_for_bursts(groups.iter_mut().flatten());
     let releases: Vec<_> = groups
         .iter()
-        .map(|g| {
-            g.iter()
-                .flat_map(|c| c.notifications.iter().map(Notification::first_attempt))
-                .min()
-        })
+        .map(|g| g.iter().filter_map(Commit::first_attempt).min())
         .collect();
     let results = match storage.commit_batch(groups).await {
         Ok(results) => results,

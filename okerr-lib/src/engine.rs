@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::indicator::Indicator;
 use crate::name::IndicatorName;
 use crate::notify::{DeliveryReport, Notifier, NotifyError};
-use crate::outbox::{Notification, NotificationId, OutboxEntry};
+use crate::outbox::{NotificationId, OutboxEntry};
 use crate::project::{Project, ProjectId};
 use crate::retention::{self, PruneReport, Retention};
 use crate::sensor::Sensor;
@@ -474,13 +474,9 @@ impl Engine {
     async fn commit_once(&self, mut commit: Commit) -> Result<Indicator, StorageError> {
         let ind = &commit.indicator;
         self.inner.indicators.forget(ind.project, &ind.name);
-        self.inner.hold_for_bursts(&mut commit.notifications);
+        self.inner.hold_for_bursts([&mut commit]);
         let stored = self.inner.storage.commit(&commit).await?;
-        let release = commit
-            .notifications
-            .iter()
-            .map(Notification::first_attempt)
-            .min();
+        let release = commit.first_attempt();
         self.wake_for(stored.due_at().into_iter().chain(release).min());
         Ok(stored)
     }
@@ -605,16 +601,11 @@ impl Engine {
             }
             // The whole claim is committed in one batch; an indicator that moved since it
             // was claimed (an update came) is read again and decided on its own.
-            self.inner
-                .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
+            self.inner.hold_for_bursts(&mut commits);
             let keys: Vec<_> = commits
                 .iter()
                 .map(|c| {
-                    let release = c
-                        .notifications
-                        .iter()
-                        .map(Notification::first_attempt)
-                        .min();
+                    let release = c.first_attempt();
                     let passive = c.indicator.method.is_passive();
                     let changed = c.indicator.changed == now;
                     (

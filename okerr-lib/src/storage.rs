@@ -102,6 +102,15 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// When storage first hands out one of its notifications (the earliest
+    /// [`Notification::first_attempt`]), if it has any: a deadline it brings.
+    pub fn first_attempt(&self) -> Option<DateTime<Utc>> {
+        self.notifications
+            .iter()
+            .map(Notification::first_attempt)
+            .min()
+    }
+
     /// Takes in `next`, a later decision on the same indicator made on this one's result,
     /// so that this commit stores both: `next`'s state at this one's version, both logs and
     /// notifications in order, and the cancellations. An alert that `next` cancels and this

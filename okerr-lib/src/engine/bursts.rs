@@ -25,8 +25,8 @@ use std::sync::{MutexGuard, PoisonError};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Engine, Inner};
-use crate::outbox::{Notification, NotificationId, OutboxEntry};
-use crate::storage::StorageError;
+use crate::outbox::{NotificationId, OutboxEntry};
+use crate::storage::{Commit, StorageError};
 
 /// How many times `batch_delay` a recipient's oldest held-back alert waits at most.
 pub const BATCH_LONGEST_WAIT: i32 = 6;
@@ -102,8 +102,8 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Holds back each of `notifications` that has a batch key until its burst may go out
-    /// ([`Notification::hold_until`]), so that storage does not hand it out before and a
+    /// Holds back each notification of `commits` that has a batch key until its burst may
+    /// go out ([`Notification::hold_until`](crate::Notification::hold_until)), so that storage does not hand it out before and a
     /// held-back alert is written once or twice, not claimed and held at once (up to
     /// 2026-12, each alert was claimed, held to its burst's cap, given back and claimed
     /// again: five writes to its row, however the burst went on).
@@ -122,27 +122,25 @@ impl Inner {
     /// when it is claimed at its release.
     ///
     /// [`release_settled_bursts`]: Engine::release_settled_bursts
-    pub(crate) fn hold_for_bursts<'a>(
-        &self,
-        notifications: impl IntoIterator<Item = &'a mut Notification>,
-    ) {
+    pub(crate) fn hold_for_bursts<'a>(&self, commits: impl IntoIterator<Item = &'a mut Commit>) {
         let Some((delay, longest)) = self.burst_delays() else {
             return;
         };
         if self.notifier.is_none() {
             return;
         }
-        let now = self.clock.now();
-        let mut alerts = notifications
+        let mut alerts = commits
             .into_iter()
-            .filter(|n| n.batch_key().is_some() && n.release_at <= now)
+            .flat_map(|c| c.notifications.iter_mut())
+            .filter(|n| n.batch_key().is_some())
             .peekable();
         if alerts.peek().is_none() {
             return;
         }
+        let now = self.clock.now();
         let mut waves = self.waves();
         for n in alerts {
-            let Some(key) = n.batch_key() else {
+            let Some(key) = n.batch_key().filter(|_| n.release_at <= now) else {
                 continue;
             };
             let wave = match waves.get_mut(key) {
@@ -154,11 +152,10 @@ impl Inner {
             }
             let first = wave.oldest.is_none();
             wave.extend(n.release_at, delay);
-            let cap = wave.cap(longest);
             let hold = if first {
-                wave.settles.map_or(cap, |s| s.min(cap))
+                wave.goes_at(longest)
             } else {
-                cap
+                wave.cap(longest)
             };
             if !first && hold > n.release_at && hold > now {
                 wave.stored_to.insert(hold);

@@ -23,7 +23,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::{Engine, Inner};
 use crate::indicator::{Indicator, IndicatorId};
 use crate::method::MethodKind;
-use crate::outbox::Notification;
 use crate::project::Project;
 use crate::sensor::{CheckResult, Sensor, decide_check};
 use crate::storage::{Commit, StorageError};
@@ -190,16 +189,11 @@ impl Engine {
                 decided.push((ready, result));
             }
         }
-        self.inner
-            .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
+        self.inner.hold_for_bursts(&mut commits);
         let keys: Vec<_> = commits
             .iter()
             .map(|c| {
-                let release = c
-                    .notifications
-                    .iter()
-                    .map(Notification::first_attempt)
-                    .min();
+                let release = c.first_attempt();
                 (release, c.indicator.changed == now)
             })
             .collect();

@@ -145,8 +145,7 @@ impl Engine {
         if commits.is_empty() {
             return Ok(0);
         }
-        self.inner
-            .hold_for_bursts(commits.iter_mut().flat_map(|c| c.notifications.iter_mut()));
+        self.inner.hold_for_bursts(&mut commits);
         let changed: Vec<bool> = commits.iter().map(|c| c.indicator.changed == now).collect();
         let names: Vec<_> = commits.iter().map(|c| c.indicator.name.clone()).collect();
         let results = storage
